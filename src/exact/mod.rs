@@ -1,0 +1,1 @@
+//! Exact engine (placeholder while being written).

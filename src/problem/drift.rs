@@ -1,0 +1,453 @@
+//! Drifts b(θ): linear, gradients of losses, formula fields and native built-in models.
+
+use super::formula::Formula;
+use super::model::{ScalarField, VectorField};
+use crate::error::Result;
+use crate::linalg::Matrix;
+
+/// A loss L(θ), exactly differentiable.
+#[derive(Clone, Debug)]
+pub enum Loss {
+    /// L = ½ (θ−θ*)ᵀ H (θ−θ*).
+    Quadratic {
+        /// The Hessian H (symmetric).
+        hessian: Matrix,
+        /// The minimum θ*.
+        center: Vec<f64>,
+    },
+    /// A formula with its exact gradient and Hessian (and third derivatives when needed).
+    Formula(Box<FormulaLoss>),
+}
+
+/// A loss given by a formula, with symbolic derivatives.
+#[derive(Clone, Debug)]
+pub struct FormulaLoss {
+    /// L.
+    pub value: Formula,
+    /// ∂L/∂θᵢ.
+    pub gradient: Vec<Formula>,
+    /// ∂²L/∂θᵢ∂θⱼ, row-major.
+    pub hessian: Vec<Formula>,
+    /// ∂³L/∂θᵢ∂θⱼ∂θₖ at index (k·d + i)·d + j; present when the noise is the state-dependent
+    /// Hessian.
+    pub third: Option<Vec<Formula>>,
+    /// Parameter values appended after θ when evaluating.
+    pub parameters: Vec<f64>,
+}
+
+/// Evaluate a formula at θ followed by parameters (stack buffer, no allocation).
+#[inline]
+pub(crate) fn eval_at(f: &Formula, x: &[f64], params: &[f64]) -> f64 {
+    let mut buf = [0.0f64; super::formula::MAX_SYMBOLS];
+    let d = x.len();
+    buf[..d].copy_from_slice(x);
+    buf[d..d + params.len()].copy_from_slice(params);
+    f.eval(&buf[..d + params.len()])
+}
+
+impl FormulaLoss {
+    /// Compile L and its first two derivatives; `symbols` = variables then parameters.
+    pub fn new(value: Formula, d: usize, parameters: Vec<f64>, field: &str) -> Result<Self> {
+        let gradient: Vec<Formula> = (0..d)
+            .map(|i| value.partial(i, field))
+            .collect::<Result<_>>()?;
+        let mut hessian = Vec::with_capacity(d * d);
+        for i in 0..d {
+            for j in 0..d {
+                hessian.push(gradient[i].partial(j, field)?);
+            }
+        }
+        Ok(FormulaLoss {
+            value,
+            gradient,
+            hessian,
+            third: None,
+            parameters,
+        })
+    }
+    /// Compile the third derivatives (needed for ∂a/∂θ when a is the Hessian).
+    pub fn with_third_derivatives(mut self, field: &str) -> Result<Self> {
+        let d = self.gradient.len();
+        let mut third = Vec::with_capacity(d * d * d);
+        for k in 0..d {
+            for i in 0..d {
+                for j in 0..d {
+                    third.push(self.hessian[i * d + j].partial(k, field)?);
+                }
+            }
+        }
+        self.third = Some(third);
+        Ok(self)
+    }
+}
+
+impl Loss {
+    /// Dimension d.
+    pub fn dim(&self) -> usize {
+        match self {
+            Loss::Quadratic { center, .. } => center.len(),
+            Loss::Formula(f) => f.gradient.len(),
+        }
+    }
+    /// out = ∇²L(x), row-major.
+    pub fn hessian(&self, x: &[f64], out: &mut [f64]) {
+        match self {
+            Loss::Quadratic { hessian, .. } => out.copy_from_slice(&hessian.data),
+            Loss::Formula(f) => {
+                for (o, h) in out.iter_mut().zip(&f.hessian) {
+                    *o = eval_at(h, x, &f.parameters);
+                }
+            }
+        }
+    }
+    /// out[k·d² + i·d + j] = ∂³L/∂xᵢ∂xⱼ∂xₖ (zero for quadratic losses).
+    pub fn third_derivatives(&self, x: &[f64], out: &mut [f64]) {
+        match self {
+            Loss::Quadratic { .. } => out.fill(0.0),
+            Loss::Formula(f) => match &f.third {
+                Some(t) => {
+                    for (o, h) in out.iter_mut().zip(t) {
+                        *o = eval_at(h, x, &f.parameters);
+                    }
+                }
+                None => out.fill(0.0),
+            },
+        }
+    }
+    /// True when the Hessian is the same everywhere.
+    pub fn has_constant_hessian(&self) -> bool {
+        match self {
+            Loss::Quadratic { .. } => true,
+            Loss::Formula(f) => f.hessian.iter().all(|h| h.is_constant()),
+        }
+    }
+    /// The loss with θ scaled: L(√α θ) about θ* (sharpness map; scales every Hessian
+    /// eigenvalue by α) — provided here only for quadratics, see `analysis` for formulas.
+    pub fn describe(&self) -> String {
+        match self {
+            Loss::Quadratic { .. } => "quadratic".into(),
+            Loss::Formula(f) => f.value.text().to_string(),
+        }
+    }
+}
+
+impl ScalarField for Loss {
+    fn value(&self, x: &[f64]) -> f64 {
+        match self {
+            Loss::Quadratic { hessian, center } => {
+                let d = center.len();
+                let mut s = 0.0;
+                for i in 0..d {
+                    let di = x[i] - center[i];
+                    for j in 0..d {
+                        s += di * hessian.data[i * d + j] * (x[j] - center[j]);
+                    }
+                }
+                0.5 * s
+            }
+            Loss::Formula(f) => eval_at(&f.value, x, &f.parameters),
+        }
+    }
+    fn gradient(&self, x: &[f64], out: &mut [f64]) {
+        match self {
+            Loss::Quadratic { hessian, center } => {
+                let d = center.len();
+                for i in 0..d {
+                    let mut s = 0.0;
+                    for j in 0..d {
+                        s += hessian.data[i * d + j] * (x[j] - center[j]);
+                    }
+                    out[i] = s;
+                }
+            }
+            Loss::Formula(f) => {
+                for (o, g) in out.iter_mut().zip(&f.gradient) {
+                    *o = eval_at(g, x, &f.parameters);
+                }
+            }
+        }
+    }
+}
+
+/// b = −A(θ − θ*): linear drift (A = H for a quadratic loss).
+#[derive(Clone, Debug)]
+pub struct LinearDrift {
+    /// A, whose eigenvalues must have positive real parts.
+    pub a: Matrix,
+    /// θ*.
+    pub center: Vec<f64>,
+}
+
+impl VectorField for LinearDrift {
+    #[inline]
+    fn dim(&self) -> usize {
+        self.center.len()
+    }
+    #[inline]
+    fn drift(&self, x: &[f64], out: &mut [f64]) {
+        let d = self.center.len();
+        if d == 2 {
+            // Unrolled: the Monte Carlo engine's hottest path.
+            let (u, v) = (x[0] - self.center[0], x[1] - self.center[1]);
+            let a = &self.a.data;
+            out[0] = -(a[0] * u + a[1] * v);
+            out[1] = -(a[2] * u + a[3] * v);
+            return;
+        }
+        for i in 0..d {
+            let row = &self.a.data[i * d..(i + 1) * d];
+            let mut s = 0.0;
+            for j in 0..d {
+                s += row[j] * (x[j] - self.center[j]);
+            }
+            out[i] = -s;
+        }
+    }
+    fn jacobian(&self, _x: &[f64], out: &mut [f64]) {
+        for (o, a) in out.iter_mut().zip(&self.a.data) {
+            *o = -a;
+        }
+    }
+}
+
+/// b = −∇L for a loss given by a formula.
+#[derive(Clone, Debug)]
+pub struct GradientDrift(pub Loss);
+
+impl VectorField for GradientDrift {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn drift(&self, x: &[f64], out: &mut [f64]) {
+        self.0.gradient(x, out);
+        for o in out.iter_mut() {
+            *o = -*o;
+        }
+    }
+    fn jacobian(&self, x: &[f64], out: &mut [f64]) {
+        self.0.hessian(x, out);
+        for o in out.iter_mut() {
+            *o = -*o;
+        }
+    }
+}
+
+/// A general drift given component-wise by formulas.
+#[derive(Clone, Debug)]
+pub struct FormulaField {
+    /// bᵢ.
+    pub components: Vec<Formula>,
+    /// ∂bᵢ/∂θⱼ, row-major.
+    pub jacobian: Vec<Formula>,
+    /// Parameter values appended after θ.
+    pub parameters: Vec<f64>,
+}
+
+impl FormulaField {
+    /// Compile the components and their exact Jacobian.
+    pub fn new(components: Vec<Formula>, parameters: Vec<f64>, field: &str) -> Result<Self> {
+        let d = components.len();
+        let mut jacobian = Vec::with_capacity(d * d);
+        for c in &components {
+            for j in 0..d {
+                jacobian.push(c.partial(j, field)?);
+            }
+        }
+        Ok(FormulaField {
+            components,
+            jacobian,
+            parameters,
+        })
+    }
+}
+
+impl VectorField for FormulaField {
+    fn dim(&self) -> usize {
+        self.components.len()
+    }
+    fn drift(&self, x: &[f64], out: &mut [f64]) {
+        for (o, c) in out.iter_mut().zip(&self.components) {
+            *o = eval_at(c, x, &self.parameters);
+        }
+    }
+    fn jacobian(&self, x: &[f64], out: &mut [f64]) {
+        for (o, c) in out.iter_mut().zip(&self.jacobian) {
+            *o = eval_at(c, x, &self.parameters);
+        }
+    }
+}
+
+/// Native (compiled-in) drift models, for speed; each has a formula twin in
+/// `examples/problems/` that is checked against it when the problem is loaded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NativeDrift {
+    /// Maier–Stein: b = (x − x³ − βxy², −(1 + x²)y).
+    MaierStein {
+        /// β.
+        beta: f64,
+    },
+    /// Dahiya–Cameron field `d`: b = (−2(x³−x) − ρy, −y + 2ρ(x³−x)), V = (x²−1)² + y².
+    RotationalDoubleWell {
+        /// ρ.
+        rho: f64,
+    },
+    /// 1-D double well b = x − x³ (U = x⁴/4 − x²/2).
+    DoubleWell1d,
+}
+
+impl NativeDrift {
+    /// Look up a native model by its file name (`[drift] native = "..."`).
+    pub fn from_name(name: &str, param: impl Fn(&str) -> Option<f64>) -> Option<Self> {
+        match name {
+            "maier-stein" => Some(NativeDrift::MaierStein {
+                beta: param("beta")?,
+            }),
+            "rotational-double-well" => Some(NativeDrift::RotationalDoubleWell {
+                rho: param("rho")?,
+            }),
+            "double-well-1d" => Some(NativeDrift::DoubleWell1d),
+            _ => None,
+        }
+    }
+}
+
+impl VectorField for NativeDrift {
+    fn dim(&self) -> usize {
+        match self {
+            NativeDrift::DoubleWell1d => 1,
+            _ => 2,
+        }
+    }
+    #[inline]
+    fn drift(&self, x: &[f64], out: &mut [f64]) {
+        match *self {
+            NativeDrift::MaierStein { beta } => {
+                let (u, v) = (x[0], x[1]);
+                out[0] = u - u * u * u - beta * u * v * v;
+                out[1] = -(1.0 + u * u) * v;
+            }
+            NativeDrift::RotationalDoubleWell { rho } => {
+                let (u, v) = (x[0], x[1]);
+                let c = u * u * u - u;
+                out[0] = -2.0 * c - rho * v;
+                out[1] = -v + 2.0 * rho * c;
+            }
+            NativeDrift::DoubleWell1d => out[0] = x[0] - x[0] * x[0] * x[0],
+        }
+    }
+    #[inline]
+    fn jacobian(&self, x: &[f64], out: &mut [f64]) {
+        match *self {
+            NativeDrift::MaierStein { beta } => {
+                let (u, v) = (x[0], x[1]);
+                out[0] = 1.0 - 3.0 * u * u - beta * v * v;
+                out[1] = -2.0 * beta * u * v;
+                out[2] = -2.0 * u * v;
+                out[3] = -(1.0 + u * u);
+            }
+            NativeDrift::RotationalDoubleWell { rho } => {
+                let u = x[0];
+                let dc = 3.0 * u * u - 1.0;
+                out[0] = -2.0 * dc;
+                out[1] = -rho;
+                out[2] = 2.0 * rho * dc;
+                out[3] = -1.0;
+            }
+            NativeDrift::DoubleWell1d => out[0] = 1.0 - 3.0 * x[0] * x[0],
+        }
+    }
+}
+
+/// The drift of a problem: one of the concrete kinds above.
+#[derive(Clone, Debug)]
+pub enum Drift {
+    /// b = −A(θ−θ*).
+    Linear(LinearDrift),
+    /// b = −∇L.
+    Gradient(GradientDrift),
+    /// Formula components.
+    Field(FormulaField),
+    /// Compiled-in model.
+    Native(NativeDrift),
+}
+
+impl Drift {
+    /// Dimension d.
+    pub fn dim(&self) -> usize {
+        match self {
+            Drift::Linear(b) => b.dim(),
+            Drift::Gradient(b) => b.dim(),
+            Drift::Field(b) => b.dim(),
+            Drift::Native(b) => b.dim(),
+        }
+    }
+    /// b(x), allocating (for set-up code, not hot loops).
+    pub fn eval(&self, x: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; self.dim()];
+        match self {
+            Drift::Linear(b) => b.drift(x, &mut out),
+            Drift::Gradient(b) => b.drift(x, &mut out),
+            Drift::Field(b) => b.drift(x, &mut out),
+            Drift::Native(b) => b.drift(x, &mut out),
+        }
+        out
+    }
+    /// ∂b/∂x (row-major), allocating.
+    pub fn eval_jacobian(&self, x: &[f64]) -> Matrix {
+        let d = self.dim();
+        let mut out = Matrix::zeros(d);
+        match self {
+            Drift::Linear(b) => b.jacobian(x, &mut out.data),
+            Drift::Gradient(b) => b.jacobian(x, &mut out.data),
+            Drift::Field(b) => b.jacobian(x, &mut out.data),
+            Drift::Native(b) => b.jacobian(x, &mut out.data),
+        }
+        out
+    }
+    /// A short description for reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Drift::Linear(_) => "linear",
+            Drift::Gradient(_) => "gradient",
+            Drift::Field(_) => "field",
+            Drift::Native(_) => "native",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fd_jacobian_check<B: VectorField>(b: &B, x: &[f64]) {
+        let d = b.dim();
+        let mut j = vec![0.0; d * d];
+        b.jacobian(x, &mut j);
+        let h = 1e-6;
+        for k in 0..d {
+            let mut p = x.to_vec();
+            let mut m = x.to_vec();
+            p[k] += h;
+            m[k] -= h;
+            let (mut bp, mut bm) = (vec![0.0; d], vec![0.0; d]);
+            b.drift(&p, &mut bp);
+            b.drift(&m, &mut bm);
+            for i in 0..d {
+                let fd = (bp[i] - bm[i]) / (2.0 * h);
+                assert!((fd - j[i * d + k]).abs() < 1e-6, "J[{i},{k}] {fd} vs {}", j[i * d + k]);
+            }
+        }
+    }
+
+    #[test]
+    fn native_jacobians_match_finite_differences() {
+        for b in [
+            NativeDrift::MaierStein { beta: 10.0 },
+            NativeDrift::RotationalDoubleWell { rho: 10.0 },
+            NativeDrift::DoubleWell1d,
+        ] {
+            let x = [0.37, -0.41][..b.dim()].to_vec();
+            fd_jacobian_check(&b, &x);
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Noise: the covariance C(θ) from its source, and the diffusion a = C^{1/2} or a = C chosen by
+//! the action weight (DESIGN §1).
+
+use super::drift::{eval_at, Loss};
+use super::formula::Formula;
+use super::model::Diffusion;
+use crate::error::{Error, Result};
+use crate::linalg::{check_spd, power_divided_difference, symmetric_eigen, spectral_apply, Matrix, SpectralWorkspace};
+use serde::{Deserialize, Serialize};
+
+/// Which Freidlin–Wentzell action: the exponent p in a = C^p.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weight {
+    /// M = C^{-1/2}, a = C^{1/2}: the paper's Definition 4 (default).
+    #[default]
+    InverseSqrt,
+    /// M = C^{-1}, a = C: the action of the paper's eq. (3) and of Gaussian SGD.
+    Inverse,
+}
+
+impl Weight {
+    /// p in a = C^p.
+    pub fn exponent(self) -> f64 {
+        match self {
+            Weight::InverseSqrt => 0.5,
+            Weight::Inverse => 1.0,
+        }
+    }
+    /// The name used in files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Weight::InverseSqrt => "inverse-sqrt",
+            Weight::Inverse => "inverse",
+        }
+    }
+    /// Parse `inverse-sqrt` or `inverse`.
+    pub fn parse(s: &str, field: &str) -> Result<Self> {
+        match s {
+            "inverse-sqrt" => Ok(Weight::InverseSqrt),
+            "inverse" => Ok(Weight::Inverse),
+            _ => Err(Error::invalid(
+                field,
+                format!("unknown weight \"{s}\"; expected \"inverse-sqrt\" (M = C^-1/2, a = C^1/2) or \"inverse\" (M = C^-1, a = C)"),
+            )),
+        }
+    }
+}
+
+/// Scratch space for noise evaluations; one per thread.
+#[derive(Clone, Debug)]
+pub struct NoiseWorkspace {
+    /// Eigen-decomposition scratch.
+    pub spectral: SpectralWorkspace,
+    c: Vec<f64>,
+    dc: Vec<f64>,
+}
+
+impl NoiseWorkspace {
+    /// Workspace for dimension d.
+    pub fn new(d: usize) -> Self {
+        NoiseWorkspace {
+            spectral: SpectralWorkspace::new(d),
+            c: vec![0.0; d * d],
+            dc: vec![0.0; d * d * d],
+        }
+    }
+}
+
+/// Constant noise: a, a⁻¹ and a^{1/2} precomputed once.
+#[derive(Clone, Debug)]
+pub struct ConstantNoise {
+    /// The covariance C.
+    pub covariance: Matrix,
+    /// a = C^p.
+    pub diffusion: Matrix,
+    /// M = a⁻¹.
+    pub metric: Matrix,
+    /// σ = a^{1/2}.
+    pub sqrt: Matrix,
+}
+
+impl ConstantNoise {
+    /// Build from an SPD covariance; `field` names it for errors.
+    pub fn new(covariance: Matrix, weight: Weight, field: &str) -> Result<Self> {
+        check_spd(&covariance, field)?;
+        let p = weight.exponent();
+        let (vals, vecs) = symmetric_eigen(&covariance, field)?;
+        Ok(ConstantNoise {
+            diffusion: spectral_apply(&vals, &vecs, |l| l.powf(p)),
+            metric: spectral_apply(&vals, &vecs, |l| l.powf(-p)),
+            sqrt: spectral_apply(&vals, &vecs, |l| l.powf(0.5 * p)),
+            covariance,
+        })
+    }
+}
+
+impl Diffusion for ConstantNoise {
+    fn dim(&self) -> usize {
+        self.covariance.n
+    }
+    fn is_constant(&self) -> bool {
+        true
+    }
+    fn workspace(&self) -> NoiseWorkspace {
+        // Constant noise needs no scratch; keep the workspace tiny.
+        NoiseWorkspace::new(0)
+    }
+    #[inline]
+    fn diffusion(&self, _x: &[f64], _ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool {
+        out.copy_from_slice(&self.diffusion.data);
+        true
+    }
+    #[inline]
+    fn metric(&self, _x: &[f64], _ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool {
+        out.copy_from_slice(&self.metric.data);
+        true
+    }
+    #[inline]
+    fn metric_with_derivatives(
+        &self,
+        _x: &[f64],
+        _ws: &mut NoiseWorkspace,
+        m: &mut [f64],
+        dm: &mut [f64],
+    ) -> bool {
+        m.copy_from_slice(&self.metric.data);
+        dm.fill(0.0);
+        true
+    }
+    #[inline]
+    fn sqrt(&self, _x: &[f64], _ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool {
+        out.copy_from_slice(&self.sqrt.data);
+        true
+    }
+}
+
+/// Where a state-dependent covariance C(θ) comes from.
+#[derive(Clone, Debug)]
+pub enum CovarianceField {
+    /// Entries given by formulas (row-major), with their exact partials at (k·d + i)·d + j.
+    Formulas {
+        /// Cᵢⱼ.
+        entries: Vec<Formula>,
+        /// ∂Cᵢⱼ/∂θₖ.
+        partials: Vec<Formula>,
+        /// Parameter values appended after θ.
+        parameters: Vec<f64>,
+    },
+    /// C = ∇²L(θ), eigenvalues clipped below at `floor`.
+    Hessian {
+        /// The loss (with third derivatives compiled).
+        loss: Loss,
+        /// Eigenvalue floor.
+        floor: f64,
+    },
+}
+
+/// State-dependent noise a(θ) = C(θ)^p.
+#[derive(Clone, Debug)]
+pub struct VariableNoise {
+    /// The source of C(θ).
+    pub field: CovarianceField,
+    /// The weight (p).
+    pub weight: Weight,
+    d: usize,
+}
+
+impl VariableNoise {
+    /// Build; `d` is the dimension.
+    pub fn new(field: CovarianceField, weight: Weight, d: usize) -> Self {
+        VariableNoise { field, weight, d }
+    }
+
+    /// Fill ws.c with C(x) and decompose it; returns λ_min of the (unclipped) C.
+    fn decompose(&self, x: &[f64], ws: &mut NoiseWorkspace) -> f64 {
+        match &self.field {
+            CovarianceField::Formulas {
+                entries,
+                parameters,
+                ..
+            } => {
+                for (o, f) in ws.c.iter_mut().zip(entries) {
+                    *o = eval_at(f, x, parameters);
+                }
+            }
+            CovarianceField::Hessian { loss, .. } => loss.hessian(x, &mut ws.c),
+        }
+        // Symmetrise: formula round-off must not break the eigensolver's assumptions.
+        let d = self.d;
+        for i in 0..d {
+            for j in 0..i {
+                let m = 0.5 * (ws.c[i * d + j] + ws.c[j * d + i]);
+                ws.c[i * d + j] = m;
+                ws.c[j * d + i] = m;
+            }
+        }
+        ws.spectral.decompose(&ws.c);
+        ws.spectral.vals.iter().cloned().fold(f64::INFINITY, f64::min)
+    }
+
+    fn floor(&self) -> f64 {
+        match &self.field {
+            CovarianceField::Hessian { floor, .. } => *floor,
+            CovarianceField::Formulas { .. } => 0.0,
+        }
+    }
+
+    /// F(λ) = max(λ, floor)^q and its first divided difference.
+    #[inline]
+    fn clipped_power(q: f64, floor: f64, l: f64) -> f64 {
+        l.max(floor).powf(q)
+    }
+    #[inline]
+    fn clipped_dd(q: f64, floor: f64, a: f64, b: f64) -> f64 {
+        if a >= floor && b >= floor {
+            power_divided_difference(q, a, b)
+        } else if a < floor && b < floor {
+            0.0
+        } else {
+            (Self::clipped_power(q, floor, a) - Self::clipped_power(q, floor, b)) / (a - b)
+        }
+    }
+
+    fn spectral(&self, x: &[f64], ws: &mut NoiseWorkspace, q: f64, out: &mut [f64]) -> bool {
+        let lmin = self.decompose(x, ws);
+        let floor = self.floor();
+        if floor == 0.0 && !(lmin > 0.0) {
+            return false;
+        }
+        ws.spectral.apply(|l| Self::clipped_power(q, floor, l), out);
+        true
+    }
+}
+
+impl Diffusion for VariableNoise {
+    fn dim(&self) -> usize {
+        self.d
+    }
+    fn is_constant(&self) -> bool {
+        false
+    }
+    fn diffusion(&self, x: &[f64], ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool {
+        self.spectral(x, ws, self.weight.exponent(), out)
+    }
+    fn metric(&self, x: &[f64], ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool {
+        self.spectral(x, ws, -self.weight.exponent(), out)
+    }
+    fn metric_with_derivatives(
+        &self,
+        x: &[f64],
+        ws: &mut NoiseWorkspace,
+        m: &mut [f64],
+        dm: &mut [f64],
+    ) -> bool {
+        let q = -self.weight.exponent();
+        if !self.spectral(x, ws, q, m) {
+            return false;
+        }
+        let d = self.d;
+        match &self.field {
+            CovarianceField::Formulas {
+                partials,
+                parameters,
+                ..
+            } => {
+                for (o, f) in ws.dc.iter_mut().zip(partials) {
+                    *o = eval_at(f, x, parameters);
+                }
+            }
+            CovarianceField::Hessian { loss, .. } => loss.third_derivatives(x, &mut ws.dc),
+        }
+        let floor = self.floor();
+        for k in 0..d {
+            let block = &mut dm[k * d * d..(k + 1) * d * d];
+            let dck = &ws.dc[k * d * d..(k + 1) * d * d];
+            // Daleckii–Krein: ∂f(C) = Q (f^{[1]} ∘ Qᵀ ∂C Q) Qᵀ.
+            ws.spectral
+                .apply_derivative(|a, b| Self::clipped_dd(q, floor, a, b), dck, block);
+        }
+        true
+    }
+    fn sqrt(&self, x: &[f64], ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool {
+        self.spectral(x, ws, 0.5 * self.weight.exponent(), out)
+    }
+}
+
+/// The noise of a problem.
+#[derive(Clone, Debug)]
+pub enum Noise {
+    /// a constant.
+    Constant(ConstantNoise),
+    /// a = a(θ).
+    Variable(VariableNoise),
+}
+
+/// What the noise is, for reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct NoiseDescription {
+    /// identity | hessian-at-minimum | hessian | matrix | field.
+    pub source: String,
+    /// inverse-sqrt | inverse.
+    pub weight: Weight,
+    /// The eigenvalue floor of the `hessian` source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor: Option<f64>,
+}
+
+impl Noise {
+    /// Evaluate a(x) (allocating; for set-up code).
+    pub fn diffusion_at(&self, x: &[f64]) -> Option<Matrix> {
+        let d = x.len();
+        let mut out = Matrix::zeros(d);
+        let ok = match self {
+            Noise::Constant(n) => n.diffusion(x, &mut n.workspace(), &mut out.data),
+            Noise::Variable(n) => n.diffusion(x, &mut n.workspace(), &mut out.data),
+        };
+        ok.then_some(out)
+    }
+    /// Evaluate a(x)⁻¹ (allocating).
+    pub fn metric_at(&self, x: &[f64]) -> Option<Matrix> {
+        let d = x.len();
+        let mut out = Matrix::zeros(d);
+        let ok = match self {
+            Noise::Constant(n) => n.metric(x, &mut n.workspace(), &mut out.data),
+            Noise::Variable(n) => n.metric(x, &mut n.workspace(), &mut out.data),
+        };
+        ok.then_some(out)
+    }
+    /// True for constant noise.
+    pub fn is_constant(&self) -> bool {
+        matches!(self, Noise::Constant(_))
+    }
+}
+
+/// Build a covariance-entry field from formulas, with exact partials.
+pub fn covariance_formulas(
+    entries: Vec<Formula>,
+    d: usize,
+    parameters: Vec<f64>,
+    field: &str,
+) -> Result<CovarianceField> {
+    let mut partials = Vec::with_capacity(d * d * d);
+    for k in 0..d {
+        for e in &entries {
+            partials.push(e.partial(k, field)?);
+        }
+    }
+    Ok(CovarianceField::Formulas {
+        entries,
+        partials,
+        parameters,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_give_the_right_powers() {
+        let c = Matrix::from_rows(&[vec![4.0, 0.0], vec![0.0, 9.0]], "c").unwrap();
+        let n = ConstantNoise::new(c.clone(), Weight::InverseSqrt, "c").unwrap();
+        assert!((n.diffusion.get(0, 0) - 2.0).abs() < 1e-14);
+        assert!((n.metric.get(1, 1) - 1.0 / 3.0).abs() < 1e-14);
+        assert!((n.sqrt.get(1, 1) - 3f64.sqrt()).abs() < 1e-14);
+        let n = ConstantNoise::new(c, Weight::Inverse, "c").unwrap();
+        assert!((n.diffusion.get(1, 1) - 9.0).abs() < 1e-14);
+        assert!((n.metric.get(0, 0) - 0.25).abs() < 1e-14);
+        assert!((n.sqrt.get(0, 0) - 2.0).abs() < 1e-14);
+    }
+
+    #[test]
+    fn variable_metric_derivatives_match_finite_differences() {
+        let names: Vec<String> = vec!["x".into(), "y".into()];
+        let entries = ["1 + x^2", "0.3*sin(y)", "0.3*sin(y)", "2 + x*y + y^2"]
+            .iter()
+            .map(|t| Formula::parse(t, &names, "noise.field").unwrap())
+            .collect();
+        let field = covariance_formulas(entries, 2, vec![], "noise.field").unwrap();
+        for w in [Weight::InverseSqrt, Weight::Inverse] {
+            let n = VariableNoise::new(field.clone(), w, 2);
+            let mut ws = n.workspace();
+            let x = [0.4, -0.3];
+            let (mut m, mut dm) = ([0.0; 4], [0.0; 8]);
+            assert!(n.metric_with_derivatives(&x, &mut ws, &mut m, &mut dm));
+            let h = 1e-6;
+            for k in 0..2 {
+                let (mut p, mut q) = (x, x);
+                p[k] += h;
+                q[k] -= h;
+                let (mut mp, mut mq) = ([0.0; 4], [0.0; 4]);
+                n.metric(&p, &mut ws, &mut mp);
+                n.metric(&q, &mut ws, &mut mq);
+                for e in 0..4 {
+                    let fd = (mp[e] - mq[e]) / (2.0 * h);
+                    assert!((fd - dm[k * 4 + e]).abs() < 1e-7, "{w:?} k={k} e={e}");
+                }
+            }
+        }
+    }
+}
