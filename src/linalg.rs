@@ -88,7 +88,11 @@ impl Matrix {
     }
     /// Error unless symmetric to a relative tolerance of 1e-10.
     pub fn check_symmetric(&self, field: &str) -> Result<()> {
-        let scale = self.data.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
+        let scale = self
+            .data
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs()))
+            .max(1e-300);
         for i in 0..self.n {
             for j in 0..i {
                 let (a, b) = (self.get(i, j), self.get(j, i));
@@ -288,12 +292,7 @@ impl SpectralWorkspace {
     /// Daleckii–Krein derivative: out = Q [f^{[1]}(λᵢ, λⱼ) (Qᵀ dC Q)ᵢⱼ] Qᵀ, the directional
     /// derivative of f(C) along the symmetric perturbation `dc`, for the last decomposition.
     /// `f1(λᵢ, λⱼ)` is the first divided difference of f (f'(λ) when λᵢ = λⱼ).
-    pub fn apply_derivative(
-        &mut self,
-        f1: impl Fn(f64, f64) -> f64,
-        dc: &[f64],
-        out: &mut [f64],
-    ) {
+    pub fn apply_derivative(&mut self, f1: impl Fn(f64, f64) -> f64, dc: &[f64], out: &mut [f64]) {
         let n = self.n;
         // tmp = Qᵀ dC Q, then scaled entrywise, then out = Q tmp Qᵀ.
         for i in 0..n {
@@ -392,7 +391,12 @@ mod tests {
         let mut back = [0.0; 9];
         ws.apply(|l| l, &mut back);
         for k in 0..9 {
-            assert!((back[k] - a[k]).abs() < 1e-13, "{k}: {} vs {}", back[k], a[k]);
+            assert!(
+                (back[k] - a[k]).abs() < 1e-13,
+                "{k}: {} vs {}",
+                back[k],
+                a[k]
+            );
         }
     }
 

@@ -3,12 +3,18 @@
 
 /// (name, TOML text) of every built-in problem.
 const BUILTINS: &[(&str, &str)] = &[
-    ("quadratic-2d", include_str!("../../examples/problems/quadratic-2d.toml")),
+    (
+        "quadratic-2d",
+        include_str!("../../examples/problems/quadratic-2d.toml"),
+    ),
     (
         "quadratic-anisotropic-3d",
         include_str!("../../examples/problems/quadratic-anisotropic-3d.toml"),
     ),
-    ("maier-stein", include_str!("../../examples/problems/maier-stein.toml")),
+    (
+        "maier-stein",
+        include_str!("../../examples/problems/maier-stein.toml"),
+    ),
     (
         "rotational-double-well",
         include_str!("../../examples/problems/rotational-double-well.toml"),
@@ -17,7 +23,10 @@ const BUILTINS: &[(&str, &str)] = &[
         "rotational-linear",
         include_str!("../../examples/problems/rotational-linear.toml"),
     ),
-    ("double-well-1d", include_str!("../../examples/problems/double-well-1d.toml")),
+    (
+        "double-well-1d",
+        include_str!("../../examples/problems/double-well-1d.toml"),
+    ),
     (
         "manufactured-anisotropic",
         include_str!("../../examples/problems/manufactured-anisotropic.toml"),

@@ -249,7 +249,9 @@ impl Domain {
             Domain::Ellipsoid { center, q } => {
                 // Half-widths sqrt((Q⁻¹)ᵢᵢ).
                 let qi = q.to_faer().partial_piv_lu().inverse();
-                let w: Vec<f64> = (0..center.len()).map(|i| qi[(i, i)].max(0.0).sqrt()).collect();
+                let w: Vec<f64> = (0..center.len())
+                    .map(|i| qi[(i, i)].max(0.0).sqrt())
+                    .collect();
                 Some((
                     center.iter().zip(&w).map(|(c, w)| c - w).collect(),
                     center.iter().zip(&w).map(|(c, w)| c + w).collect(),
@@ -311,7 +313,12 @@ mod tests {
         for d in &domains {
             let mut x = vec![0.25, -0.15];
             d.project(&mut x);
-            assert!(d.level(&x).abs() < 1e-12, "{}: g = {}", d.kind(), d.level(&x));
+            assert!(
+                d.level(&x).abs() < 1e-12,
+                "{}: g = {}",
+                d.kind(),
+                d.level(&x)
+            );
             assert!(d.contains(&[0.0, 0.0]), "{}", d.kind());
         }
     }

@@ -302,9 +302,9 @@ impl NativeDrift {
             "maier-stein" => Some(NativeDrift::MaierStein {
                 beta: param("beta")?,
             }),
-            "rotational-double-well" => Some(NativeDrift::RotationalDoubleWell {
-                rho: param("rho")?,
-            }),
+            "rotational-double-well" => {
+                Some(NativeDrift::RotationalDoubleWell { rho: param("rho")? })
+            }
             "double-well-1d" => Some(NativeDrift::DoubleWell1d),
             _ => None,
         }
@@ -434,7 +434,11 @@ mod tests {
             b.drift(&m, &mut bm);
             for i in 0..d {
                 let fd = (bp[i] - bm[i]) / (2.0 * h);
-                assert!((fd - j[i * d + k]).abs() < 1e-6, "J[{i},{k}] {fd} vs {}", j[i * d + k]);
+                assert!(
+                    (fd - j[i * d + k]).abs() < 1e-6,
+                    "J[{i},{k}] {fd} vs {}",
+                    j[i * d + k]
+                );
             }
         }
     }

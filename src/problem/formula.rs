@@ -38,12 +38,7 @@ impl Formula {
         Self::from_expr(text.to_string(), expr, symbols, field)
     }
 
-    fn from_expr(
-        text: String,
-        expr: FlatEx<f64>,
-        symbols: &[String],
-        field: &str,
-    ) -> Result<Self> {
+    fn from_expr(text: String, expr: FlatEx<f64>, symbols: &[String], field: &str) -> Result<Self> {
         let mut slots = Vec::new();
         for name in expr.var_names() {
             match symbols.iter().position(|s| s == name) {
@@ -165,13 +160,22 @@ mod tests {
         // A variable the formula does not use has derivative zero.
         let g = Formula::parse("x^2", &s, "t").unwrap();
         assert_eq!(g.partial(1, "t").unwrap().eval(&args), 0.0);
-        assert_eq!(g.partial(0, "t").unwrap().partial(0, "t").unwrap().eval(&args), 2.0);
+        assert_eq!(
+            g.partial(0, "t")
+                .unwrap()
+                .partial(0, "t")
+                .unwrap()
+                .eval(&args),
+            2.0
+        );
     }
 
     #[test]
     fn rejects_undeclared_and_malformed() {
         let s = names(&["x", "y"]);
-        let e = Formula::parse("x + z", &s, "drift.field[0]").unwrap_err().to_string();
+        let e = Formula::parse("x + z", &s, "drift.field[0]")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("'z'") && e.contains("drift.field[0]"), "{e}");
         assert!(Formula::parse("x + * y", &s, "f").is_err());
     }

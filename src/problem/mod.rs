@@ -20,8 +20,8 @@ pub use spec::{BuildOptions, ProblemSpec};
 
 use crate::error::{Error, Result};
 use crate::linalg::{norm, Matrix};
-use std::collections::BTreeMap;
 use faer::linalg::solvers::Solve;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A validated problem: dθ = b(θ) dt + ε a(θ)^{1/2} dW about a stable point θ* in D.
@@ -133,10 +133,13 @@ impl Problem {
             n: j.n,
             data: j.data.iter().map(|v| -v).collect(),
         };
-        let diff = self.noise.diffusion_at(&self.minimum).ok_or_else(|| Error::NotPositiveDefinite {
-            field: "noise at θ*".into(),
-            detail: "a(θ*) is not positive definite".into(),
-        })?;
+        let diff =
+            self.noise
+                .diffusion_at(&self.minimum)
+                .ok_or_else(|| Error::NotPositiveDefinite {
+                    field: "noise at θ*".into(),
+                    detail: "a(θ*) is not positive definite".into(),
+                })?;
         Ok((a, diff))
     }
 
@@ -164,7 +167,10 @@ impl Problem {
         let j = self.jacobian_at_minimum();
         let tol = 1e-8 * scale(&j);
         if b.iter().any(|v| !v.is_finite()) {
-            return Err(Error::invalid("minimum", format!("the drift at θ* = {:?} is not finite", self.minimum)));
+            return Err(Error::invalid(
+                "minimum",
+                format!("the drift at θ* = {:?} is not finite", self.minimum),
+            ));
         }
         if norm(&b) > tol {
             if !refine {

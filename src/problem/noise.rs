@@ -5,7 +5,9 @@ use super::drift::{eval_at, Loss};
 use super::formula::Formula;
 use super::model::Diffusion;
 use crate::error::{Error, Result};
-use crate::linalg::{check_spd, power_divided_difference, symmetric_eigen, spectral_apply, Matrix, SpectralWorkspace};
+use crate::linalg::{
+    check_spd, power_divided_difference, spectral_apply, symmetric_eigen, Matrix, SpectralWorkspace,
+};
 use serde::{Deserialize, Serialize};
 
 /// Which Freidlin–Wentzell action: the exponent p in a = C^p.
@@ -196,7 +198,11 @@ impl VariableNoise {
             }
         }
         ws.spectral.decompose(&ws.c);
-        ws.spectral.vals.iter().cloned().fold(f64::INFINITY, f64::min)
+        ws.spectral
+            .vals
+            .iter()
+            .cloned()
+            .fold(f64::INFINITY, f64::min)
     }
 
     fn floor(&self) -> f64 {

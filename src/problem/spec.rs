@@ -1,7 +1,9 @@
 //! The problem file (TOML, DESIGN §4) and its translation into a validated [`Problem`].
 
 use super::domain::Domain;
-use super::drift::{Drift, FormulaField, FormulaLoss, GradientDrift, LinearDrift, Loss, NativeDrift};
+use super::drift::{
+    Drift, FormulaField, FormulaLoss, GradientDrift, LinearDrift, Loss, NativeDrift,
+};
 use super::formula::Formula;
 use super::matrix_io::read_matrix;
 use super::model::VectorField;
@@ -148,7 +150,11 @@ impl ProblemSpec {
                     "--param",
                     format!(
                         "unknown parameter '{k}'; this problem has: {}",
-                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 ));
             }
@@ -156,7 +162,10 @@ impl ProblemSpec {
         }
         for (k, v) in &parameters {
             if !v.is_finite() {
-                return Err(Error::invalid(format!("parameters.{k}"), format!("must be finite, got {v}")));
+                return Err(Error::invalid(
+                    format!("parameters.{k}"),
+                    format!("must be finite, got {v}"),
+                ));
             }
         }
 
@@ -165,7 +174,10 @@ impl ProblemSpec {
             (Some(rows), None) => Some(Matrix::from_rows(rows, "drift.hessian")?),
             (None, Some(f)) => Some(read_matrix(&resolve(base_dir, f), "drift.hessian_file")?),
             (Some(_), Some(_)) => {
-                return Err(Error::invalid("drift", "give either `hessian` or `hessian_file`, not both"))
+                return Err(Error::invalid(
+                    "drift",
+                    "give either `hessian` or `hessian_file`, not both",
+                ))
             }
             (None, None) => None,
         };
@@ -192,7 +204,10 @@ impl ProblemSpec {
             _ => return Err(Error::invalid("variables", "missing: list the variable names used in the formulas, e.g. variables = [\"x\", \"y\"]")),
         };
         if d == 0 {
-            return Err(Error::invalid("variables", "at least one variable is needed"));
+            return Err(Error::invalid(
+                "variables",
+                "at least one variable is needed",
+            ));
         }
         let variables: Vec<String> = match &self.variables {
             Some(v) => v.clone(),
@@ -200,10 +215,16 @@ impl ProblemSpec {
         };
         for (i, v) in variables.iter().enumerate() {
             if variables[..i].contains(v) {
-                return Err(Error::invalid("variables", format!("'{v}' is declared twice")));
+                return Err(Error::invalid(
+                    "variables",
+                    format!("'{v}' is declared twice"),
+                ));
             }
             if parameters.contains_key(v) {
-                return Err(Error::invalid("variables", format!("'{v}' is both a variable and a parameter")));
+                return Err(Error::invalid(
+                    "variables",
+                    format!("'{v}' is both a variable and a parameter"),
+                ));
             }
         }
         let mut symbols = variables.clone();
@@ -213,7 +234,12 @@ impl ProblemSpec {
         let minimum = match &self.minimum {
             Some(m) => m.clone(),
             None if hessian.is_some() => vec![0.0; d],
-            None => return Err(Error::invalid("minimum", "missing: give θ*, e.g. minimum = [-1.0, 0.0]")),
+            None => {
+                return Err(Error::invalid(
+                    "minimum",
+                    "missing: give θ*, e.g. minimum = [-1.0, 0.0]",
+                ))
+            }
         };
         check_vector(&minimum, d, "minimum", "the number of variables")?;
 
@@ -240,7 +266,12 @@ impl ProblemSpec {
             )
         } else if let Some(text) = &self.drift.loss {
             let f = Formula::parse(text, &symbols, "drift.loss")?;
-            let loss = Loss::Formula(Box::new(FormulaLoss::new(f, d, param_values.clone(), "drift.loss")?));
+            let loss = Loss::Formula(Box::new(FormulaLoss::new(
+                f,
+                d,
+                param_values.clone(),
+                "drift.loss",
+            )?));
             (Drift::Gradient(GradientDrift(loss.clone())), Some(loss))
         } else {
             let comps = self.drift.field.as_ref().expect("checked above");
@@ -256,7 +287,11 @@ impl ProblemSpec {
                 .map(|(i, t)| Formula::parse(t, &symbols, &format!("drift.field[{i}]")))
                 .collect::<Result<Vec<_>>>()?;
             (
-                Drift::Field(FormulaField::new(formulas, param_values.clone(), "drift.field")?),
+                Drift::Field(FormulaField::new(
+                    formulas,
+                    param_values.clone(),
+                    "drift.field",
+                )?),
                 None,
             )
         };
@@ -365,7 +400,11 @@ impl ProblemSpec {
                 ))
             }
         };
-        let noise_description = NoiseDescription { source, weight, floor: floor_used };
+        let noise_description = NoiseDescription {
+            source,
+            weight,
+            floor: floor_used,
+        };
 
         // Domain.
         let domain = build_domain(&self.domain, d, &minimum, &loss, &symbols, &param_values)?;
@@ -383,7 +422,15 @@ impl ProblemSpec {
                     None => None,
                 },
                 // A published V0 holds only at the file's own parameter values.
-                v0: if opts.parameters.is_empty() && opts.noise_source.is_none() && opts.weight.is_none_or(|w| Some(w.name()) == ns.weight.as_deref().or(Some("inverse-sqrt"))) { r.v0 } else { None },
+                v0: if opts.parameters.is_empty()
+                    && opts.noise_source.is_none()
+                    && opts.weight.is_none_or(|w| {
+                        Some(w.name()) == ns.weight.as_deref().or(Some("inverse-sqrt"))
+                    }) {
+                    r.v0
+                } else {
+                    None
+                },
                 source: r.source.clone(),
             },
         };
@@ -407,7 +454,10 @@ impl ProblemSpec {
             if f.jacobian.iter().all(|j| j.is_constant()) {
                 let j = problem.jacobian_at_minimum();
                 problem.drift = Drift::Linear(LinearDrift {
-                    a: Matrix { n: d, data: j.data.iter().map(|v| -v).collect() },
+                    a: Matrix {
+                        n: d,
+                        data: j.data.iter().map(|v| -v).collect(),
+                    },
                     center: problem.minimum.clone(),
                 });
             }
@@ -427,10 +477,16 @@ fn resolve(base: &Path, f: &str) -> PathBuf {
 
 fn check_vector(v: &[f64], d: usize, field: &str, what: &str) -> Result<()> {
     if v.len() != d {
-        return Err(Error::invalid(field, format!("has {} entries; expected {d} ({what})", v.len())));
+        return Err(Error::invalid(
+            field,
+            format!("has {} entries; expected {d} ({what})", v.len()),
+        ));
     }
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::invalid(field, format!("entry {i} is {}; must be finite", v[i])));
+        return Err(Error::invalid(
+            field,
+            format!("entry {i} is {}; must be finite", v[i]),
+        ));
     }
     Ok(())
 }
@@ -447,7 +503,10 @@ fn hessian_at(drift: &Drift, loss: &Option<Loss>, x: &[f64], field: &str) -> Res
         None => {
             return Err(Error::invalid(
                 field,
-                format!("needs a gradient drift (`loss` or `hessian`); this drift is a {} field", drift.kind()),
+                format!(
+                    "needs a gradient drift (`loss` or `hessian`); this drift is a {} field",
+                    drift.kind()
+                ),
             ))
         }
     };
@@ -459,15 +518,24 @@ fn hessian_at(drift: &Drift, loss: &Option<Loss>, x: &[f64], field: &str) -> Res
 fn check_native_matches(native: &NativeDrift, formula: &Drift, x0: &[f64]) -> Result<()> {
     let d = x0.len();
     if native.dim() != d {
-        return Err(Error::invalid("drift.native", format!("model is {}-D but the problem is {d}-D", native.dim())));
+        return Err(Error::invalid(
+            "drift.native",
+            format!("model is {}-D but the problem is {d}-D", native.dim()),
+        ));
     }
     let mut b = vec![0.0; d];
     for k in 0..5 {
         // Deterministic probe points around θ*.
-        let x: Vec<f64> = (0..d).map(|i| x0[i] + 0.37 * ((k * 7 + i * 3) as f64).sin()).collect();
+        let x: Vec<f64> = (0..d)
+            .map(|i| x0[i] + 0.37 * ((k * 7 + i * 3) as f64).sin())
+            .collect();
         native.drift(&x, &mut b);
         let f = formula.eval(&x);
-        let err = b.iter().zip(&f).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
+        let err = b
+            .iter()
+            .zip(&f)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f64::max);
         if err > 1e-9 * (1.0 + norm(&f)) {
             return Err(Error::invalid(
                 "drift.native",
@@ -489,7 +557,10 @@ fn build_domain(
     let pos = |v: Option<f64>, f: &str| -> Result<f64> {
         match v {
             Some(x) if x > 0.0 && x.is_finite() => Ok(x),
-            Some(x) => Err(Error::invalid(f, format!("must be a positive number, got {x} (an empty domain)"))),
+            Some(x) => Err(Error::invalid(
+                f,
+                format!("must be a positive number, got {x} (an empty domain)"),
+            )),
             None => Err(Error::invalid(f, "missing")),
         }
     };
@@ -518,48 +589,78 @@ fn build_domain(
             };
             use super::model::ScalarField;
             let base = l.value(minimum);
-            Domain::LevelSet { loss: l, base, depth }
+            Domain::LevelSet {
+                loss: l,
+                base,
+                depth,
+            }
         }
-        "ball" => Domain::Ball { center, radius: pos(s.radius, "domain.radius")? },
+        "ball" => Domain::Ball {
+            center,
+            radius: pos(s.radius, "domain.radius")?,
+        },
         "ellipsoid" => {
             let q = Matrix::from_rows(
-                s.matrix.as_ref().ok_or_else(|| Error::invalid("domain.matrix", "missing: the ellipsoid's SPD matrix Q in (θ-c)ᵀQ(θ-c) < 1"))?,
+                s.matrix.as_ref().ok_or_else(|| {
+                    Error::invalid(
+                        "domain.matrix",
+                        "missing: the ellipsoid's SPD matrix Q in (θ-c)ᵀQ(θ-c) < 1",
+                    )
+                })?,
                 "domain.matrix",
             )?;
             if q.n != d {
-                return Err(Error::invalid("domain.matrix", format!("is {0}×{0} but there are {d} variables", q.n)));
+                return Err(Error::invalid(
+                    "domain.matrix",
+                    format!("is {0}×{0} but there are {d} variables", q.n),
+                ));
             }
             check_spd(&q, "domain.matrix")?;
             Domain::Ellipsoid { center, q }
         }
         "box" => {
-            let lo = s.lo.clone().ok_or_else(|| Error::invalid("domain.lo", "missing"))?;
-            let hi = s.hi.clone().ok_or_else(|| Error::invalid("domain.hi", "missing"))?;
+            let lo =
+                s.lo.clone()
+                    .ok_or_else(|| Error::invalid("domain.lo", "missing"))?;
+            let hi =
+                s.hi.clone()
+                    .ok_or_else(|| Error::invalid("domain.hi", "missing"))?;
             check_vector(&lo, d, "domain.lo", "the number of variables")?;
             check_vector(&hi, d, "domain.hi", "the number of variables")?;
             if let Some(i) = (0..d).find(|&i| lo[i] >= hi[i]) {
-                return Err(Error::invalid("domain", format!("box is empty: lo[{i}] = {} ≥ hi[{i}] = {}", lo[i], hi[i])));
+                return Err(Error::invalid(
+                    "domain",
+                    format!("box is empty: lo[{i}] = {} ≥ hi[{i}] = {}", lo[i], hi[i]),
+                ));
             }
             Domain::Box { lo, hi }
         }
         "half-space" => {
-            let n = s.normal.clone().ok_or_else(|| Error::invalid("domain.normal", "missing"))?;
+            let n = s
+                .normal
+                .clone()
+                .ok_or_else(|| Error::invalid("domain.normal", "missing"))?;
             check_vector(&n, d, "domain.normal", "the number of variables")?;
             let len = norm(&n);
             if len == 0.0 {
                 return Err(Error::invalid("domain.normal", "must be non-zero"));
             }
-            let offset = s.offset.ok_or_else(|| Error::invalid("domain.offset", "missing"))?;
+            let offset = s
+                .offset
+                .ok_or_else(|| Error::invalid("domain.offset", "missing"))?;
             if !offset.is_finite() {
                 return Err(Error::invalid("domain.offset", "must be finite"));
             }
-            Domain::HalfSpace { normal: n.iter().map(|v| v / len).collect(), offset: offset / len }
+            Domain::HalfSpace {
+                normal: n.iter().map(|v| v / len).collect(),
+                offset: offset / len,
+            }
         }
-        other => {
-            return Err(Error::invalid(
-                "domain.kind",
-                format!("unknown kind \"{other}\"; expected level-set, ball, ellipsoid, box or half-space"),
-            ))
-        }
+        other => return Err(Error::invalid(
+            "domain.kind",
+            format!(
+                "unknown kind \"{other}\"; expected level-set, ball, ellipsoid, box or half-space"
+            ),
+        )),
     })
 }
