@@ -1,1 +1,15 @@
-fn main() {}
+//! `quasipot` command-line entry: parse, run, map errors to exit codes
+//! (0 success, 1 a computed "no" such as engines disagreeing under `--strict`, 2 bad input).
+
+use clap::Parser;
+
+fn main() {
+    let cli = quasipot::cli::Cli::parse();
+    match quasipot::cli::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::exit(quasipot::cli::exit_code(&e));
+        }
+    }
+}

@@ -118,7 +118,10 @@ impl Loss {
     pub fn has_constant_hessian(&self) -> bool {
         match self {
             Loss::Quadratic { .. } => true,
-            Loss::Formula(f) => f.hessian.iter().all(|h| h.is_constant()),
+            Loss::Formula(f) => {
+                let d = f.gradient.len();
+                f.hessian.iter().all(|h| h.is_constant_in(d))
+            }
         }
     }
     /// The loss with θ scaled: L(√α θ) about θ* (sharpness map; scales every Hessian

@@ -85,6 +85,12 @@ impl Formula {
         self.slots.is_empty()
     }
 
+    /// True when the formula depends on none of the first `d` symbols (the variables θ);
+    /// parameters are fixed numbers, so such a formula is constant in θ.
+    pub fn is_constant_in(&self, d: usize) -> bool {
+        self.slots.iter().all(|&s| s >= d)
+    }
+
     /// Evaluate at `args` (variables then parameters).
     #[inline]
     pub fn eval(&self, args: &[f64]) -> f64 {
@@ -117,6 +123,11 @@ impl Formula {
             )
         })?;
         let text = format!("d({})/d{}", self.text, self.symbols[k]);
+        // exmex keeps every original variable in a derivative's variable list; re-parse its
+        // text so that the list holds only the symbols the derivative really uses.
+        let d = exmex::parse::<f64>(d.unparse()).map_err(|e| {
+            Error::numerical("symbolic differentiation", format!("{}: {e}", text))
+        })?;
         if d.var_names().is_empty() {
             let v = d.eval(&[]).unwrap_or(f64::NAN);
             let mut f = Formula::constant(v, &self.symbols);

@@ -380,12 +380,12 @@ impl ProblemSpec {
                         entries.push(Formula::parse(t, &symbols, &format!("noise.field[{i}][{j}]"))?);
                     }
                 }
-                if entries.iter().all(|f| f.is_constant()) {
-                    let m = Matrix { n: d, data: entries.iter().map(|f| f.eval(&[])).collect() };
+                let mut args = minimum.clone();
+                args.extend(&param_values);
+                if entries.iter().all(|f| f.is_constant_in(d)) {
+                    let m = Matrix { n: d, data: entries.iter().map(|f| f.eval(&args)).collect() };
                     Noise::Constant(ConstantNoise::new(m, weight, "noise.field")?)
                 } else {
-                    let mut args = minimum.clone();
-                    args.extend(&param_values);
                     let c = Matrix { n: d, data: entries.iter().map(|f| f.eval(&args)).collect() };
                     c.check_symmetric("noise.field (at θ*)")?;
                     check_spd(&c, "noise.field (at θ*)")?;
@@ -451,7 +451,7 @@ impl ProblemSpec {
         problem.validate_minimum(opts.refine_minimum)?;
         // A formula field with a constant Jacobian is linear: use the exact linear model.
         if let Drift::Field(f) = &problem.drift {
-            if f.jacobian.iter().all(|j| j.is_constant()) {
+            if f.jacobian.iter().all(|j| j.is_constant_in(d)) {
                 let j = problem.jacobian_at_minimum();
                 problem.drift = Drift::Linear(LinearDrift {
                     a: Matrix {

@@ -1,0 +1,150 @@
+//! The command line: clap argument structs and one handler per subcommand.
+
+pub mod output;
+pub mod problems;
+pub mod v0;
+pub mod validate;
+
+use crate::problem::{BuildOptions, Problem, Weight};
+use anyhow::{anyhow, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use output::Output;
+use std::path::PathBuf;
+
+/// quasipot — how hard is it for noisy gradient descent to leave a minimum?
+///
+/// Computes the Freidlin–Wentzell quasi-potential barrier V0 of dθ = b dt + ε a^{1/2} dW four
+/// independent ways (exact formulas, minimum action, grid Hamilton–Jacobi solver, Monte Carlo
+/// exit times) and checks that they agree. PROBLEM is a built-in name (see `quasipot problems`)
+/// or a TOML problem file (see examples/problems/).
+#[derive(Debug, Parser)]
+#[command(name = "quasipot", version, about, long_about = None, after_help = "Examples:\n  quasipot problems\n  quasipot validate quadratic-2d\n  quasipot v0 quadratic-anisotropic-3d --method exact --json\n  quasipot v0 --hessian H.npy --depth 0.5")]
+pub struct Cli {
+    /// Flags shared by every subcommand.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, clap::Args, Clone)]
+pub struct Global {
+    /// Print one JSON object instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Write result.json and the command's arrays (.npy, .csv) and figures (.png, .svg) here.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Worker threads for parallel engines (default: all cores). Results do not depend on it.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Random seed (Monte Carlo, random starts).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub seed: u64,
+    /// Action weight: inverse-sqrt (M = C^-1/2, the paper's Definition 4) or inverse (M = C^-1,
+    /// Gaussian SGD); overrides the problem file.
+    #[arg(long, global = true, value_enum)]
+    pub weight: Option<WeightArg>,
+    /// Override a problem parameter, e.g. --param beta=5 (repeatable).
+    #[arg(long = "param", global = true, value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Move θ* to the nearby stationary point by Newton steps if it is only approximately one.
+    #[arg(long, global = true)]
+    pub refine_minimum: bool,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// `--weight` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum WeightArg {
+    /// M = C^{-1/2}, a = C^{1/2} (the paper's Definition 4).
+    InverseSqrt,
+    /// M = C^{-1}, a = C (eq. 3, Gaussian SGD).
+    Inverse,
+}
+
+impl From<WeightArg> for Weight {
+    fn from(w: WeightArg) -> Self {
+        match w {
+            WeightArg::InverseSqrt => Weight::InverseSqrt,
+            WeightArg::Inverse => Weight::Inverse,
+        }
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the built-in problems.
+    #[command(after_help = "Example:\n  quasipot problems --json")]
+    Problems,
+    /// V0, the quasi-potential barrier, by one method or all.
+    #[command(after_help = "Examples:\n  quasipot v0 quadratic-2d\n  quasipot v0 quadratic-anisotropic-3d --method exact --weight inverse --json\n  quasipot v0 --hessian H.npy --depth 0.5          # V0 of a quadratic minimum with C = H*\n  quasipot v0 --hessian H.npy --noise C.npy --depth 0.5")]
+    V0(v0::V0Args),
+    /// Every applicable engine side by side, with a verdict on their agreement.
+    #[command(after_help = "Example:\n  quasipot validate quadratic-2d --out results/")]
+    Validate(validate::ValidateArgs),
+}
+
+/// Build options from the global flags.
+pub fn build_options(g: &Global) -> Result<BuildOptions> {
+    let mut parameters = Vec::new();
+    for p in &g.params {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| anyhow!(crate::Error::invalid("--param", format!("expected NAME=VALUE, got \"{p}\""))))?;
+        let v: f64 = v.trim().parse().map_err(|_| {
+            anyhow!(crate::Error::invalid("--param", format!("\"{v}\" is not a number (in \"{p}\")")))
+        })?;
+        parameters.push((k.trim().to_string(), v));
+    }
+    Ok(BuildOptions {
+        weight: g.weight.map(Into::into),
+        noise_source: None,
+        parameters,
+        refine_minimum: g.refine_minimum,
+    })
+}
+
+/// Load PROBLEM with the global options.
+pub fn load_problem(name: &str, g: &Global) -> Result<Problem> {
+    Ok(Problem::load(name, &build_options(g)?)?)
+}
+
+/// Run a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    if let Some(n) = cli.global.threads {
+        if n == 0 {
+            return Err(anyhow!(crate::Error::invalid("--threads", "must be at least 1")));
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().ok();
+    }
+    let out = Output {
+        json: cli.global.json,
+        out: cli.global.out.clone(),
+        quiet: cli.global.quiet,
+    };
+    match &cli.command {
+        Command::Problems => problems::run(&out),
+        Command::V0(a) => v0::run(a, &cli.global, &out),
+        Command::Validate(a) => validate::run(a, &cli.global, &out),
+    }
+}
+
+/// A computed "no" (exit code 1), e.g. engines that disagree under `--strict`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ComputedNo(pub String);
+
+/// Exit code for an error: 1 for a computed "no", 2 for bad input or anything else.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    if e.downcast_ref::<ComputedNo>().is_some() {
+        1
+    } else {
+        2
+    }
+}

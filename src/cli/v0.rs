@@ -1,0 +1,317 @@
+//! `quasipot v0`: the barrier V0 by one method or all, and the `--hessian` shortcut.
+
+use super::output::{fmt_point, table, Output};
+use super::{build_options, load_problem, Global};
+use crate::exact::{self, PaperQuantities};
+use crate::problem::spec::{DomainSpec, DriftSpec, NoiseSpec};
+use crate::problem::{BuildOptions, Domain, Problem, ProblemSpec, Weight};
+use anyhow::{anyhow, Result};
+use clap::ValueEnum;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Arguments of `quasipot v0`.
+#[derive(Debug, clap::Args)]
+pub struct V0Args {
+    /// Built-in problem name or TOML file (omit with --hessian).
+    pub problem: Option<String>,
+    /// Which engine: auto (exact when the problem is linear-Gaussian, otherwise gMAM), or one.
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    pub method: Method,
+    /// Shortcut: the Hessian H* of a quadratic minimum (.npy, .json or .csv); L = ½θᵀH*θ.
+    #[arg(long, value_name = "FILE", conflicts_with = "problem")]
+    pub hessian: Option<PathBuf>,
+    /// With --hessian: the noise covariance C (default C = H*, the paper's Assumption 2).
+    #[arg(long, value_name = "FILE", requires = "hessian")]
+    pub noise: Option<PathBuf>,
+    /// With --hessian: the depth ΔL of the level-set domain {L < ΔL}.
+    #[arg(long, value_name = "ΔL", requires = "hessian")]
+    pub depth: Option<f64>,
+}
+
+/// Engines for `v0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// Exact if the problem is linear-Gaussian, otherwise gMAM.
+    Auto,
+    /// Closed form (linear drift, constant noise): Lyapunov equation.
+    Exact,
+    /// Geometric minimum action method with free endpoint on ∂D.
+    Gmam,
+    /// Ordered line integral method on a 2-D grid.
+    Olim,
+    /// Every engine that applies.
+    All,
+}
+
+/// One engine's answer, as every engine reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MethodResult {
+    /// exact | gmam | olim | monte-carlo.
+    pub method: String,
+    /// V0.
+    pub v0: f64,
+    /// Error estimate or CI half-width (0 for exact).
+    pub error_estimate: f64,
+    /// Where the least action path meets ∂D.
+    pub exit_point: Vec<f64>,
+    /// Wall time in seconds.
+    pub wall_time_s: f64,
+    /// How it was computed.
+    pub detail: String,
+}
+
+/// The exact engine as a [`MethodResult`].
+pub fn run_exact(problem: &Problem) -> crate::Result<MethodResult> {
+    let t = Instant::now();
+    let r = exact::quasi_potential_barrier(problem)?;
+    Ok(MethodResult {
+        method: "exact".into(),
+        v0: r.v0,
+        error_estimate: 0.0,
+        exit_point: r.exit_point,
+        wall_time_s: t.elapsed().as_secs_f64(),
+        detail: r.method,
+    })
+}
+
+/// The paper's quantities when the problem is a gradient problem on a level set.
+pub fn paper_quantities(problem: &Problem) -> Option<PaperQuantities> {
+    let h = problem.hessian_at_minimum()?;
+    match &problem.domain {
+        Domain::LevelSet { depth, .. } => PaperQuantities::new(&h, *depth).ok(),
+        _ => None,
+    }
+}
+
+/// Run the requested engines on a problem.
+pub fn run_methods(problem: &Problem, method: Method) -> Result<(Vec<MethodResult>, Vec<String>)> {
+    let mut results = Vec::new();
+    let mut skipped = Vec::new();
+    let want = |m: Method| method == m || method == Method::All;
+    let exact_applies = problem.is_linear_gaussian();
+    if want(Method::Exact) || (method == Method::Auto && exact_applies) {
+        match run_exact(problem) {
+            Ok(r) => results.push(r),
+            Err(e) if method == Method::All => skipped.push(format!("exact: {e}")),
+            Err(e) => return Err(anyhow!(e)),
+        }
+    }
+    if want(Method::Gmam) || (method == Method::Auto && !exact_applies) {
+        let msg = "gmam: the minimum action engine is not available in this build yet (issue 3)";
+        if method == Method::All {
+            skipped.push(msg.into());
+        } else {
+            return Err(anyhow!(crate::Error::Unsupported(msg.into())));
+        }
+    }
+    if want(Method::Olim) {
+        let msg = "olim: the grid engine is not available in this build yet (issue 4)";
+        if method == Method::All {
+            skipped.push(msg.into());
+        } else {
+            return Err(anyhow!(crate::Error::Unsupported(msg.into())));
+        }
+    }
+    Ok((results, skipped))
+}
+
+/// An error estimate for tables ("exact" when zero).
+pub fn fmt_error(e: f64) -> String {
+    if e == 0.0 {
+        "exact".into()
+    } else {
+        format!("{e:.1e}")
+    }
+}
+
+/// Header lines describing a problem.
+pub fn describe_problem(p: &Problem) -> String {
+    let mut s = format!(
+        "problem  {} (d = {}, drift {}, noise {}, weight {}, domain {})\n",
+        p.name,
+        p.dim(),
+        p.drift.kind(),
+        p.noise_description.source,
+        p.noise_description.weight.name(),
+        p.domain.kind()
+    );
+    if let Some(f) = p.noise_description.floor {
+        s.push_str(&format!("note     Hessian eigenvalues clipped below at {f:.3e}\n"));
+    }
+    for n in &p.notes {
+        s.push_str(&format!("note     {n}\n"));
+    }
+    s
+}
+
+/// JSON description of a problem.
+pub fn problem_json(p: &Problem) -> Value {
+    json!({
+        "name": p.name,
+        "dimension": p.dim(),
+        "minimum": p.minimum,
+        "drift": p.drift.kind(),
+        "noise": p.noise_description,
+        "weight": p.noise_description.weight.name(),
+        "domain": p.domain.kind(),
+        "parameters": p.parameters,
+        "notes": p.notes,
+    })
+}
+
+fn paper_rows(q: &PaperQuantities) -> String {
+    let rows = vec![
+        vec!["λ_max(H*) (sharpness)".into(), format!("{:.6e}", q.lambda_max)],
+        vec!["λ_min(H*)".into(), format!("{:.6e}", q.lambda_min)],
+        vec!["κ".into(), format!("{:.6}", q.kappa)],
+        vec!["Theorem 2 term 2ΔLλ_max^-1/2".into(), format!("{:.9}", q.theorem2_term)],
+        vec!["V̂0 = 2ΔL (Lemma 3)".into(), format!("{:.9}", q.proximal_v0)],
+        vec!["Lemma 4 factor λ_min^½(κ^½−1)".into(), format!("{:.6e}", q.lemma4_bound_factor)],
+    ];
+    table(&["paper quantity", "value"], &rows)
+}
+
+/// `quasipot v0`.
+pub fn run(args: &V0Args, g: &Global, out: &Output) -> Result<i32> {
+    if let Some(h) = &args.hessian {
+        return run_hessian_shortcut(args, h, g, out);
+    }
+    let name = args.problem.as_deref().ok_or_else(|| {
+        anyhow!(crate::Error::invalid(
+            "PROBLEM",
+            "missing: give a built-in name (see `quasipot problems`), a TOML file, or --hessian FILE --depth ΔL"
+        ))
+    })?;
+    let problem = load_problem(name, g)?;
+    let (results, skipped) = run_methods(&problem, args.method)?;
+    let mut human = describe_problem(&problem);
+    human.push('\n');
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            vec![
+                r.method.clone(),
+                format!("{:.9}", r.v0),
+                fmt_error(r.error_estimate),
+                fmt_point(&r.exit_point),
+                format!("{:.3}", r.wall_time_s),
+            ]
+        })
+        .collect();
+    human.push_str(&table(&["method", "V0", "± error", "exit point", "time (s)"], &rows));
+    for s in &skipped {
+        human.push_str(&format!("skipped  {s}\n"));
+    }
+    let paper = paper_quantities(&problem);
+    if let Some(q) = &paper {
+        human.push('\n');
+        human.push_str(&paper_rows(q));
+    }
+    if let Some(v) = problem.reference.v0 {
+        human.push_str(&format!("\nreference V0 = {v} ({})\n", problem.reference.source.clone().unwrap_or_default()));
+    }
+    let js = json!({
+        "problem": problem_json(&problem),
+        "weight": problem.noise_description.weight.name(),
+        "results": results,
+        "skipped": skipped,
+        "paper": paper,
+        "reference_v0": problem.reference.v0,
+    });
+    out.finish(&human, &js)?;
+    Ok(0)
+}
+
+/// Build the quadratic problem of the `--hessian` shortcut under one weight.
+pub fn hessian_problem(
+    hessian: &std::path::Path,
+    noise: Option<&std::path::Path>,
+    depth: f64,
+    weight: Weight,
+) -> crate::Result<Problem> {
+    let spec = ProblemSpec {
+        name: Some(hessian.display().to_string()),
+        description: None,
+        variables: None,
+        minimum: None,
+        parameters: Default::default(),
+        drift: DriftSpec {
+            hessian_file: Some(hessian.display().to_string()),
+            ..Default::default()
+        },
+        noise: Some(match noise {
+            None => NoiseSpec {
+                source: Some("hessian-at-minimum".into()),
+                ..Default::default()
+            },
+            Some(c) => NoiseSpec {
+                source: Some("matrix".into()),
+                matrix_file: Some(c.display().to_string()),
+                ..Default::default()
+            },
+        }),
+        domain: DomainSpec {
+            kind: "level-set".into(),
+            depth: Some(depth),
+            ..Default::default()
+        },
+        reference: None,
+    };
+    spec.build(std::path::Path::new("."), &BuildOptions { weight: Some(weight), ..Default::default() })
+}
+
+fn run_hessian_shortcut(args: &V0Args, h: &std::path::Path, g: &Global, out: &Output) -> Result<i32> {
+    let depth = args.depth.ok_or_else(|| {
+        anyhow!(crate::Error::invalid("--depth", "missing: --hessian needs the depth ΔL of the level set {L < ΔL}"))
+    })?;
+    let _ = build_options(g)?;
+    let mut rows = Vec::new();
+    let mut per_weight = serde_json::Map::new();
+    let mut paper = None;
+    for w in [Weight::InverseSqrt, Weight::Inverse] {
+        let p = hessian_problem(h, args.noise.as_deref(), depth, w)?;
+        let r = run_exact(&p)?;
+        if paper.is_none() {
+            paper = paper_quantities(&p);
+        }
+        rows.push(vec![
+            w.name().to_string(),
+            format!("{:.9}", r.v0),
+            fmt_point(&r.exit_point),
+            format!("{:.3}", r.wall_time_s),
+        ]);
+        per_weight.insert(w.name().into(), serde_json::to_value(&r)?);
+    }
+    let q = paper.expect("level set of a quadratic");
+    let mut human = format!(
+        "quadratic minimum from {} (d = {}), noise {}, level set ΔL = {depth}\n\n",
+        h.display(),
+        hessian_dim(&per_weight),
+        args.noise.as_ref().map(|c| format!("C from {}", c.display())).unwrap_or_else(|| "C = H*".into()),
+    );
+    human.push_str(&table(&["weight", "V0 (exact)", "exit point", "time (s)"], &rows));
+    human.push('\n');
+    human.push_str(&paper_rows(&q));
+    let js = json!({
+        "hessian": h.display().to_string(),
+        "noise": args.noise.as_ref().map(|c| c.display().to_string()).unwrap_or_else(|| "hessian-at-minimum".into()),
+        "depth": depth,
+        "v0": per_weight,
+        "paper": q,
+    });
+    out.finish(&human, &js)?;
+    Ok(0)
+}
+
+fn hessian_dim(per_weight: &serde_json::Map<String, Value>) -> usize {
+    per_weight
+        .values()
+        .next()
+        .and_then(|v| v.get("exit_point"))
+        .and_then(|p| p.as_array())
+        .map(|a| a.len())
+        .unwrap_or(0)
+}

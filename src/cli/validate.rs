@@ -1,0 +1,89 @@
+//! `quasipot validate`: every applicable engine side by side, with a verdict per pair.
+
+use super::output::{fmt_point, table, Output};
+use super::v0::{describe_problem, problem_json, run_methods, Method, MethodResult};
+use super::{load_problem, ComputedNo, Global};
+use anyhow::Result;
+use serde_json::json;
+
+/// Arguments of `quasipot validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Built-in problem name or TOML file.
+    pub problem: String,
+    /// Keep every engine to a few seconds.
+    #[arg(long)]
+    pub quick: bool,
+    /// Exit with code 1 if any two engines disagree beyond their stated errors.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Whether two results agree within their combined error (and a 1e-9 relative floor).
+pub fn agree(a: &MethodResult, b: &MethodResult) -> bool {
+    let tol = a.error_estimate + b.error_estimate + 1e-9 * a.v0.abs().max(b.v0.abs());
+    (a.v0 - b.v0).abs() <= tol
+}
+
+/// `quasipot validate`.
+pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
+    let problem = load_problem(&args.problem, g)?;
+    let (results, skipped) = run_methods(&problem, Method::All)?;
+    let mut human = describe_problem(&problem);
+    human.push('\n');
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            vec![
+                r.method.clone(),
+                format!("{:.9}", r.v0),
+                super::v0::fmt_error(r.error_estimate),
+                fmt_point(&r.exit_point),
+                format!("{:.3}", r.wall_time_s),
+            ]
+        })
+        .collect();
+    human.push_str(&table(&["method", "V0", "± error", "exit point", "time (s)"], &rows));
+    let mut verdicts = Vec::new();
+    for i in 0..results.len() {
+        for j in (i + 1)..results.len() {
+            let ok = agree(&results[i], &results[j]);
+            verdicts.push(json!({"a": results[i].method, "b": results[j].method, "agree": ok,
+                "difference": (results[i].v0 - results[j].v0).abs()}));
+            human.push_str(&format!(
+                "verdict  {} vs {}: {} (|ΔV0| = {:.2e})\n",
+                results[i].method,
+                results[j].method,
+                if ok { "agree" } else { "DISAGREE" },
+                (results[i].v0 - results[j].v0).abs()
+            ));
+        }
+    }
+    if let Some(v) = problem.reference.v0 {
+        for r in &results {
+            human.push_str(&format!(
+                "check    {} vs reference {v}: |ΔV0| = {:.2e}\n",
+                r.method,
+                (r.v0 - v).abs()
+            ));
+        }
+    }
+    for s in &skipped {
+        human.push_str(&format!("skipped  {s}\n"));
+    }
+    let all_agree = verdicts.iter().all(|v| v["agree"] == json!(true));
+    let js = json!({
+        "problem": problem_json(&problem),
+        "weight": problem.noise_description.weight.name(),
+        "results": results,
+        "verdicts": verdicts,
+        "all_agree": all_agree,
+        "skipped": skipped,
+        "reference_v0": problem.reference.v0,
+    });
+    out.finish(&human, &js)?;
+    if args.strict && !all_agree {
+        return Err(ComputedNo("engines disagree beyond their stated errors (see the verdict lines)".into()).into());
+    }
+    Ok(0)
+}
