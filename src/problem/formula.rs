@@ -11,6 +11,52 @@ use exmex::Differentiate;
 /// Most symbols (variables + parameters) one formula may use; evaluation keeps them on the stack.
 pub const MAX_SYMBOLS: usize = 64;
 
+/// Names that formulas reserve for constants.
+const RESERVED: &[&str] = &["e", "E", "pi", "PI", "π"];
+
+/// Rewrite literals such as `1e-3` or `2.5E+2` as plain decimals (the parser reads only those).
+fn expand_scientific_literals(text: &str) -> String {
+    let b = text.as_bytes();
+    let is_ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() && (i == 0 || !is_ident(b[i - 1])) {
+            let mut j = i;
+            while j < b.len() && (b[j].is_ascii_digit() || b[j] == b'.') {
+                j += 1;
+            }
+            if j < b.len() && (b[j] == b'e' || b[j] == b'E') {
+                let mut k = j + 1;
+                if k < b.len() && (b[k] == b'+' || b[k] == b'-') {
+                    k += 1;
+                }
+                let digits = k;
+                while k < b.len() && b[k].is_ascii_digit() {
+                    k += 1;
+                }
+                let clean_end = k == b.len() || !(b[k].is_ascii_alphanumeric() || b[k] == b'_');
+                if k > digits && clean_end {
+                    if let Ok(v) = text[i..k].parse::<f64>() {
+                        out.push_str(&text[copied..i]);
+                        // Rust's `Display` for f64 never uses an exponent.
+                        out.push_str(&format!("{v}"));
+                        copied = k;
+                        i = k;
+                        continue;
+                    }
+                }
+            }
+            i = j;
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// A compiled scalar formula f(θ, parameters).
 #[derive(Clone, Debug)]
 pub struct Formula {
@@ -32,7 +78,16 @@ impl Formula {
                 format!("at most {MAX_SYMBOLS} variables and parameters are supported in formulas"),
             ));
         }
-        let expr = exmex::parse::<f64>(text).map_err(|e| {
+        for s in symbols {
+            if RESERVED.contains(&s.as_str()) {
+                return Err(Error::invalid(
+                    field,
+                    format!("'{s}' is a constant in formulas (e = 2.718…, pi = 3.14…); rename the variable or parameter"),
+                ));
+            }
+        }
+        let expanded = expand_scientific_literals(text);
+        let expr = exmex::parse::<f64>(&expanded).map_err(|e| {
             Error::invalid(field, format!("formula \"{text}\" does not parse: {e}"))
         })?;
         Self::from_expr(text.to_string(), expr, symbols, field)
@@ -179,6 +234,14 @@ mod tests {
                 .eval(&args),
             2.0
         );
+    }
+
+    #[test]
+    fn reads_scientific_literals() {
+        let s = names(&["x", "y1e2"]);
+        let f = Formula::parse("1e-3*x + 2.5E+2 - y1e2 + x*1.5e1", &s, "t").unwrap();
+        assert!((f.eval(&[2.0, 1.0]) - (0.002 + 250.0 - 1.0 + 30.0)).abs() < 1e-12);
+        assert!(Formula::parse("x", &names(&["x", "e"]), "t").is_err());
     }
 
     #[test]
