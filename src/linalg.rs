@@ -358,7 +358,8 @@ pub fn symmetric_eigen(m: &Matrix, field: &str) -> Result<(Vec<f64>, faer::Mat<f
 /// Q diag(f(λ)) Qᵀ for an eigendecomposition from [`symmetric_eigen`].
 pub fn spectral_apply(vals: &[f64], vecs: &faer::Mat<f64>, f: impl Fn(f64) -> f64) -> Matrix {
     let n = vals.len();
-    let scaled = faer::Mat::from_fn(n, n, |i, j| vecs[(i, j)] * f(vals[j]));
+    let fv: Vec<f64> = vals.iter().map(|&l| f(l)).collect();
+    let scaled = faer::Mat::from_fn(n, n, |i, j| vecs[(i, j)] * fv[j]);
     let prod = &scaled * vecs.transpose();
     Matrix::from_faer(prod.as_ref())
 }
@@ -367,7 +368,16 @@ pub fn spectral_apply(vals: &[f64], vecs: &faer::Mat<f64>, f: impl Fn(f64) -> f6
 pub fn check_spd(m: &Matrix, field: &str) -> Result<Vec<f64>> {
     m.check_finite(field)?;
     m.check_symmetric(field)?;
-    let (vals, _) = symmetric_eigen(m, field)?;
+    let vals = m
+        .to_faer()
+        .self_adjoint_eigenvalues(faer::Side::Lower)
+        .map_err(|e| Error::numerical(field, format!("eigenvalues failed: {e:?}")))?;
+    check_eigenvalues_positive(&vals, field)?;
+    Ok(vals)
+}
+
+/// Error unless the smallest of the ascending eigenvalues `vals` is clearly positive.
+pub fn check_eigenvalues_positive(vals: &[f64], field: &str) -> Result<()> {
     let lmin = vals[0];
     let lmax = *vals.last().unwrap();
     if lmin <= 1e-14 * lmax.abs().max(1e-300) || lmin <= 0.0 {
@@ -376,7 +386,7 @@ pub fn check_spd(m: &Matrix, field: &str) -> Result<Vec<f64>> {
             detail: format!("smallest eigenvalue is {lmin:.3e} (largest {lmax:.3e})"),
         });
     }
-    Ok(vals)
+    Ok(())
 }
 
 #[cfg(test)]

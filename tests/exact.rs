@@ -7,12 +7,23 @@ use quasipot::linalg::Matrix;
 use quasipot::problem::{BuildOptions, Weight};
 use rand::Rng;
 
-fn level_set_problem(h: &[Vec<f64>], source: &str, depth: f64, w: Weight) -> quasipot::problem::Problem {
+fn level_set_problem(
+    h: &[Vec<f64>],
+    source: &str,
+    depth: f64,
+    w: Weight,
+) -> quasipot::problem::Problem {
     let text = format!(
         "[drift]\nhessian = {}\n[noise]\nsource = \"{source}\"\n[domain]\nkind = \"level-set\"\ndepth = {depth}\n",
         toml_matrix(h)
     );
-    problem_from_toml(&text, &BuildOptions { weight: Some(w), ..Default::default() })
+    problem_from_toml(
+        &text,
+        &BuildOptions {
+            weight: Some(w),
+            ..Default::default()
+        },
+    )
 }
 
 /// V0 on level sets for a = H, H^{1/2}, I: 2ΔL/λ_max, 2ΔLλ_max^{-1/2}, 2ΔL (Lemma 3, Theorem 2).
@@ -21,18 +32,26 @@ fn level_set_barriers_match_the_paper_formulas() {
     let mut r = rng(7);
     for &d in &[2usize, 3, 5, 10, 20, 50] {
         let h = random_spd(&mut r, d, 0.5, 6.0);
-        let lmax = quasipot::linalg::check_spd(&Matrix::from_rows(&h, "h").unwrap(), "h").unwrap()[d - 1];
+        let lmax =
+            quasipot::linalg::check_spd(&Matrix::from_rows(&h, "h").unwrap(), "h").unwrap()[d - 1];
         let depth = 0.3 + r.random::<f64>();
         let cases = [
             ("hessian-at-minimum", Weight::Inverse, 2.0 * depth / lmax),
-            ("hessian-at-minimum", Weight::InverseSqrt, 2.0 * depth / lmax.sqrt()),
+            (
+                "hessian-at-minimum",
+                Weight::InverseSqrt,
+                2.0 * depth / lmax.sqrt(),
+            ),
             ("identity", Weight::InverseSqrt, 2.0 * depth),
         ];
         for (source, w, expected) in cases {
             let p = level_set_problem(&h, source, depth, w);
             let v0 = exact::quasi_potential_barrier(&p).unwrap().v0;
             let rel = (v0 / expected - 1.0).abs();
-            assert!(rel < 1e-12, "d={d} {source} {w:?}: {v0} vs {expected} (rel {rel:.2e})");
+            assert!(
+                rel < 1e-12,
+                "d={d} {source} {w:?}: {v0} vs {expected} (rel {rel:.2e})"
+            );
         }
     }
 }
@@ -66,16 +85,29 @@ fn lyapunov_solutions_satisfy_the_equation_and_match_the_integral() {
     let mut r = rng(11);
     for &d in &[2usize, 3, 6] {
         for symmetric in [false, true] {
-            let a = if symmetric { random_spd(&mut r, d, 0.5, 3.0) } else { random_stable(&mut r, d) };
+            let a = if symmetric {
+                random_spd(&mut r, d, 0.5, 3.0)
+            } else {
+                random_stable(&mut r, d)
+            };
             let q = random_spd(&mut r, d, 0.2, 2.0);
-            let (am, qm) = (Matrix::from_rows(&a, "a").unwrap(), Matrix::from_rows(&q, "q").unwrap());
+            let (am, qm) = (
+                Matrix::from_rows(&a, "a").unwrap(),
+                Matrix::from_rows(&q, "q").unwrap(),
+            );
             let sol = exact::solve_lyapunov(&am, &qm).unwrap();
             assert!(sol.eigenbasis.is_some() == symmetric);
             let res = residual(&am, &qm, &sol.sigma);
-            assert!(res < 1e-10, "d={d} symmetric={symmetric}: residual {res:.2e}");
+            assert!(
+                res < 1e-10,
+                "d={d} symmetric={symmetric}: residual {res:.2e}"
+            );
             let ode = sigma_by_ode(&am, &qm, 40.0 / d as f64 * 2.0, 2e-3);
             let diff = (&ode - &sol.sigma).norm_max() / sol.sigma.norm_max();
-            assert!(diff < 1e-9, "d={d} symmetric={symmetric}: ODE integral differs by {diff:.2e}");
+            assert!(
+                diff < 1e-9,
+                "d={d} symmetric={symmetric}: ODE integral differs by {diff:.2e}"
+            );
         }
     }
 }
@@ -101,12 +133,20 @@ fn quasi_potential_solves_hamilton_jacobi() {
         toml_matrix(&c)
     );
     for w in [Weight::InverseSqrt, Weight::Inverse] {
-        let p = problem_from_toml(&text, &BuildOptions { weight: Some(w), ..Default::default() });
+        let p = problem_from_toml(
+            &text,
+            &BuildOptions {
+                weight: Some(w),
+                ..Default::default()
+            },
+        );
         let (am, diff) = exact::linear_model(&p).unwrap();
         assert_eq!(am.n, d);
         let h = 1e-5;
         for _ in 0..20 {
-            let x: Vec<f64> = (0..d).map(|i| p.minimum[i] + r.random::<f64>() - 0.5).collect();
+            let x: Vec<f64> = (0..d)
+                .map(|i| p.minimum[i] + r.random::<f64>() - 0.5)
+                .collect();
             let mut grad = vec![0.0; d];
             for k in 0..d {
                 let (mut xp, mut xm) = (x.clone(), x.clone());
@@ -120,7 +160,10 @@ fn quasi_potential_solves_hamilton_jacobi() {
             diff.mul_vec(&grad, &mut ag);
             let ham = 0.5 * quasipot::linalg::dot(&grad, &ag) + quasipot::linalg::dot(&b, &grad);
             let scale = quasipot::linalg::dot(&b, &grad).abs().max(1e-12);
-            assert!(ham.abs() < 1e-7 * scale.max(1.0), "{w:?}: H = {ham:.3e} at {x:?}");
+            assert!(
+                ham.abs() < 1e-7 * scale.max(1.0),
+                "{w:?}: H = {ham:.3e} at {x:?}"
+            );
         }
     }
 }
@@ -143,8 +186,11 @@ fn barriers_are_boundary_minima_on_every_domain() {
         );
         let p = problem_from_toml(&text, &BuildOptions::default());
         let b = exact::quasi_potential_barrier(&p).unwrap();
-        assert!(p.domain.level(&b.exit_point).abs() < 1e-10, "{dom}: exit point off ∂D");
-        let v_exit = exact::quasi_potential(&p, &[b.exit_point.clone()]).unwrap()[0];
+        assert!(
+            p.domain.level(&b.exit_point).abs() < 1e-10,
+            "{dom}: exit point off ∂D"
+        );
+        let v_exit = exact::quasi_potential(&p, std::slice::from_ref(&b.exit_point)).unwrap()[0];
         assert!((v_exit / b.v0 - 1.0).abs() < 1e-10, "{dom}");
         for _ in 0..400 {
             let mut x = vec![r.random::<f64>() * 2.0 - 1.0, r.random::<f64>() * 2.0 - 1.0];
@@ -153,7 +199,11 @@ fn barriers_are_boundary_minima_on_every_domain() {
                 continue;
             }
             let v = exact::quasi_potential(&p, &[x.clone()]).unwrap()[0];
-            assert!(v >= b.v0 * (1.0 - 1e-10), "{dom}: V({x:?}) = {v} < V0 = {}", b.v0);
+            assert!(
+                v >= b.v0 * (1.0 - 1e-10),
+                "{dom}: V({x:?}) = {v} < V0 = {}",
+                b.v0
+            );
         }
     }
 }

@@ -83,7 +83,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  quasipot problems --json")]
     Problems,
     /// V0, the quasi-potential barrier, by one method or all.
-    #[command(after_help = "Examples:\n  quasipot v0 quadratic-2d\n  quasipot v0 quadratic-anisotropic-3d --method exact --weight inverse --json\n  quasipot v0 --hessian H.npy --depth 0.5          # V0 of a quadratic minimum with C = H*\n  quasipot v0 --hessian H.npy --noise C.npy --depth 0.5")]
+    #[command(
+        after_help = "Examples:\n  quasipot v0 quadratic-2d\n  quasipot v0 quadratic-anisotropic-3d --method exact --weight inverse --json\n  quasipot v0 --hessian H.npy --depth 0.5          # V0 of a quadratic minimum with C = H*\n  quasipot v0 --hessian H.npy --noise C.npy --depth 0.5"
+    )]
     V0(v0::V0Args),
     /// Every applicable engine side by side, with a verdict on their agreement.
     #[command(after_help = "Example:\n  quasipot validate quadratic-2d --out results/")]
@@ -94,11 +96,17 @@ pub enum Command {
 pub fn build_options(g: &Global) -> Result<BuildOptions> {
     let mut parameters = Vec::new();
     for p in &g.params {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| anyhow!(crate::Error::invalid("--param", format!("expected NAME=VALUE, got \"{p}\""))))?;
+        let (k, v) = p.split_once('=').ok_or_else(|| {
+            anyhow!(crate::Error::invalid(
+                "--param",
+                format!("expected NAME=VALUE, got \"{p}\"")
+            ))
+        })?;
         let v: f64 = v.trim().parse().map_err(|_| {
-            anyhow!(crate::Error::invalid("--param", format!("\"{v}\" is not a number (in \"{p}\")")))
+            anyhow!(crate::Error::invalid(
+                "--param",
+                format!("\"{v}\" is not a number (in \"{p}\")")
+            ))
         })?;
         parameters.push((k.trim().to_string(), v));
     }
@@ -119,9 +127,15 @@ pub fn load_problem(name: &str, g: &Global) -> Result<Problem> {
 pub fn run(cli: Cli) -> Result<i32> {
     if let Some(n) = cli.global.threads {
         if n == 0 {
-            return Err(anyhow!(crate::Error::invalid("--threads", "must be at least 1")));
+            return Err(anyhow!(crate::Error::invalid(
+                "--threads",
+                "must be at least 1"
+            )));
         }
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().ok();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .ok();
     }
     let out = Output {
         json: cli.global.json,

@@ -66,7 +66,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         s.trim_end().to_string() + "\n"
     };
     let mut s = line(header.to_vec());
-    s.push_str(&line(w.iter().map(|k| "-".repeat(*k)).collect::<Vec<_>>().iter().map(|x| x.as_str()).collect()));
+    s.push_str(&line(
+        w.iter()
+            .map(|k| "-".repeat(*k))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|x| x.as_str())
+            .collect(),
+    ));
     for r in rows {
         s.push_str(&line(r.iter().map(|c| c.as_str()).collect()));
     }

@@ -15,7 +15,9 @@ pub fn run(out: &Output) -> Result<i32> {
         "problems": rows.iter().map(|r| json!({"name": r[0], "description": r[1]})).collect::<Vec<_>>()
     });
     let mut human = table(&["name", "description"], &rows);
-    human.push_str("\nEach is also a TOML file in examples/problems/ (copy one to start your own).\n");
+    human.push_str(
+        "\nEach is also a TOML file in examples/problems/ (copy one to start your own).\n",
+    );
     out.finish(&human, &js)?;
     Ok(0)
 }

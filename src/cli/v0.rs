@@ -139,7 +139,9 @@ pub fn describe_problem(p: &Problem) -> String {
         p.domain.kind()
     );
     if let Some(f) = p.noise_description.floor {
-        s.push_str(&format!("note     Hessian eigenvalues clipped below at {f:.3e}\n"));
+        s.push_str(&format!(
+            "note     Hessian eigenvalues clipped below at {f:.3e}\n"
+        ));
     }
     for n in &p.notes {
         s.push_str(&format!("note     {n}\n"));
@@ -164,12 +166,21 @@ pub fn problem_json(p: &Problem) -> Value {
 
 fn paper_rows(q: &PaperQuantities) -> String {
     let rows = vec![
-        vec!["λ_max(H*) (sharpness)".into(), format!("{:.6e}", q.lambda_max)],
+        vec![
+            "λ_max(H*) (sharpness)".into(),
+            format!("{:.6e}", q.lambda_max),
+        ],
         vec!["λ_min(H*)".into(), format!("{:.6e}", q.lambda_min)],
         vec!["κ".into(), format!("{:.6}", q.kappa)],
-        vec!["Theorem 2 term 2ΔLλ_max^-1/2".into(), format!("{:.9}", q.theorem2_term)],
+        vec![
+            "Theorem 2 term 2ΔLλ_max^-1/2".into(),
+            format!("{:.9}", q.theorem2_term),
+        ],
         vec!["V̂0 = 2ΔL (Lemma 3)".into(), format!("{:.9}", q.proximal_v0)],
-        vec!["Lemma 4 factor λ_min^½(κ^½−1)".into(), format!("{:.6e}", q.lemma4_bound_factor)],
+        vec![
+            "Lemma 4 factor λ_min^½(κ^½−1)".into(),
+            format!("{:.6e}", q.lemma4_bound_factor),
+        ],
     ];
     table(&["paper quantity", "value"], &rows)
 }
@@ -201,7 +212,10 @@ pub fn run(args: &V0Args, g: &Global, out: &Output) -> Result<i32> {
             ]
         })
         .collect();
-    human.push_str(&table(&["method", "V0", "± error", "exit point", "time (s)"], &rows));
+    human.push_str(&table(
+        &["method", "V0", "± error", "exit point", "time (s)"],
+        &rows,
+    ));
     for s in &skipped {
         human.push_str(&format!("skipped  {s}\n"));
     }
@@ -211,7 +225,10 @@ pub fn run(args: &V0Args, g: &Global, out: &Output) -> Result<i32> {
         human.push_str(&paper_rows(q));
     }
     if let Some(v) = problem.reference.v0 {
-        human.push_str(&format!("\nreference V0 = {v} ({})\n", problem.reference.source.clone().unwrap_or_default()));
+        human.push_str(&format!(
+            "\nreference V0 = {v} ({})\n",
+            problem.reference.source.clone().unwrap_or_default()
+        ));
     }
     let js = json!({
         "problem": problem_json(&problem),
@@ -260,12 +277,26 @@ pub fn hessian_problem(
         },
         reference: None,
     };
-    spec.build(std::path::Path::new("."), &BuildOptions { weight: Some(weight), ..Default::default() })
+    spec.build(
+        std::path::Path::new("."),
+        &BuildOptions {
+            weight: Some(weight),
+            ..Default::default()
+        },
+    )
 }
 
-fn run_hessian_shortcut(args: &V0Args, h: &std::path::Path, g: &Global, out: &Output) -> Result<i32> {
+fn run_hessian_shortcut(
+    args: &V0Args,
+    h: &std::path::Path,
+    g: &Global,
+    out: &Output,
+) -> Result<i32> {
     let depth = args.depth.ok_or_else(|| {
-        anyhow!(crate::Error::invalid("--depth", "missing: --hessian needs the depth ΔL of the level set {L < ΔL}"))
+        anyhow!(crate::Error::invalid(
+            "--depth",
+            "missing: --hessian needs the depth ΔL of the level set {L < ΔL}"
+        ))
     })?;
     let _ = build_options(g)?;
     let mut rows = Vec::new();
@@ -290,9 +321,15 @@ fn run_hessian_shortcut(args: &V0Args, h: &std::path::Path, g: &Global, out: &Ou
         "quadratic minimum from {} (d = {}), noise {}, level set ΔL = {depth}\n\n",
         h.display(),
         hessian_dim(&per_weight),
-        args.noise.as_ref().map(|c| format!("C from {}", c.display())).unwrap_or_else(|| "C = H*".into()),
+        args.noise
+            .as_ref()
+            .map(|c| format!("C from {}", c.display()))
+            .unwrap_or_else(|| "C = H*".into()),
     );
-    human.push_str(&table(&["weight", "V0 (exact)", "exit point", "time (s)"], &rows));
+    human.push_str(&table(
+        &["weight", "V0 (exact)", "exit point", "time (s)"],
+        &rows,
+    ));
     human.push('\n');
     human.push_str(&paper_rows(&q));
     let js = json!({

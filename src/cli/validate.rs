@@ -43,13 +43,18 @@ pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
             ]
         })
         .collect();
-    human.push_str(&table(&["method", "V0", "± error", "exit point", "time (s)"], &rows));
+    human.push_str(&table(
+        &["method", "V0", "± error", "exit point", "time (s)"],
+        &rows,
+    ));
     let mut verdicts = Vec::new();
     for i in 0..results.len() {
         for j in (i + 1)..results.len() {
             let ok = agree(&results[i], &results[j]);
-            verdicts.push(json!({"a": results[i].method, "b": results[j].method, "agree": ok,
-                "difference": (results[i].v0 - results[j].v0).abs()}));
+            verdicts.push(
+                json!({"a": results[i].method, "b": results[j].method, "agree": ok,
+                "difference": (results[i].v0 - results[j].v0).abs()}),
+            );
             human.push_str(&format!(
                 "verdict  {} vs {}: {} (|ΔV0| = {:.2e})\n",
                 results[i].method,
@@ -83,7 +88,10 @@ pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
     });
     out.finish(&human, &js)?;
     if args.strict && !all_agree {
-        return Err(ComputedNo("engines disagree beyond their stated errors (see the verdict lines)".into()).into());
+        return Err(ComputedNo(
+            "engines disagree beyond their stated errors (see the verdict lines)".into(),
+        )
+        .into());
     }
     Ok(0)
 }

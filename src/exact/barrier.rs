@@ -73,6 +73,32 @@ pub fn quasi_potential(problem: &Problem, points: &[Vec<f64>]) -> Result<Vec<f64
 /// V₀ and the exit point for a linear-Gaussian problem.
 pub fn quasi_potential_barrier(problem: &Problem) -> Result<ExactBarrier> {
     let (a, diff) = linear_model(problem)?;
+    // Level set of the drift's own quadratic loss: stay in H's eigenbasis throughout.
+    if let Domain::LevelSet {
+        loss: Loss::Quadratic { hessian, center },
+        depth,
+        ..
+    } = &problem.domain
+    {
+        if *hessian == a && *center == problem.minimum {
+            let (lam, u, st) = super::lyapunov::solve_lyapunov_eigenbasis(&a, &diff)?;
+            let sol = LyapunovSolution {
+                sigma: Mat::zeros(0, 0),
+                eigenbasis: Some((lam, u, st)),
+            };
+            let q = Matrix {
+                n: a.n,
+                data: hessian.data.iter().map(|h| h / (2.0 * depth)).collect(),
+            };
+            return ellipsoid_barrier(
+                &problem.minimum,
+                &sol,
+                &q,
+                Some(2.0 * depth),
+                "level set: ΔL·μ_min(Σ⁻¹, H) (generalised eigenproblem in H's eigenbasis)",
+            );
+        }
+    }
     let sol = solve_lyapunov(&a, &diff)?;
     barrier_from_covariance(problem, &sol)
 }

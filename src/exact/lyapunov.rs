@@ -47,7 +47,9 @@ pub fn solve_lyapunov(a: &Matrix, q: &Matrix) -> Result<LyapunovSolution> {
     }
 }
 
-fn solve_symmetric(a: &Matrix, q: &Matrix) -> Result<LyapunovSolution> {
+/// For symmetric A = UΛUᵀ: (Λ, U, Σ̃ = UᵀΣU) with Σ̃ᵢⱼ = (Uᵀ q U)ᵢⱼ/(λᵢ + λⱼ), without
+/// rotating Σ back (what large quadratic problems need).
+pub fn solve_lyapunov_eigenbasis(a: &Matrix, q: &Matrix) -> Result<(Vec<f64>, Mat<f64>, Mat<f64>)> {
     let (lam, u) = symmetric_eigen(a, "drift matrix A")?;
     if lam[0] <= 0.0 {
         return Err(Error::invalid(
@@ -58,12 +60,15 @@ fn solve_symmetric(a: &Matrix, q: &Matrix) -> Result<LyapunovSolution> {
             ),
         ));
     }
-    let qf = q.to_faer();
-    let rotated = u.transpose() * &qf * &u;
+    let rotated = u.transpose() * q.to_faer() * &u;
     let n = a.n;
     let st = Mat::from_fn(n, n, |i, j| rotated[(i, j)] / (lam[i] + lam[j]));
-    let sigma = &u * &st * u.transpose();
-    let sigma = symmetrize(sigma);
+    Ok((lam, u, st))
+}
+
+fn solve_symmetric(a: &Matrix, q: &Matrix) -> Result<LyapunovSolution> {
+    let (lam, u, st) = solve_lyapunov_eigenbasis(a, q)?;
+    let sigma = symmetrize(&u * &st * u.transpose());
     Ok(LyapunovSolution {
         sigma,
         eigenbasis: Some((lam, u, st)),

@@ -180,9 +180,8 @@ impl Formula {
         let text = format!("d({})/d{}", self.text, self.symbols[k]);
         // exmex keeps every original variable in a derivative's variable list; re-parse its
         // text so that the list holds only the symbols the derivative really uses.
-        let d = exmex::parse::<f64>(d.unparse()).map_err(|e| {
-            Error::numerical("symbolic differentiation", format!("{}: {e}", text))
-        })?;
+        let d = exmex::parse::<f64>(d.unparse())
+            .map_err(|e| Error::numerical("symbolic differentiation", format!("{}: {e}", text)))?;
         if d.var_names().is_empty() {
             let v = d.eval(&[]).unwrap_or(f64::NAN);
             let mut f = Formula::constant(v, &self.symbols);

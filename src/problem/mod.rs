@@ -220,12 +220,21 @@ impl Problem {
         }
         // Stability: eigenvalues of J(θ*) must have negative real parts.
         let j = self.jacobian_at_minimum();
-        let eig = j
-            .to_faer()
-            .eigenvalues()
-            .map_err(|e| Error::numerical("Jacobian at θ*", format!("{e:?}")))?;
-        let worst = eig.iter().map(|z| z.re).fold(f64::NEG_INFINITY, f64::max);
-        let biggest = eig.iter().map(|z| z.re.abs()).fold(0.0, f64::max);
+        // Real parts of the eigenvalues (a symmetric Jacobian needs only the cheaper solver).
+        let re: Vec<f64> = if j.check_symmetric("J").is_ok() {
+            j.to_faer()
+                .self_adjoint_eigenvalues(faer::Side::Lower)
+                .map_err(|e| Error::numerical("Jacobian at θ*", format!("{e:?}")))?
+        } else {
+            j.to_faer()
+                .eigenvalues()
+                .map_err(|e| Error::numerical("Jacobian at θ*", format!("{e:?}")))?
+                .iter()
+                .map(|z| z.re)
+                .collect()
+        };
+        let worst = re.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let biggest = re.iter().map(|v| v.abs()).fold(0.0, f64::max);
         if !(worst < -1e-12 * biggest.max(1e-300)) {
             let what = if self.loss.is_some() {
                 format!(

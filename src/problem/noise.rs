@@ -6,9 +6,11 @@ use super::formula::Formula;
 use super::model::Diffusion;
 use crate::error::{Error, Result};
 use crate::linalg::{
-    check_spd, power_divided_difference, spectral_apply, symmetric_eigen, Matrix, SpectralWorkspace,
+    check_eigenvalues_positive, check_spd, power_divided_difference, spectral_apply,
+    symmetric_eigen, Matrix, SpectralWorkspace,
 };
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// Which Freidlin–Wentzell action: the exponent p in a = C^p.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -69,30 +71,68 @@ impl NoiseWorkspace {
     }
 }
 
-/// Constant noise: a, a⁻¹ and a^{1/2} precomputed once.
+/// Constant noise: a = C^p computed once; a⁻¹ and a^{1/2} computed on first use (large
+/// quadratic problems in the exact engine need only a).
 #[derive(Clone, Debug)]
 pub struct ConstantNoise {
     /// The covariance C.
     pub covariance: Matrix,
     /// a = C^p.
     pub diffusion: Matrix,
-    /// M = a⁻¹.
-    pub metric: Matrix,
-    /// σ = a^{1/2}.
-    pub sqrt: Matrix,
+    metric: OnceLock<Matrix>,
+    sqrt: OnceLock<Matrix>,
+    /// p and the eigendecomposition of C (None when p = 1 and no root was needed yet).
+    exponent: f64,
+    eigen: OnceLock<(Vec<f64>, faer::Mat<f64>)>,
 }
 
 impl ConstantNoise {
     /// Build from an SPD covariance; `field` names it for errors.
     pub fn new(covariance: Matrix, weight: Weight, field: &str) -> Result<Self> {
-        check_spd(&covariance, field)?;
+        covariance.check_finite(field)?;
+        covariance.check_symmetric(field)?;
         let p = weight.exponent();
-        let (vals, vecs) = symmetric_eigen(&covariance, field)?;
+        let eigen = OnceLock::new();
+        let diffusion = if p == 1.0 {
+            check_spd(&covariance, field)?;
+            covariance.clone()
+        } else {
+            let (vals, vecs) = symmetric_eigen(&covariance, field)?;
+            check_eigenvalues_positive(&vals, field)?;
+            let a = spectral_apply(&vals, &vecs, |l| l.powf(p));
+            let _ = eigen.set((vals, vecs));
+            a
+        };
         Ok(ConstantNoise {
-            diffusion: spectral_apply(&vals, &vecs, |l| l.powf(p)),
-            metric: spectral_apply(&vals, &vecs, |l| l.powf(-p)),
-            sqrt: spectral_apply(&vals, &vecs, |l| l.powf(0.5 * p)),
             covariance,
+            diffusion,
+            metric: OnceLock::new(),
+            sqrt: OnceLock::new(),
+            exponent: p,
+            eigen,
+        })
+    }
+
+    fn eigen(&self) -> &(Vec<f64>, faer::Mat<f64>) {
+        self.eigen.get_or_init(|| {
+            // C was checked SPD at construction, so this cannot fail.
+            symmetric_eigen(&self.covariance, "noise").expect("SPD matrix")
+        })
+    }
+
+    /// M = a⁻¹ = C^{−p}.
+    pub fn metric_matrix(&self) -> &Matrix {
+        self.metric.get_or_init(|| {
+            let (vals, vecs) = self.eigen();
+            spectral_apply(vals, vecs, |l| l.powf(-self.exponent))
+        })
+    }
+
+    /// σ = a^{1/2} = C^{p/2}.
+    pub fn sqrt_matrix(&self) -> &Matrix {
+        self.sqrt.get_or_init(|| {
+            let (vals, vecs) = self.eigen();
+            spectral_apply(vals, vecs, |l| l.powf(0.5 * self.exponent))
         })
     }
 }
@@ -115,7 +155,7 @@ impl Diffusion for ConstantNoise {
     }
     #[inline]
     fn metric(&self, _x: &[f64], _ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool {
-        out.copy_from_slice(&self.metric.data);
+        out.copy_from_slice(&self.metric_matrix().data);
         true
     }
     #[inline]
@@ -126,13 +166,13 @@ impl Diffusion for ConstantNoise {
         m: &mut [f64],
         dm: &mut [f64],
     ) -> bool {
-        m.copy_from_slice(&self.metric.data);
+        m.copy_from_slice(&self.metric_matrix().data);
         dm.fill(0.0);
         true
     }
     #[inline]
     fn sqrt(&self, _x: &[f64], _ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool {
-        out.copy_from_slice(&self.sqrt.data);
+        out.copy_from_slice(&self.sqrt_matrix().data);
         true
     }
 }
@@ -368,12 +408,12 @@ mod tests {
         let c = Matrix::from_rows(&[vec![4.0, 0.0], vec![0.0, 9.0]], "c").unwrap();
         let n = ConstantNoise::new(c.clone(), Weight::InverseSqrt, "c").unwrap();
         assert!((n.diffusion.get(0, 0) - 2.0).abs() < 1e-14);
-        assert!((n.metric.get(1, 1) - 1.0 / 3.0).abs() < 1e-14);
-        assert!((n.sqrt.get(1, 1) - 3f64.sqrt()).abs() < 1e-14);
+        assert!((n.metric_matrix().get(1, 1) - 1.0 / 3.0).abs() < 1e-14);
+        assert!((n.sqrt_matrix().get(1, 1) - 3f64.sqrt()).abs() < 1e-14);
         let n = ConstantNoise::new(c, Weight::Inverse, "c").unwrap();
         assert!((n.diffusion.get(1, 1) - 9.0).abs() < 1e-14);
-        assert!((n.metric.get(0, 0) - 0.25).abs() < 1e-14);
-        assert!((n.sqrt.get(0, 0) - 2.0).abs() < 1e-14);
+        assert!((n.metric_matrix().get(0, 0) - 0.25).abs() < 1e-14);
+        assert!((n.sqrt_matrix().get(0, 0) - 2.0).abs() < 1e-14);
     }
 
     #[test]

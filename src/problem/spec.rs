@@ -449,6 +449,14 @@ impl ProblemSpec {
             reference,
         };
         problem.validate_minimum(opts.refine_minimum)?;
+        // Level sets of a quadratic with SPD H (checked above) are ellipsoids: bounded.
+        if let Domain::LevelSet {
+            loss: Loss::Formula(_),
+            ..
+        } = &problem.domain
+        {
+            check_level_set_bounded(&problem.domain, &problem.minimum)?;
+        }
         // A formula field with a constant Jacobian is linear: use the exact linear model.
         if let Drift::Field(f) = &problem.drift {
             if f.jacobian.iter().all(|j| j.is_constant_in(d)) {
@@ -656,11 +664,50 @@ fn build_domain(
                 offset: offset / len,
             }
         }
-        other => return Err(Error::invalid(
-            "domain.kind",
-            format!(
+        other => {
+            return Err(Error::invalid(
+                "domain.kind",
+                format!(
                 "unknown kind \"{other}\"; expected level-set, ball, ellipsoid, box or half-space"
             ),
-        )),
+            ))
+        }
     })
+}
+
+/// A level set must be bounded for exit times to be finite. Probe along ± each axis and the
+/// diagonals: along each, g = L − L(θ*) − ΔL must turn non-negative within distance 1e6.
+fn check_level_set_bounded(dom: &Domain, minimum: &[f64]) -> Result<()> {
+    let d = minimum.len();
+    let mut dirs: Vec<Vec<f64>> = Vec::new();
+    for i in 0..d.min(64) {
+        for s in [1.0, -1.0] {
+            let mut v = vec![0.0; d];
+            v[i] = s;
+            dirs.push(v);
+        }
+    }
+    for s in [1.0, -1.0] {
+        dirs.push(vec![s / (d as f64).sqrt(); d]);
+    }
+    for v in dirs {
+        let mut r = 1e-3;
+        let mut left = false;
+        while r <= 1e6 {
+            let x: Vec<f64> = (0..d).map(|i| minimum[i] + r * v[i]).collect();
+            let g = dom.level(&x);
+            if !(g < 0.0) {
+                left = true;
+                break;
+            }
+            r *= 1.5;
+        }
+        if !left {
+            return Err(Error::invalid(
+                "domain",
+                format!("the level set {{L − L(θ*) < ΔL}} is unbounded: L stays below L(θ*) + ΔL along direction {v:?} out to distance 1e6; lower `depth` or use a ball/box domain"),
+            ));
+        }
+    }
+    Ok(())
 }

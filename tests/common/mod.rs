@@ -14,9 +14,13 @@ pub fn rng(seed: u64) -> Xoshiro256PlusPlus {
 pub fn random_spd(r: &mut Xoshiro256PlusPlus, d: usize, lo: f64, hi: f64) -> Vec<Vec<f64>> {
     let g = faer::Mat::from_fn(d, d, |_, _| r.random::<f64>() - 0.5);
     let q = g.qr().compute_Q();
-    let lam: Vec<f64> = (0..d).map(|i| lo + (hi - lo) * (i as f64 + r.random::<f64>()) / d as f64).collect();
+    let lam: Vec<f64> = (0..d)
+        .map(|i| lo + (hi - lo) * (i as f64 + r.random::<f64>()) / d as f64)
+        .collect();
     let m = faer::Mat::from_fn(d, d, |i, j| q[(i, j)] * lam[j]) * q.transpose();
-    (0..d).map(|i| (0..d).map(|j| 0.5 * (m[(i, j)] + m[(j, i)])).collect()).collect()
+    (0..d)
+        .map(|i| (0..d).map(|j| 0.5 * (m[(i, j)] + m[(j, i)])).collect())
+        .collect()
 }
 
 /// A random matrix with eigenvalues of positive real part (shifted random matrix).
@@ -34,7 +38,15 @@ pub fn random_stable(r: &mut Xoshiro256PlusPlus, d: usize) -> Vec<Vec<f64>> {
 pub fn toml_matrix(m: &[Vec<f64>]) -> String {
     let rows: Vec<String> = m
         .iter()
-        .map(|r| format!("[{}]", r.iter().map(|v| format!("{v:e}")).collect::<Vec<_>>().join(", ")))
+        .map(|r| {
+            format!(
+                "[{}]",
+                r.iter()
+                    .map(|v| format!("{v:e}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
         .collect();
     format!("[{}]", rows.join(", "))
 }
