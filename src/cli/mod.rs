@@ -1,5 +1,6 @@
 //! The command line: clap argument structs and one handler per subcommand.
 
+pub mod lemma4;
 pub mod output;
 pub mod problems;
 pub mod v0;
@@ -87,6 +88,12 @@ pub enum Command {
         after_help = "Examples:\n  quasipot v0 quadratic-2d\n  quasipot v0 quadratic-anisotropic-3d --method exact --weight inverse --json\n  quasipot v0 --hessian H.npy --depth 0.5          # V0 of a quadratic minimum with C = H*\n  quasipot v0 --hessian H.npy --noise C.npy --depth 0.5"
     )]
     V0(v0::V0Args),
+    /// Lemma 4: the gap between V0 (C = H*, weight inverse-sqrt) and λ_max^{-1/2}·V̂0, its bound
+    /// factor λ_min^{1/2}(κ^{1/2} − 1), and the constant A they imply.
+    #[command(
+        after_help = "Examples:\n  quasipot lemma4 quadratic-2d\n  quasipot lemma4 quadratic-anisotropic-3d --kappa 1,2,4,8,16 --out lemma4/"
+    )]
+    Lemma4(lemma4::Lemma4Args),
     /// Every applicable engine side by side, with a verdict on their agreement.
     #[command(after_help = "Example:\n  quasipot validate quadratic-2d --out results/")]
     Validate(validate::ValidateArgs),
@@ -146,6 +153,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Problems => problems::run(&out),
         Command::V0(a) => v0::run(a, &cli.global, &out),
         Command::Validate(a) => validate::run(a, &cli.global, &out),
+        Command::Lemma4(a) => lemma4::run(a, &cli.global, &out),
     }
 }
 

@@ -22,7 +22,6 @@ use crate::error::{Error, Result};
 use crate::linalg::{norm, Matrix};
 use faer::linalg::solvers::Solve;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// A validated problem: dθ = b(θ) dt + ε a(θ)^{1/2} dW about a stable point θ* in D.
 #[derive(Clone, Debug)]
@@ -76,26 +75,8 @@ impl Reference {
 impl Problem {
     /// Load a built-in problem by name, or a TOML file by path.
     pub fn load(name_or_path: &str, opts: &BuildOptions) -> Result<Self> {
-        if let Some(text) = builtin::toml_text(name_or_path) {
-            let spec = ProblemSpec::from_toml(text, name_or_path)?;
-            return spec.build(Path::new("."), opts);
-        }
-        let path = Path::new(name_or_path);
-        if !path.exists() {
-            return Err(Error::invalid(
-                "PROBLEM",
-                format!(
-                    "\"{name_or_path}\" is neither a built-in problem ({}) nor an existing file",
-                    builtin::names().join(", ")
-                ),
-            ));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: name_or_path.into(),
-            source: e,
-        })?;
-        let spec = ProblemSpec::from_toml(&text, name_or_path)?;
-        spec.build(path.parent().unwrap_or(Path::new(".")), opts)
+        let (spec, base) = ProblemSpec::load(name_or_path)?;
+        spec.build(&base, opts)
     }
 
     /// Dimension d.

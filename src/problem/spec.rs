@@ -139,6 +139,30 @@ impl ProblemSpec {
         })
     }
 
+    /// Read a built-in problem by name, or a TOML file by path; returns the spec and the
+    /// directory that relative file names in it are resolved against.
+    pub fn load(name_or_path: &str) -> Result<(Self, PathBuf)> {
+        if let Some(text) = super::builtin::toml_text(name_or_path) {
+            return Ok((Self::from_toml(text, name_or_path)?, PathBuf::from(".")));
+        }
+        let path = Path::new(name_or_path);
+        if !path.is_file() {
+            return Err(Error::invalid(
+                "PROBLEM",
+                format!(
+                    "\"{name_or_path}\" is neither a built-in problem ({}) nor a readable file",
+                    super::builtin::names().join(", ")
+                ),
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: name_or_path.into(),
+            source: e,
+        })?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Ok((Self::from_toml(&text, name_or_path)?, base))
+    }
+
     /// Validate and compile into a [`Problem`]; `base_dir` resolves relative file names.
     pub fn build(&self, base_dir: &Path, opts: &BuildOptions) -> Result<Problem> {
         // Parameters (file values, then overrides).

@@ -1,0 +1,5 @@
+//! Analysis on top of the engines: the paper's questions (Lemma 4, scaling of exit rates) and the
+//! statistics of simulated exit times.
+
+pub mod lemma4;
+pub mod v0;
