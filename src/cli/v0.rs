@@ -230,9 +230,11 @@ pub fn run(args: &V0Args, g: &Global, out: &Output) -> Result<i32> {
             problem.reference.source.clone().unwrap_or_default()
         ));
     }
+    let files = write_arrays(&problem, &results, out)?;
     let js = json!({
         "problem": problem_json(&problem),
         "weight": problem.noise_description.weight.name(),
+        "files": files,
         "results": results,
         "skipped": skipped,
         "paper": paper,
@@ -351,4 +353,33 @@ fn hessian_dim(per_weight: &serde_json::Map<String, Value>) -> usize {
         .and_then(|p| p.as_array())
         .map(|a| a.len())
         .unwrap_or(0)
+}
+
+/// Write `exit_point_<method>.npy` for each result and, for linear-Gaussian problems, `sigma.npy`
+/// (Σ with V = ½(θ−θ*)ᵀΣ⁻¹(θ−θ*)) into `--out`.
+pub fn write_arrays(
+    problem: &Problem,
+    results: &[MethodResult],
+    out: &Output,
+) -> Result<Vec<PathBuf>> {
+    let Some(dir) = out.dir()? else {
+        return Ok(Vec::new());
+    };
+    let mut files = Vec::new();
+    for r in results {
+        let p = dir.join(format!("exit_point_{}.npy", r.method));
+        crate::problem::matrix_io::write_vector_npy(&p, &r.exit_point)?;
+        files.push(p);
+    }
+    if problem.is_linear_gaussian() {
+        let (a, diff) = exact::linear_model(problem)?;
+        let sol = exact::solve_lyapunov(&a, &diff)?;
+        let p = dir.join("sigma.npy");
+        crate::problem::matrix_io::write_matrix_npy(
+            &p,
+            &crate::linalg::Matrix::from_faer(sol.sigma.as_ref()),
+        )?;
+        files.push(p);
+    }
+    Ok(files)
 }
