@@ -25,5 +25,6 @@ pub mod exact;
 pub mod linalg;
 pub mod plot;
 pub mod problem;
+pub mod sgd;
 
 pub use error::{Error, Result};

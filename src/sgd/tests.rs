@@ -1,0 +1,165 @@
+use super::*;
+use crate::problem::mlp::{fit, Mlp, MlpConfig};
+use std::sync::OnceLock;
+
+fn minimum() -> &'static crate::problem::mlp::MlpMinimum {
+    static M: OnceLock<crate::problem::mlp::MlpMinimum> = OnceLock::new();
+    M.get_or_init(|| fit(&MlpConfig::default()).unwrap())
+}
+
+/// Mean of many minibatch gradients = full gradient within a CI, and their variance is the
+/// without-replacement variance C_kk/B·(N−B)/(N−1) (with replacement it would be C_kk/B).
+#[test]
+fn minibatch_gradient_is_unbiased_with_the_without_replacement_variance() {
+    let model = Mlp::new(&MlpConfig::default()).unwrap();
+    let d = model.dim();
+    let n = model.num_examples();
+    let theta = model.initial_parameters(4);
+    let b = 32;
+    let mut full = vec![0.0; d];
+    model.gradient(&theta, &mut (), &mut full);
+    let c = model.gradient_covariance(&theta);
+    let mut sampler = MinibatchSampler::new(n, b);
+    let mut rng = trajectory_rng(123, 0);
+    let m = 40_000usize;
+    let mut sum = vec![0.0; d];
+    let mut sum2 = vec![0.0; d];
+    let mut g = vec![0.0; d];
+    for _ in 0..m {
+        let batch = sampler.sample(&mut rng);
+        model.batch_gradient(&theta, batch, &mut (), &mut g);
+        for k in 0..d {
+            let e = g[k] - full[k];
+            sum[k] += e;
+            sum2[k] += e * e;
+        }
+    }
+    let fpc = (n - b) as f64 / (n - 1) as f64;
+    let mut worst_ratio: f64 = 0.0;
+    for k in 0..d {
+        let var = c.data[k * d + k] / b as f64 * fpc;
+        let se = (var / m as f64).sqrt();
+        let bias = sum[k] / m as f64;
+        // 5 standard errors per coordinate: a false failure has probability < 49·6e-7.
+        assert!(bias.abs() < 5.0 * se + 1e-15, "coordinate {k}: bias {bias:e}, se {se:e}");
+        if var > 1e-20 {
+            let emp = sum2[k] / m as f64;
+            let ratio = emp / var;
+            worst_ratio = worst_ratio.max((ratio - 1.0).abs());
+            // Relative SE of a variance estimate ≈ √(2/m)·√(kurtosis factor) ≈ 1–3 %; the
+            // with-replacement value would be off by 1/fpc − 1 ≈ 27 %.
+            assert!((ratio - 1.0).abs() < 0.1, "coordinate {k}: variance ratio {ratio}");
+        }
+    }
+    assert!(worst_ratio < 0.1);
+}
+
+#[test]
+fn fit_quantities_are_consistent() {
+    let m = minimum();
+    assert!(m.gradient_norm <= 1e-8);
+    assert!(m.hessian_spectrum.lambda_min > 0.0);
+}
+
+fn ensemble(threads: usize, gaussian: bool) -> Report {
+    let m = minimum();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let exit = quadratic_level_set(&m.theta_star, &m.hessian, 0.02).unwrap();
+    let config = Config {
+        eta: 0.2,
+        batch: 4,
+        runs: 12,
+        max_steps: 20_000,
+        seed: 77,
+    };
+    pool.install(|| {
+        if gaussian {
+            run_gaussian(&m.model, &m.gradient_covariance, &m.theta_star, &exit, &config)
+        } else {
+            run_minibatch(&m.model, &m.theta_star, &exit, &config)
+        }
+    })
+    .unwrap()
+}
+
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    for gaussian in [false, true] {
+        let a = ensemble(1, gaussian);
+        let b = ensemble(2, gaussian);
+        assert_eq!(a.exit_steps, b.exit_steps);
+        assert_eq!(a.exit_points, b.exit_points);
+        assert!(a.exited > 0, "the setting should produce exits");
+    }
+}
+
+#[test]
+fn exits_leave_the_domain_and_budget_censors() {
+    let m = minimum();
+    let exit = quadratic_level_set(&m.theta_star, &m.hessian, 0.02).unwrap();
+    let r = ensemble(2, false);
+    for p in &r.exit_points {
+        assert!(!exit.contains(p));
+    }
+    let config = Config {
+        eta: 0.01,
+        batch: 64,
+        runs: 3,
+        max_steps: 5,
+        seed: 1,
+    };
+    let r = run_minibatch(&m.model, &m.theta_star, &exit, &config).unwrap();
+    assert_eq!((r.censored, r.exited), (3, 0));
+    assert_eq!(r.termination, Termination::Censored);
+    assert_eq!(r.total_steps, 15);
+    assert!(r.mean_exit_steps.is_none() && r.mean_exit_steps_mle.is_none());
+}
+
+#[test]
+fn exact_level_set_matches_loss() {
+    let m = minimum();
+    let exit = LossLevelSet::new(&m.model, &m.theta_star, 0.05);
+    let config = Config {
+        eta: 0.3,
+        batch: 2,
+        runs: 4,
+        max_steps: 100_000,
+        seed: 3,
+    };
+    let r = run_minibatch(&m.model, &m.theta_star, &exit, &config).unwrap();
+    for p in &r.exit_points {
+        assert!(m.model.loss(p, &mut ()) - m.loss >= 0.05);
+    }
+}
+
+#[test]
+fn rejects_bad_input() {
+    let m = minimum();
+    let exit = quadratic_level_set(&m.theta_star, &m.hessian, 0.02).unwrap();
+    let ok = Config::default();
+    let bad = [
+        Config { eta: 0.0, ..ok.clone() },
+        Config { batch: 0, ..ok.clone() },
+        Config { batch: 151, ..ok.clone() },
+        Config { runs: 0, ..ok.clone() },
+        Config { max_steps: 0, ..ok.clone() },
+    ];
+    for c in &bad {
+        assert!(matches!(
+            run_minibatch(&m.model, &m.theta_star, &exit, c),
+            Err(Error::Invalid { .. })
+        ));
+    }
+    // θ₀ outside D, wrong length.
+    let far: Vec<f64> = m.theta_star.iter().map(|t| t + 10.0).collect();
+    assert!(run_minibatch(&m.model, &far, &exit, &ok).is_err());
+    assert!(run_minibatch(&m.model, &m.theta_star[..3], &exit, &ok).is_err());
+    // Not positive semi-definite covariance.
+    let mut c = m.hessian.clone();
+    c.data[0] = -1.0;
+    assert!(run_gaussian(&m.model, &c, &m.theta_star, &exit, &ok).is_err());
+    assert!(quadratic_level_set(&m.theta_star, &m.hessian, -1.0).is_err());
+}
