@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use quasipot::problem::mlp::{fit, FiniteSum, MlpConfig};
-use quasipot::sgd::{quadratic_level_set, ExitTest, LossLevelSet, MinibatchStepper};
+use quasipot::sgd::{QuadraticLevelSet, ExitTest, LossLevelSet, MinibatchStepper};
 use std::hint::black_box;
 
 fn benches(c: &mut Criterion) {
@@ -18,9 +18,14 @@ fn benches(c: &mut Criterion) {
             bench.iter(|| black_box(stepper.step(black_box(&mut theta))));
         });
     }
-    let ell = quadratic_level_set(&m.theta_star, &m.hessian, 0.01).unwrap();
-    g.bench_function("exit_test_quadratic_ellipsoid", |bench| {
-        bench.iter(|| black_box(ell.inside(black_box(&m.theta_star), &mut ())))
+    let ell = QuadraticLevelSet::new(&m.theta_star, &m.hessian, 0.01).unwrap();
+    let mut ws = ell.workspace();
+    g.bench_function("exit_test_quadratic_level_set", |bench| {
+        bench.iter(|| black_box(ell.inside(black_box(&m.theta_star), &mut ws)))
+    });
+    let dom = ell.to_domain();
+    g.bench_function("exit_test_domain_ellipsoid", |bench| {
+        bench.iter(|| black_box(dom.inside(black_box(&m.theta_star), &mut ())))
     });
     let lvl = LossLevelSet::new(&m.model, &m.theta_star, 0.01);
     g.bench_function("exit_test_loss_level_set", |bench| {

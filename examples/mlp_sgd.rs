@@ -7,7 +7,7 @@
 
 use quasipot::problem::mlp::{fit, MlpConfig, MlpDataset};
 use quasipot::sgd::{
-    quadratic_level_set, run_gaussian, run_minibatch, Config, ExitTest, LossLevelSet, Report,
+    run_gaussian, run_minibatch, Config, ExitTest, LossLevelSet, QuadraticLevelSet, Report,
 };
 
 fn show(name: &str, r: &Report) {
@@ -87,7 +87,7 @@ fn main() {
         "loss" => ensembles(&m, &LossLevelSet::new(&m.model, &m.theta_star, depth), &config),
         _ => ensembles(
             &m,
-            &quadratic_level_set(&m.theta_star, &m.hessian, depth).unwrap(),
+            &QuadraticLevelSet::new(&m.theta_star, &m.hessian, depth).unwrap(),
             &config,
         ),
     }

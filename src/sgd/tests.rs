@@ -67,7 +67,7 @@ fn ensemble(threads: usize, gaussian: bool) -> Report {
         .num_threads(threads)
         .build()
         .unwrap();
-    let exit = quadratic_level_set(&m.theta_star, &m.hessian, 0.02).unwrap();
+    let exit = QuadraticLevelSet::new(&m.theta_star, &m.hessian, 0.02).unwrap();
     let config = Config {
         eta: 0.2,
         batch: 4,
@@ -99,10 +99,11 @@ fn results_do_not_depend_on_thread_count() {
 #[test]
 fn exits_leave_the_domain_and_budget_censors() {
     let m = minimum();
-    let exit = quadratic_level_set(&m.theta_star, &m.hessian, 0.02).unwrap();
+    let exit = QuadraticLevelSet::new(&m.theta_star, &m.hessian, 0.02).unwrap();
     let r = ensemble(2, false);
+    let dom = exit.to_domain();
     for p in &r.exit_points {
-        assert!(!exit.contains(p));
+        assert!(!dom.contains(p));
     }
     let config = Config {
         eta: 0.01,
@@ -138,7 +139,7 @@ fn exact_level_set_matches_loss() {
 #[test]
 fn rejects_bad_input() {
     let m = minimum();
-    let exit = quadratic_level_set(&m.theta_star, &m.hessian, 0.02).unwrap();
+    let exit = QuadraticLevelSet::new(&m.theta_star, &m.hessian, 0.02).unwrap();
     let ok = Config::default();
     let bad = [
         Config { eta: 0.0, ..ok.clone() },
@@ -161,5 +162,28 @@ fn rejects_bad_input() {
     let mut c = m.hessian.clone();
     c.data[0] = -1.0;
     assert!(run_gaussian(&m.model, &c, &m.theta_star, &exit, &ok).is_err());
-    assert!(quadratic_level_set(&m.theta_star, &m.hessian, -1.0).is_err());
+    assert!(QuadraticLevelSet::new(&m.theta_star, &m.hessian, -1.0).is_err());
+    assert!(QuadraticLevelSet::new(&m.theta_star, &c, 1.0).is_err());
+}
+
+#[test]
+fn quadratic_level_set_matches_the_ellipsoid_domain() {
+    let m = minimum();
+    let q = QuadraticLevelSet::new(&m.theta_star, &m.hessian, 0.02).unwrap();
+    let dom = q.to_domain();
+    let mut ws = q.workspace();
+    let mut rng = trajectory_rng(2, 2);
+    let d = m.theta_star.len();
+    for _ in 0..200 {
+        let x: Vec<f64> = m
+            .theta_star
+            .iter()
+            .map(|t| t + 0.3 * rng.sample::<f64, _>(StandardNormal))
+            .collect();
+        // Domain level = uᵀQu − 1 with Q = H/(2ΔL); ours = |R̃u|².
+        let a = dom.level(&x) + 1.0;
+        let b = q.scaled_level(&x, &mut ws);
+        assert!((a - b).abs() < 1e-12 * a.max(1.0), "{a} vs {b}");
+    }
+    assert_eq!(ws.len(), d);
 }
