@@ -1,7 +1,7 @@
 //! Fit the `mlp` problem, print H*'s and C*'s spectra, and time exit-time ensembles of real
 //! minibatch SGD (eq. 1) and Gaussian SGD (eq. 2, C = C* and C = H*) at one setting.
 //!
-//! cargo run --release --example mlp_sgd -- [dataset width eta batch depth runs max_steps domain]
+//! cargo run --release --example mlp_sgd -- [dataset width eta batch depth runs max_steps domain l2 which]
 //! e.g. `cargo run --release --example mlp_sgd -- iris 8 0.1 8 0.01 50 1000000 quadratic`
 //! (domain: `quadratic` = {½ΔθᵀH*Δθ < ΔL}, `loss` = {L − L* < ΔL}).
 
@@ -24,13 +24,25 @@ fn show(name: &str, r: &Report) {
     );
 }
 
-fn ensembles<E: ExitTest>(m: &quasipot::problem::mlp::MlpMinimum, exit: &E, config: &Config) {
-    let r = run_minibatch(&m.model, &m.theta_star, exit, config).unwrap();
-    show("minibatch SGD (eq. 1)", &r);
-    let r = run_gaussian(&m.model, &m.gradient_covariance, &m.theta_star, exit, config).unwrap();
-    show("Gaussian SGD, C = C* (eq. 2)", &r);
-    let r = run_gaussian(&m.model, &m.hessian, &m.theta_star, exit, config).unwrap();
-    show("Gaussian SGD, C = H* (eq. 2)", &r);
+fn ensembles<E: ExitTest>(
+    m: &quasipot::problem::mlp::MlpMinimum,
+    exit: &E,
+    config: &Config,
+    which: &str,
+) {
+    if which.contains('m') {
+        let r = run_minibatch(&m.model, &m.theta_star, exit, config).unwrap();
+        show("minibatch SGD (eq. 1)", &r);
+    }
+    if which.contains('c') {
+        let r =
+            run_gaussian(&m.model, &m.gradient_covariance, &m.theta_star, exit, config).unwrap();
+        show("Gaussian SGD, C = C* (eq. 2)", &r);
+    }
+    if which.contains('h') {
+        let r = run_gaussian(&m.model, &m.hessian, &m.theta_star, exit, config).unwrap();
+        show("Gaussian SGD, C = H* (eq. 2)", &r);
+    }
 }
 
 fn main() {
@@ -42,6 +54,7 @@ fn main() {
     let m = fit(&MlpConfig {
         dataset,
         width,
+        l2: arg(8, "1e-3").parse().unwrap(),
         ..MlpConfig::default()
     })
     .unwrap();
@@ -83,12 +96,19 @@ fn main() {
         config.max_steps as f64,
         rayon::current_num_threads()
     );
+    let which = arg(9, "mch");
     match arg(7, "quadratic").as_str() {
-        "loss" => ensembles(&m, &LossLevelSet::new(&m.model, &m.theta_star, depth), &config),
+        "loss" => ensembles(
+            &m,
+            &LossLevelSet::new(&m.model, &m.theta_star, depth),
+            &config,
+            &which,
+        ),
         _ => ensembles(
             &m,
             &QuadraticLevelSet::new(&m.theta_star, &m.hessian, depth).unwrap(),
             &config,
+            &which,
         ),
     }
 }
