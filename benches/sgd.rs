@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use quasipot::problem::mlp::{fit, FiniteSum, MlpConfig};
-use quasipot::sgd::{QuadraticLevelSet, ExitTest, LossLevelSet, MinibatchStepper};
+use quasipot::sgd::{ExitTest, LossLevelSet, MinibatchStepper, QuadraticLevelSet};
 use std::hint::black_box;
 
 fn benches(c: &mut Criterion) {
@@ -33,7 +33,12 @@ fn benches(c: &mut Criterion) {
     });
     let mut grad = vec![0.0; d];
     g.bench_function("full_gradient", |bench| {
-        bench.iter(|| black_box(m.model.gradient(black_box(&m.theta_star), &mut (), &mut grad)))
+        bench.iter(|| {
+            black_box(
+                m.model
+                    .gradient(black_box(&m.theta_star), &mut (), &mut grad),
+            )
+        })
     });
     g.finish();
 }

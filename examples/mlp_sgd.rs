@@ -1,7 +1,7 @@
 //! Fit the `mlp` problem, print H*'s and C*'s spectra, and time exit-time ensembles of real
 //! minibatch SGD (eq. 1) and Gaussian SGD (eq. 2, C = C* and C = H*) at one setting.
 //!
-//! cargo run --release --example mlp_sgd -- [dataset width eta batch depth runs max_steps domain l2 which]
+//! cargo run --release --example mlp_sgd -- [dataset width eta batch depth runs max_steps domain l2 which sharpness]
 //! e.g. `cargo run --release --example mlp_sgd -- iris 8 0.1 8 0.01 50 1000000 quadratic`
 //! (domain: `quadratic` = {½ΔθᵀH*Δθ < ΔL}, `loss` = {L − L* < ΔL}).
 
@@ -35,8 +35,14 @@ fn ensembles<E: ExitTest>(
         show("minibatch SGD (eq. 1)", &r);
     }
     if which.contains('c') {
-        let r =
-            run_gaussian(&m.model, &m.gradient_covariance, &m.theta_star, exit, config).unwrap();
+        let r = run_gaussian(
+            &m.model,
+            &m.gradient_covariance,
+            &m.theta_star,
+            exit,
+            config,
+        )
+        .unwrap();
         show("Gaussian SGD, C = C* (eq. 2)", &r);
     }
     if which.contains('h') {
@@ -54,7 +60,8 @@ fn main() {
     let m = fit(&MlpConfig {
         dataset,
         width,
-        l2: arg(8, "1e-3").parse().unwrap(),
+        l2: arg(8, "1e-2").parse().unwrap(),
+        sharpness: arg(10, "1").parse().unwrap(),
         ..MlpConfig::default()
     })
     .unwrap();

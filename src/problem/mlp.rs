@@ -224,10 +224,11 @@ fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
 #[inline(always)]
 fn tanh_kernel<const FMA: bool>(x: f64) -> f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
-    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵², rounds to the nearest integer.
-    // (not f64::min, which would turn NaN into 20: NaN must propagate.)
+    // 1.5·2⁵²: adding and subtracting it rounds to the nearest integer.
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
+    // Clamp without f64::min, which would turn NaN into 20: NaN must propagate.
     let a = x.abs();
     let a = if a > 20.0 { 20.0 } else { a };
     let z = -2.0 * a;
@@ -600,10 +601,10 @@ impl Mlp {
             for (v, m) in gi.iter_mut().zip(&mean) {
                 *v -= m;
             }
-            for a in 0..d {
-                let ga = gi[a];
-                for b in a..d {
-                    c.data[a * d + b] += ga * gi[b];
+            for (a, &ga) in gi.iter().enumerate() {
+                let row = &mut c.data[a * d..a * d + d];
+                for (cab, &gb) in row[a..].iter_mut().zip(&gi[a..]) {
+                    *cab += ga * gb;
                 }
             }
         }
@@ -802,7 +803,9 @@ impl MlpMinimum {
             hessian_kappa: self.hessian_spectrum.kappa,
             covariance_lambda_min: self.covariance_spectrum.lambda_min,
             covariance_lambda_max: self.covariance_spectrum.lambda_max,
-            covariance_trace: (0..d).map(|i| self.gradient_covariance.data[i * d + i]).sum(),
+            covariance_trace: (0..d)
+                .map(|i| self.gradient_covariance.data[i * d + i])
+                .sum(),
         }
     }
 
@@ -818,7 +821,9 @@ impl MlpMinimum {
         }
         let (vals, vecs) = symmetric_eigen(&self.gradient_covariance, "gradient covariance")?;
         let floor = relative_floor * vals.last().copied().unwrap_or(0.0).max(0.0);
-        Ok(crate::linalg::spectral_apply(&vals, &vecs, |l| l.max(floor)))
+        Ok(crate::linalg::spectral_apply(&vals, &vecs, |l| {
+            l.max(floor)
+        }))
     }
 
     /// Write θ*, H*, C* as `.npy` and the summary as JSON into `dir`.
@@ -901,7 +906,8 @@ pub fn fit(config: &MlpConfig) -> Result<MlpMinimum> {
     newton_iterations += newton(&model, &mut theta, 1e-12, 50)?;
     let loss = model.gradient(&theta, &mut (), &mut g);
     let gradient_norm = norm(&g);
-    if !(gradient_norm <= GRADIENT_TOLERANCE) {
+    // (NaN fails too.)
+    if gradient_norm.is_nan() || gradient_norm > GRADIENT_TOLERANCE {
         return Err(Error::numerical(
             "mlp fit",
             format!("‖∇L(θ*)‖ = {gradient_norm:.3e} > {GRADIENT_TOLERANCE:.0e} after {newton_iterations} Newton iterations"),
@@ -1003,7 +1009,18 @@ mod tests {
             let (f, e) = (tanh(x), x.tanh());
             worst = worst.max((f - e).abs() / e.abs());
         }
-        for x in [0.0f64, 1e-300, -1e-20, 0.0625, 0.0625 - 1e-17, 19.0, 20.0, 25.0, -700.0, 1e300] {
+        for x in [
+            0.0f64,
+            1e-300,
+            -1e-20,
+            0.0625,
+            0.0625 - 1e-17,
+            19.0,
+            20.0,
+            25.0,
+            -700.0,
+            1e300,
+        ] {
             let e: f64 = x.tanh();
             assert!((tanh(x) - e).abs() <= 4e-15 * e.abs(), "x = {x}");
         }
@@ -1086,7 +1103,12 @@ mod tests {
         assert!((la - lb).abs() < 1e-14 * la.abs());
         let scale = b.iter().fold(0.0f64, |s, v| s.max(v.abs()));
         for k in 0..d {
-            assert!((a[k] - b[k]).abs() < 1e-13 * scale, "{k}: {} vs {}", a[k], b[k]);
+            assert!(
+                (a[k] - b[k]).abs() < 1e-13 * scale,
+                "{k}: {} vs {}",
+                a[k],
+                b[k]
+            );
         }
     }
 
@@ -1168,7 +1190,11 @@ mod tests {
         let r = m.regularised_gradient_covariance(1e-6).unwrap();
         let s = Spectrum::of(&r, "C").unwrap();
         let want = 1e-6 * m.covariance_spectrum.lambda_max;
-        assert!((s.lambda_min - want).abs() < 1e-9 * want + 1e-15, "{} vs {want}", s.lambda_min);
+        assert!(
+            (s.lambda_min - want).abs() < 1e-9 * want + 1e-15,
+            "{} vs {want}",
+            s.lambda_min
+        );
         assert!(m.regularised_gradient_covariance(0.0).is_err());
     }
 

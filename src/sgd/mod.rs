@@ -24,10 +24,11 @@
 //! use quasipot::problem::mlp::{fit, MlpConfig};
 //! use quasipot::sgd::{run_minibatch, Config, LossLevelSet};
 //! let m = fit(&MlpConfig::default()).unwrap();
-//! let exit = LossLevelSet::new(&m.model, &m.theta_star, 0.01);
-//! let config = Config { eta: 0.1, batch: 8, runs: 4, max_steps: 100_000, seed: 1 };
+//! // The paper's D: {L(θ) − L(θ*) < ΔL}, ΔL = 0.005; E[ν] ≈ 1.5e3 at η = 0.3, B = 32.
+//! let exit = LossLevelSet::new(&m.model, &m.theta_star, 0.005);
+//! let config = Config { eta: 0.3, batch: 32, runs: 4, max_steps: 2_000, seed: 1 };
 //! let report = run_minibatch(&m.model, &m.theta_star, &exit, &config).unwrap();
-//! assert_eq!(report.exit_steps.len(), 4);
+//! assert_eq!(report.exited + report.censored, 4);
 //! ```
 
 pub mod sampler;
@@ -118,7 +119,10 @@ impl QuadraticLevelSet {
     /// D = {½(θ−θ*)ᵀH(θ−θ*) < ΔL}. Errors when ΔL ≤ 0, shapes differ or H is not SPD.
     pub fn new(theta_star: &[f64], hessian: &Matrix, depth: f64) -> Result<Self> {
         if !(depth.is_finite() && depth > 0.0) {
-            return Err(Error::invalid("depth", format!("ΔL must be > 0, got {depth}")));
+            return Err(Error::invalid(
+                "depth",
+                format!("ΔL must be > 0, got {depth}"),
+            ));
         }
         let d = theta_star.len();
         if hessian.n != d {
@@ -129,13 +133,14 @@ impl QuadraticLevelSet {
         }
         hessian.check_finite("hessian")?;
         hessian.check_symmetric("hessian")?;
-        let llt = hessian
-            .to_faer()
-            .llt(faer::Side::Lower)
-            .map_err(|e| Error::NotPositiveDefinite {
-                field: "hessian".into(),
-                detail: format!("Cholesky failed: {e:?}"),
-            })?;
+        let llt =
+            hessian
+                .to_faer()
+                .llt(faer::Side::Lower)
+                .map_err(|e| Error::NotPositiveDefinite {
+                    field: "hessian".into(),
+                    detail: format!("Cholesky failed: {e:?}"),
+                })?;
         let l = llt.L();
         let s = 1.0 / (2.0 * depth).sqrt();
         let mut factor = vec![0.0; d * d];
@@ -200,7 +205,11 @@ fn upper_norm2<const FMA: bool>(r: &[f64], u: &[f64]) -> f64 {
         for c in 0..chunks {
             for l in 0..4 {
                 let (a, b) = (row[4 * c + l], tail[4 * c + l]);
-                acc[l] = if FMA { a.mul_add(b, acc[l]) } else { a * b + acc[l] };
+                acc[l] = if FMA {
+                    a.mul_add(b, acc[l])
+                } else {
+                    a * b + acc[l]
+                };
             }
         }
         let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
@@ -276,7 +285,10 @@ impl Config {
     /// Check the fields (`examples` = N for minibatch SGD, `None` for Gaussian SGD).
     pub fn validate(&self, examples: Option<usize>) -> Result<()> {
         if !(self.eta.is_finite() && self.eta > 0.0) {
-            return Err(Error::invalid("eta", format!("must be > 0, got {}", self.eta)));
+            return Err(Error::invalid(
+                "eta",
+                format!("must be > 0, got {}", self.eta),
+            ));
         }
         if self.batch == 0 {
             return Err(Error::invalid("batch", "must be ≥ 1"));
@@ -444,7 +456,8 @@ pub fn run_minibatch<F: FiniteSum, E: ExitTest>(
     let runs: Vec<Run> = (0..config.runs as u64)
         .into_par_iter()
         .map(|r| {
-            let mut stepper = MinibatchStepper::new(model, config.eta, config.batch, config.seed, r);
+            let mut stepper =
+                MinibatchStepper::new(model, config.eta, config.batch, config.seed, r);
             let mut ews = exit.workspace();
             let mut theta = theta0.to_vec();
             for k in 1..=config.max_steps {
@@ -530,6 +543,17 @@ pub fn run_gaussian<B: VectorField, E: ExitTest>(
         runs,
         start.elapsed().as_secs_f64(),
     ))
+}
+
+/// (N − B)/(N − 1): the covariance of a minibatch gradient drawn *without* replacement is
+/// C·(N − B)/((N − 1)·B), not C/B. Multiply C by this factor in [`run_gaussian`] to give Gaussian
+/// SGD exactly the noise covariance of minibatch SGD (eq. 1) at the same (η, B).
+///
+/// # Panics
+/// If `examples` < 2 or `batch` > `examples`.
+pub fn finite_population_factor(examples: usize, batch: usize) -> f64 {
+    assert!(examples >= 2 && batch <= examples);
+    (examples - batch) as f64 / (examples - 1) as f64
 }
 
 fn check_start<E: ExitTest>(d: usize, theta0: &[f64], exit: &E) -> Result<()> {

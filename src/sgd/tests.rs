@@ -1,5 +1,6 @@
 use super::*;
 use crate::problem::mlp::{fit, Mlp, MlpConfig};
+use crate::problem::VectorField;
 use std::sync::OnceLock;
 
 fn minimum() -> &'static crate::problem::mlp::MlpMinimum {
@@ -34,21 +35,27 @@ fn minibatch_gradient_is_unbiased_with_the_without_replacement_variance() {
             sum2[k] += e * e;
         }
     }
-    let fpc = (n - b) as f64 / (n - 1) as f64;
+    let fpc = finite_population_factor(n, b);
     let mut worst_ratio: f64 = 0.0;
     for k in 0..d {
         let var = c.data[k * d + k] / b as f64 * fpc;
         let se = (var / m as f64).sqrt();
         let bias = sum[k] / m as f64;
         // 5 standard errors per coordinate: a false failure has probability < 49·6e-7.
-        assert!(bias.abs() < 5.0 * se + 1e-15, "coordinate {k}: bias {bias:e}, se {se:e}");
+        assert!(
+            bias.abs() < 5.0 * se + 1e-15,
+            "coordinate {k}: bias {bias:e}, se {se:e}"
+        );
         if var > 1e-20 {
             let emp = sum2[k] / m as f64;
             let ratio = emp / var;
             worst_ratio = worst_ratio.max((ratio - 1.0).abs());
             // Relative SE of a variance estimate ≈ √(2/m)·√(kurtosis factor) ≈ 1–3 %; the
             // with-replacement value would be off by 1/fpc − 1 ≈ 27 %.
-            assert!((ratio - 1.0).abs() < 0.1, "coordinate {k}: variance ratio {ratio}");
+            assert!(
+                (ratio - 1.0).abs() < 0.1,
+                "coordinate {k}: variance ratio {ratio}"
+            );
         }
     }
     assert!(worst_ratio < 0.1);
@@ -77,7 +84,13 @@ fn ensemble(threads: usize, gaussian: bool) -> Report {
     };
     pool.install(|| {
         if gaussian {
-            run_gaussian(&m.model, &m.gradient_covariance, &m.theta_star, &exit, &config)
+            run_gaussian(
+                &m.model,
+                &m.gradient_covariance,
+                &m.theta_star,
+                &exit,
+                &config,
+            )
         } else {
             run_minibatch(&m.model, &m.theta_star, &exit, &config)
         }
@@ -142,11 +155,26 @@ fn rejects_bad_input() {
     let exit = QuadraticLevelSet::new(&m.theta_star, &m.hessian, 0.02).unwrap();
     let ok = Config::default();
     let bad = [
-        Config { eta: 0.0, ..ok.clone() },
-        Config { batch: 0, ..ok.clone() },
-        Config { batch: 151, ..ok.clone() },
-        Config { runs: 0, ..ok.clone() },
-        Config { max_steps: 0, ..ok.clone() },
+        Config {
+            eta: 0.0,
+            ..ok.clone()
+        },
+        Config {
+            batch: 0,
+            ..ok.clone()
+        },
+        Config {
+            batch: 151,
+            ..ok.clone()
+        },
+        Config {
+            runs: 0,
+            ..ok.clone()
+        },
+        Config {
+            max_steps: 0,
+            ..ok.clone()
+        },
     ];
     for c in &bad {
         assert!(matches!(
@@ -186,4 +214,68 @@ fn quadratic_level_set_matches_the_ellipsoid_domain() {
         assert!((a - b).abs() < 1e-12 * a.max(1.0), "{a} vs {b}");
     }
     assert_eq!(ws.len(), d);
+}
+
+/// b = −x in 1-D (U = x²/2).
+struct Ou;
+impl VectorField for Ou {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn drift(&self, x: &[f64], out: &mut [f64]) {
+        out[0] = -x[0];
+    }
+    fn jacobian(&self, _x: &[f64], out: &mut [f64]) {
+        out[0] = -1.0;
+    }
+}
+
+/// Gaussian SGD is Euler–Maruyama of dθ = −U′dt + σ dW with σ² = (η/B)·C: its mean exit time
+/// η·E[ν] from (−1, 1) matches the exact quadrature (DESIGN §2) on the interval widened by the
+/// discrete-monitoring shift 0.5826·σ·√η (Broadie–Glasserman–Kou), which leaves an O(η) bias.
+#[test]
+fn gaussian_sgd_matches_the_exact_1d_exit_time() {
+    use crate::exact::exit_time_1d::{mean_exit_time_1d, LeftBoundary};
+    let (eta, batch) = (1e-3, 4usize);
+    let sigma: f64 = 0.5;
+    // σ² = (η/B)·C.
+    let c = Matrix {
+        n: 1,
+        data: vec![sigma * sigma * batch as f64 / eta],
+    };
+    let domain = Domain::Ball {
+        center: vec![0.0],
+        radius: 1.0,
+    };
+    let config = Config {
+        eta,
+        batch,
+        runs: 400,
+        max_steps: 10_000_000,
+        seed: 11,
+    };
+    let r = run_gaussian(&Ou, &c, &[0.0], &domain, &config).unwrap();
+    assert_eq!(r.censored, 0);
+    let shift = 0.5826 * sigma * eta.sqrt();
+    let exact = mean_exit_time_1d(
+        |x| 0.5 * x * x,
+        sigma,
+        -1.0 - shift,
+        1.0 + shift,
+        LeftBoundary::Absorbing,
+        0.0,
+    )
+    .unwrap()
+    .mean;
+    let mean = r.mean_exit_time.unwrap();
+    let ci = r.ci95.unwrap();
+    let half = 0.5 * (ci[1] - ci[0]) * eta;
+    eprintln!("Gaussian SGD 1-D: η·E[ν] = {mean:.4} ± {half:.4} (95%), exact {exact:.4}");
+    // 1.5 × the 95% half-width (≈ 3 standard errors) plus 2% for the O(η) bias.
+    assert!(
+        (mean - exact).abs() < 1.5 * half + 0.02 * exact,
+        "η·E[ν] = {mean} ± {half}, exact {exact}"
+    );
+    // A wrong noise scaling (√(η/B) instead of √(η/B)·√η, or B missing) would change σ² by
+    // a factor ≥ 4 and the exit time by more than an order of magnitude.
 }
