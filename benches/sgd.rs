@@ -1,9 +1,10 @@
 //! Criterion benches of the sgd engine on the default `mlp` problem (iris, width 8, d = 49):
 //! one minibatch SGD step (sample B without replacement + batched gradient + update) at several
-//! B, the exit tests, and the full gradient (the drift of Gaussian SGD).
+//! B, the exit tests, and the full gradient (the drift of Gaussian SGD); and the step on the
+//! diabetes variant (d = 97).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use quasipot::problem::mlp::{fit, FiniteSum, MlpConfig};
+use quasipot::problem::mlp::{fit, FiniteSum, MlpConfig, MlpDataset};
 use quasipot::sgd::{ExitTest, LossLevelSet, MinibatchStepper, QuadraticLevelSet};
 use std::hint::black_box;
 
@@ -39,6 +40,19 @@ fn benches(c: &mut Criterion) {
                     .gradient(black_box(&m.theta_star), &mut (), &mut grad),
             )
         })
+    });
+    g.finish();
+    // The larger data set: diabetes, N = 441, p = 10, width 8 (d = 97).
+    let m = fit(&MlpConfig {
+        dataset: MlpDataset::Diabetes,
+        ..MlpConfig::default()
+    })
+    .unwrap();
+    let mut g = c.benchmark_group(format!("sgd_mlp_diabetes_d{}", m.model.dim()));
+    g.bench_function("minibatch_step/32", |bench| {
+        let mut stepper = MinibatchStepper::new(&m.model, 1e-4, 32, 1, 0);
+        let mut theta = m.theta_star.clone();
+        bench.iter(|| black_box(stepper.step(black_box(&mut theta))));
     });
     g.finish();
 }

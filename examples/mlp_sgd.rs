@@ -7,7 +7,8 @@
 
 use quasipot::problem::mlp::{fit, MlpConfig, MlpDataset};
 use quasipot::sgd::{
-    run_gaussian, run_minibatch, Config, ExitTest, LossLevelSet, QuadraticLevelSet, Report,
+    finite_population_factor, run_gaussian, run_minibatch, Config, ExitTest, LossLevelSet,
+    QuadraticLevelSet, Report,
 };
 
 fn show(name: &str, r: &Report) {
@@ -44,6 +45,14 @@ fn ensembles<E: ExitTest>(
         )
         .unwrap();
         show("Gaussian SGD, C = C* (eq. 2)", &r);
+    }
+    if which.contains('f') {
+        // Gaussian SGD with exactly the minibatch noise covariance C*(N−B)/((N−1)B).
+        let f = finite_population_factor(m.model.num_examples(), config.batch);
+        let mut c = m.gradient_covariance.clone();
+        c.data.iter_mut().for_each(|v| *v *= f);
+        let r = run_gaussian(&m.model, &c, &m.theta_star, exit, config).unwrap();
+        show("Gaussian SGD, C = C*·fpc (eq. 2)", &r);
     }
     if which.contains('h') {
         let r = run_gaussian(&m.model, &m.hessian, &m.theta_star, exit, config).unwrap();

@@ -279,3 +279,29 @@ fn gaussian_sgd_matches_the_exact_1d_exit_time() {
     // A wrong noise scaling (√(η/B) instead of √(η/B)·√η, or B missing) would change σ² by
     // a factor ≥ 4 and the exit time by more than an order of magnitude.
 }
+
+#[test]
+fn writes_files() {
+    let m = minimum();
+    let dir = std::env::temp_dir().join(format!("quasipot-sgd-{}", std::process::id()));
+    let exit = QuadraticLevelSet::new(&m.theta_star, &m.hessian, 0.02).unwrap();
+    let config = Config {
+        eta: 0.2,
+        batch: 4,
+        runs: 3,
+        max_steps: 50,
+        seed: 5,
+    };
+    let r = run_minibatch(&m.model, &m.theta_star, &exit, &config).unwrap();
+    let files = write_files(&r, &dir).unwrap();
+    let csv = std::fs::read_to_string(&files[0]).unwrap();
+    assert_eq!(csv.lines().count(), 4);
+    assert!(csv.starts_with("run,exit_steps,censored"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[1]).unwrap()).unwrap();
+    assert_eq!(json["method"], "minibatch-sgd");
+    let mfiles = m.write_files(&dir).unwrap();
+    let h = crate::problem::matrix_io::read_matrix(&mfiles[1], "H").unwrap();
+    assert_eq!(h.data, m.hessian.data);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
