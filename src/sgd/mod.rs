@@ -343,7 +343,7 @@ pub struct Report {
     /// Censoring-aware estimate Σᵣ min(νᵣ, max_steps) / exited (the maximum-likelihood mean of an
     /// exponential law — exit times from deep minima are asymptotically exponential).
     pub mean_exit_steps_mle: Option<f64>,
-    /// η·E[ν], the exit time in the SDE's time units.
+    /// η·E(ν), the exit time in the SDE's time units.
     pub mean_exit_time: Option<f64>,
     /// θ at exit for the exited runs (in run order).
     pub exit_points: Vec<Vec<f64>>,
