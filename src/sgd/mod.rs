@@ -22,16 +22,16 @@
 //!
 //! **Settings that give exit times of 1e2–1e5 iterations** on the default `mlp` problem (iris,
 //! width 8, λ = 1e-2, d = 49; D = [`QuadraticLevelSet`]; minibatch SGD; 100 runs, seed 1;
-//! mean ν with its 95% CI). Base point η = 0.3, B = 32, ΔL = 0.005: E[ν] = 1.60e3 (1.30e3–1.90e3).
+//! mean ν with its 95% CI). Base point η = 0.3, B = 32, ΔL = 0.005: E(ν) = 1.60e3 (1.30e3–1.90e3).
 //!
-//! | varied | values → E[ν] |
+//! | varied | values → E(ν) |
 //! |---|---|
 //! | η (B = 32) | 0.22 → 5.3e4, 0.25 → 1.05e4, 0.3 → 1.6e3, 0.35 → 3.9e2, 0.4 → 1.3e2 |
 //! | B (η = 0.3) | 20 → 90, 24 → 2.2e2, 32 → 1.6e3, 40 → 1.6e4, 44 → 6.4e4 |
 //! | α, L(√α θ) | 0.8 → 1.6e4, 1 → 1.6e3, 1.25 → 2.2e2, 1.5 → 56 |
 //! | ΔL | 0.003 → 1.0e2, 0.004 → 3.9e2, 0.005 → 1.6e3, 0.006 → 5.8e3, 0.007 → 2.7e4 |
 //!
-//! ln E[ν] is close to linear in B/η with the same slope whether η or B is varied (≈ 0.09 and
+//! ln E(ν) is close to linear in B/η with the same slope whether η or B is varied (≈ 0.09 and
 //! ≈ 0.08 per unit of B/η). Reproduce with `cargo run --release --example mlp_sgd -- iris 8 ETA B
 //! DL 100 1000000 q 1e-2 m ALPHA`.
 //!
