@@ -27,5 +27,6 @@ pub mod exact;
 pub mod linalg;
 pub mod plot;
 pub mod problem;
+pub mod sgd;
 
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod drift;
 pub mod formula;
 pub mod matrix_io;
+pub mod mlp;
 pub mod model;
 pub mod noise;
 pub mod spec;
