@@ -82,8 +82,8 @@ impl Figure for GapFigure<'_> {
 
 /// `quasipot lemma4`.
 pub fn run(args: &Lemma4Args, g: &Global, out: &Output) -> Result<i32> {
-    let (spec, base) = ProblemSpec::load(&args.problem)?;
     let opts = build_options(g)?;
+    let (spec, base) = ProblemSpec::load_with_parameters(&args.problem, &opts.parameters)?;
     if g.weight.is_some() {
         return Err(anyhow!(crate::Error::invalid(
             "--weight",

@@ -1,5 +1,8 @@
 //! Built-in problems. Each is the TOML file of the same name under `examples/problems/`,
-//! compiled into the binary, so users see exactly the format they would write.
+//! compiled into the binary, so users see exactly the format they would write; and `mlp`, a
+//! network fitted at load time.
+
+use super::spec::{DomainSpec, DriftSpec, NoiseSpec, ProblemSpec};
 
 /// (name, TOML text) of every built-in problem.
 const BUILTINS: &[(&str, &str)] = &[
@@ -35,7 +38,113 @@ const BUILTINS: &[(&str, &str)] = &[
 
 /// Names of the built-in problems.
 pub fn names() -> Vec<&'static str> {
-    BUILTINS.iter().map(|(n, _)| *n).collect()
+    let mut v: Vec<&'static str> = BUILTINS.iter().map(|(n, _)| *n).collect();
+    v.push("mlp");
+    v
+}
+
+/// Defaults of the `mlp` problem's parameters.
+const MLP_PARAMETERS: &[(&str, f64)] = &[
+    ("width", 8.0),
+    ("l2", 1e-2),
+    ("depth", 5e-3),
+    ("dataset", 0.0),
+    ("noise", 0.0),
+    ("seed", 0.0),
+];
+
+/// The `mlp` problem: the quadratic model ½(θ−θ*)ᵀH*(θ−θ*) of a one-hidden-layer tanh network
+/// fitted to a real data set (see [`crate::problem::mlp`]), with θ* found to ‖∇L‖ ≤ 1e-8 and H*
+/// exact. Parameters: `width` (8), `l2` (1e-2), `depth` = ΔL of the level set (5e-3), `dataset`
+/// (0 iris, 1 diabetes), `noise` (0: C = H*; 1: the exact gradient covariance at θ*, floored at
+/// 1e-6·λ_max), `seed` (0).
+pub fn mlp_spec(overrides: &[(String, f64)]) -> crate::Result<ProblemSpec> {
+    use crate::problem::mlp::{fit, MlpConfig, MlpDataset};
+    let mut params: std::collections::BTreeMap<String, f64> = MLP_PARAMETERS
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+    for (k, v) in overrides {
+        if !params.contains_key(k) {
+            return Err(crate::Error::invalid(
+                "--param",
+                format!("unknown parameter '{k}'; mlp has: width, l2, depth, dataset, noise, seed"),
+            ));
+        }
+        params.insert(k.clone(), *v);
+    }
+    let p = |k: &str| params[k];
+    let params_out = params.clone();
+    let int = |k: &str| -> crate::Result<u64> {
+        let v = p(k);
+        if v >= 0.0 && v.fract() == 0.0 && v < 1e9 {
+            Ok(v as u64)
+        } else {
+            Err(crate::Error::invalid(
+                "--param",
+                format!("{k} must be a non-negative integer, got {v}"),
+            ))
+        }
+    };
+    let config = MlpConfig {
+        dataset: match int("dataset")? {
+            0 => MlpDataset::Iris,
+            1 => MlpDataset::Diabetes,
+            k => {
+                return Err(crate::Error::invalid(
+                    "--param",
+                    format!("dataset must be 0 (iris) or 1 (diabetes), got {k}"),
+                ))
+            }
+        },
+        width: int("width")? as usize,
+        l2: p("l2"),
+        seed: int("seed")?,
+        ..MlpConfig::default()
+    };
+    let m = fit(&config)?;
+    let depth = p("depth");
+    let noise = match int("noise")? {
+        0 => NoiseSpec {
+            source: Some("hessian-at-minimum".into()),
+            ..Default::default()
+        },
+        1 => NoiseSpec {
+            source: Some("matrix".into()),
+            matrix: Some(m.regularised_gradient_covariance(1e-6)?.to_rows()),
+            ..Default::default()
+        },
+        k => {
+            return Err(crate::Error::invalid(
+                "--param",
+                format!("noise must be 0 (C = H*) or 1 (gradient covariance), got {k}"),
+            ))
+        }
+    };
+    Ok(ProblemSpec {
+        name: Some("mlp".into()),
+        description: Some(format!(
+            "quadratic model at θ* of a tanh MLP on {} (width {}, d = {}), level set ΔL = {}",
+            config.dataset.name(),
+            config.width,
+            m.theta_star.len(),
+            depth
+        )),
+        variables: None,
+        minimum: Some(m.theta_star.clone()),
+        parameters: params_out,
+        drift: DriftSpec {
+            hessian: Some(m.hessian.to_rows()),
+            ..Default::default()
+        },
+        noise: Some(noise),
+        domain: DomainSpec {
+            kind: "level-set".into(),
+            depth: Some(depth),
+            ..Default::default()
+        },
+        reference: None,
+    })
 }
 
 /// The TOML text of a built-in problem.
@@ -45,6 +154,9 @@ pub fn toml_text(name: &str) -> Option<&'static str> {
 
 /// The one-line description of a built-in problem (its `description` key).
 pub fn describe(name: &str) -> String {
+    if name == "mlp" {
+        return "quadratic model at θ* of a tanh MLP fitted to iris (H* exact, C = H*), level set ΔL = 0.005".into();
+    }
     toml_text(name)
         .and_then(|t| {
             t.lines()

@@ -76,7 +76,7 @@ impl Reference {
 impl Problem {
     /// Load a built-in problem by name, or a TOML file by path.
     pub fn load(name_or_path: &str, opts: &BuildOptions) -> Result<Self> {
-        let (spec, base) = ProblemSpec::load(name_or_path)?;
+        let (spec, base) = ProblemSpec::load_with_parameters(name_or_path, &opts.parameters)?;
         spec.build(&base, opts)
     }
 

@@ -142,6 +142,18 @@ impl ProblemSpec {
     /// Read a built-in problem by name, or a TOML file by path; returns the spec and the
     /// directory that relative file names in it are resolved against.
     pub fn load(name_or_path: &str) -> Result<(Self, PathBuf)> {
+        Self::load_with_parameters(name_or_path, &[])
+    }
+
+    /// [`ProblemSpec::load`], where built-ins that are computed rather than read (`mlp`) take
+    /// their parameters from `parameters`.
+    pub fn load_with_parameters(
+        name_or_path: &str,
+        parameters: &[(String, f64)],
+    ) -> Result<(Self, PathBuf)> {
+        if name_or_path == "mlp" {
+            return Ok((super::builtin::mlp_spec(parameters)?, PathBuf::from(".")));
+        }
         if let Some(text) = super::builtin::toml_text(name_or_path) {
             return Ok((Self::from_toml(text, name_or_path)?, PathBuf::from(".")));
         }
