@@ -20,10 +20,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod error;
 pub mod exact;
 pub mod linalg;
 pub mod plot;
 pub mod problem;
+pub mod sde;
 
 pub use error::{Error, Result};

@@ -1,0 +1,40 @@
+//! Throughput of the Monte Carlo engine in trajectory-steps per CPU second (load-insensitive,
+//! unlike wall time on a shared machine): `cargo run --release --example sde_throughput [R] [threads]`.
+use quasipot::problem::{BuildOptions, Problem, Weight};
+use quasipot::sde::{run, Config};
+
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let runs: u64 = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(20000);
+    let threads: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(1);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let p = Problem::load(
+        "quadratic-2d",
+        &BuildOptions { weight: Some(Weight::Inverse), ..Default::default() },
+    )
+    .unwrap();
+    let mut c = Config::default();
+    c.eps = vec![0.5];
+    c.dt = 1e-3;
+    c.runs = runs;
+    c.bootstrap = 0;
+    let t0 = cpu_seconds();
+    let r = pool.install(|| run(&p, &c).unwrap());
+    let t1 = cpu_seconds();
+    println!(
+        "steps {} wall {:.3}s ({:.3e} steps/s wall) cpu {:.2}s ({:.3e} steps per CPU-s) mean τ {:?}",
+        r.timing.steps,
+        r.timing.wall_s,
+        r.timing.steps_per_s,
+        t1 - t0,
+        r.timing.steps as f64 / (t1 - t0),
+        r.levels[0].stats.mean
+    );
+}
