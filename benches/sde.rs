@@ -32,11 +32,13 @@ fn benches(c: &mut Criterion) {
         },
     )
     .unwrap();
-    let mut cfg = Config::default();
-    cfg.eps = vec![0.5];
-    cfg.dt = 1e-3;
-    cfg.runs = 2000;
-    cfg.bootstrap = 0;
+    let cfg = Config {
+        eps: vec![0.5],
+        dt: 1e-3,
+        runs: 2000,
+        bootstrap: 0,
+        ..Config::default()
+    };
     for t in [1, 2] {
         case(c, "quadratic-2d-inverse", &quad, &cfg, t);
     }

@@ -5,7 +5,12 @@ use quasipot::sde::{run, Config};
 
 fn cpu_seconds() -> f64 {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let f: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let f: Vec<&str> = s
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -14,17 +19,25 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let runs: u64 = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(20000);
     let threads: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(1);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     let p = Problem::load(
         "quadratic-2d",
-        &BuildOptions { weight: Some(Weight::Inverse), ..Default::default() },
+        &BuildOptions {
+            weight: Some(Weight::Inverse),
+            ..Default::default()
+        },
     )
     .unwrap();
-    let mut c = Config::default();
-    c.eps = vec![0.5];
-    c.dt = 1e-3;
-    c.runs = runs;
-    c.bootstrap = 0;
+    let c = Config {
+        eps: vec![0.5],
+        dt: 1e-3,
+        runs,
+        bootstrap: 0,
+        ..Config::default()
+    };
     let t0 = cpu_seconds();
     let r = pool.install(|| run(&p, &c).unwrap());
     let t1 = cpu_seconds();

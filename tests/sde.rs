@@ -6,8 +6,8 @@ use quasipot::exact::exit_time_1d::{mean_exit_time_1d, LeftBoundary};
 use quasipot::exact::quasi_potential_barrier;
 use quasipot::problem::{BuildOptions, Problem, ProblemSpec, Weight};
 use quasipot::sde::{
-    merge_dirs, merge_reports, run, run_with, Config, ExitDetection, Hooks, Report, Shard,
-    Status, Termination,
+    merge_dirs, merge_reports, run, run_with, Config, ExitDetection, Hooks, Report, Shard, Status,
+    Termination,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,10 +68,7 @@ fn tmpdir(name: &str) -> PathBuf {
 /// (|estimate − exact|, 99 % half-width) at one level.
 fn deviation(r: &Report, level: usize, exact: f64) -> (f64, f64) {
     let s = &r.levels[level].stats;
-    (
-        (s.mean.unwrap() - exact).abs(),
-        Z99 * s.std_error.unwrap(),
-    )
+    ((s.mean.unwrap() - exact).abs(), Z99 * s.std_error.unwrap())
 }
 
 #[test]
@@ -110,7 +107,10 @@ fn coarse_step_plain_monitoring_is_biased_and_the_correction_is_not() {
         corrected.levels[0].stats.mean.unwrap()
     );
     // Discrete monitoring misses excursions between steps: exits are detected late.
-    assert!(plain.levels[0].stats.mean.unwrap() > exact + hp, "plain not biased upward");
+    assert!(
+        plain.levels[0].stats.mean.unwrap() > exact + hp,
+        "plain not biased upward"
+    );
     assert!(dc < hc, "corrected estimate outside its 99 % interval");
 }
 
@@ -138,10 +138,7 @@ fn identical_results_for_one_and_two_threads_and_for_merged_shards() {
             pool(2).install(|| run(&p, &s).unwrap())
         })
         .collect();
-    assert_eq!(
-        shards.iter().map(|r| r.levels[0].runs).sum::<u64>(),
-        203
-    );
+    assert_eq!(shards.iter().map(|r| r.levels[0].runs).sum::<u64>(), 203);
     let merged = merge_reports(&shards).unwrap();
     assert_eq!(json(&merged), json(&one));
     assert_eq!(merged.trajectories, one.trajectories);
@@ -151,7 +148,10 @@ fn identical_results_for_one_and_two_threads_and_for_merged_shards() {
     let dirs: Vec<PathBuf> = (0..3).map(|k| tmpdir(&format!("shard{k}"))).collect();
     for (k, d) in dirs.iter().enumerate() {
         let mut s = c.clone();
-        s.shard = Some(Shard { index: k as u64, count: 3 });
+        s.shard = Some(Shard {
+            index: k as u64,
+            count: 3,
+        });
         s.out = Some(d.clone());
         run(&p, &s).unwrap();
     }
@@ -186,8 +186,14 @@ fn cancelled_run_keeps_its_trajectories_and_resume_reproduces_the_single_run() {
     assert!(l.exited >= 100 && l.exited < 400, "exited {}", l.exited);
     assert_eq!(l.runs + l.not_run, 400);
     // Every finished trajectory is exactly the one of the full run.
-    for t in partial.trajectories[0].iter().filter(|t| t.status == Status::Exited) {
-        assert_eq!(Some(t), full.trajectories[0].iter().find(|u| u.index == t.index));
+    for t in partial.trajectories[0]
+        .iter()
+        .filter(|t| t.status == Status::Exited)
+    {
+        assert_eq!(
+            Some(t),
+            full.trajectories[0].iter().find(|u| u.index == t.index)
+        );
     }
     // They are on disk.
     let lines = std::fs::read_to_string(dir.join("trajectories.csv")).unwrap();
@@ -227,7 +233,11 @@ fn censoring_is_reported_and_moves_the_estimate_the_right_way() {
     cut.max_steps = (full.levels[0].stats.median.unwrap() / c.dt) as u64;
     let r = run(&p, &cut).unwrap();
     let l = &r.levels[0];
-    assert!(l.censored > 400 && l.censored < 1100, "censored {}", l.censored);
+    assert!(
+        l.censored > 400 && l.censored < 1100,
+        "censored {}",
+        l.censored
+    );
     assert_eq!(l.runs, 1500);
     assert!(r.warnings.iter().any(|w| w.contains("censored")));
     // Same streams: a censored trajectory is the full one cut at the budget.
@@ -242,7 +252,10 @@ fn censoring_is_reported_and_moves_the_estimate_the_right_way() {
     let s = &l.stats;
     assert!(s.mean_lower_bound < 0.8 * m);
     let (mle, se) = (s.mean.unwrap(), s.std_error.unwrap());
-    eprintln!("full {m:.4}; censored: lower bound {:.4}, exponential MLE {mle:.4} ± {se:.4}", s.mean_lower_bound);
+    eprintln!(
+        "full {m:.4}; censored: lower bound {:.4}, exponential MLE {mle:.4} ± {se:.4}",
+        s.mean_lower_bound
+    );
     assert!((mle - m).abs() < 0.12 * m, "MLE {mle} vs full {m}");
     assert!(s.ci95.unwrap()[0] > s.mean_lower_bound);
 }
@@ -265,13 +278,18 @@ radius = 1.0
 #[test]
 fn exit_points_concentrate_at_the_exact_exit_point_as_eps_decreases() {
     let spec = ProblemSpec::from_toml(LINEAR_2D, "linear-noncommuting").unwrap();
-    let p = spec.build(Path::new("."), &BuildOptions::default()).unwrap();
+    let p = spec
+        .build(Path::new("."), &BuildOptions::default())
+        .unwrap();
     let exact = quasi_potential_barrier(&p).unwrap();
     let e = &exact.exit_point;
     let ne = (e[0] * e[0] + e[1] * e[1]).sqrt();
     let e = [e[0] / ne, e[1] / ne];
     // Levels with V0/ε² = 1.5 and 4.
-    let eps: Vec<f64> = [1.5f64, 4.0].iter().map(|k| (exact.v0 / k).sqrt()).collect();
+    let eps: Vec<f64> = [1.5f64, 4.0]
+        .iter()
+        .map(|k| (exact.v0 / k).sqrt())
+        .collect();
     let mut c = config(eps, 1e-3, 600);
     c.detection = ExitDetection::BoundaryCorrected;
     let r = run(&p, &c).unwrap();
@@ -297,7 +315,10 @@ fn exit_points_concentrate_at_the_exact_exit_point_as_eps_decreases() {
             sum / n as f64
         })
         .collect();
-    eprintln!("V0 = {}, exit point ±{e:?}; mean distance to it: {spread:?}", exact.v0);
+    eprintln!(
+        "V0 = {}, exit point ±{e:?}; mean distance to it: {spread:?}",
+        exact.v0
+    );
     assert!(spread[1] < 0.75 * spread[0], "{spread:?}");
     assert!(spread[1] < 0.25, "{spread:?}");
 }
@@ -319,7 +340,11 @@ fn bad_input_is_refused_with_the_flag_named() {
     assert!((ok.stiffness.h_max - 1.0).abs() < 1e-12);
     let mut sgd = Config::default();
     assert!(sgd.set_sgd(0.1, vec![0.0]).is_err());
-    assert!(sgd.set_sgd(-0.1, vec![4.0]).unwrap_err().to_string().contains("--lr"));
+    assert!(sgd
+        .set_sgd(-0.1, vec![4.0])
+        .unwrap_err()
+        .to_string()
+        .contains("--lr"));
     assert!(Shard::parse("3/3").is_err() && Shard::parse("x").is_err());
     let mut r = config(vec![0.5], 1e-3, 10);
     r.resume = true;

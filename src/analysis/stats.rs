@@ -78,7 +78,11 @@ pub struct ExitStatistics {
     pub histogram: Histogram,
 }
 
-fn estimate(times: &[f64], exited: &[bool], idx: impl Iterator<Item = usize>) -> (f64, usize, usize) {
+fn estimate(
+    times: &[f64],
+    exited: &[bool],
+    idx: impl Iterator<Item = usize>,
+) -> (f64, usize, usize) {
     let (mut s, mut e, mut n) = (0.0, 0usize, 0usize);
     for i in idx {
         s += times[i];
@@ -183,7 +187,11 @@ pub fn quantile_sorted(v: &[f64], p: f64) -> f64 {
 /// S(t) = Π_{tⱼ ≤ t} (1 − dⱼ/nⱼ), with censorings at tⱼ counted as still at risk at tⱼ.
 pub fn kaplan_meier(times: &[f64], exited: &[bool]) -> Vec<(f64, f64)> {
     let mut order: Vec<usize> = (0..times.len()).collect();
-    order.sort_by(|&a, &b| times[a].total_cmp(&times[b]).then(exited[b].cmp(&exited[a])));
+    order.sort_by(|&a, &b| {
+        times[a]
+            .total_cmp(&times[b])
+            .then(exited[b].cmp(&exited[a]))
+    });
     let mut at_risk = times.len() as f64;
     let mut s = 1.0;
     let mut out = Vec::new();
@@ -253,12 +261,16 @@ mod tests {
         let s = ExitStatistics::new(&t, &e, 500, 1, 10);
         assert_eq!(s.estimator, MeanEstimator::SampleMean);
         assert!((s.mean.unwrap() - 50.5).abs() < 1e-12);
-        let se = (100.0 * 101.0 / 12.0 * 100.0 / 99.0 / 100.0f64).sqrt();
+        // Sample variance of 1..=n is n(n+1)/12.
+        let se = (100.0 * 101.0 / 12.0 / 100.0f64).sqrt();
         assert!((s.std_error.unwrap() - se).abs() < 1e-9 * se);
         let [lo, hi] = s.ci95_bootstrap.unwrap();
         assert!(lo < 50.5 && hi > 50.5 && hi - lo < 4.0 * Z95 * se);
         assert_eq!(s.median, Some(50.0));
-        assert_eq!(s.histogram.counts.iter().sum::<u64>() + s.histogram.overflow, 100);
+        assert_eq!(
+            s.histogram.counts.iter().sum::<u64>() + s.histogram.overflow,
+            100
+        );
     }
 
     #[test]

@@ -1,9 +1,15 @@
 //! Ensembles: validation, the parallel loop over trajectories, streaming/resume, and merging.
 
+// `!(a < b)` is deliberate: NaN counts as "outside"/"degenerate". Index loops mirror the
+// formulas in the numerical kernels.
+#![allow(clippy::neg_cmp_op_on_partial_ord, clippy::needless_range_loop)]
+
 use super::kernel::{Dim, Dynamic, Fixed, Kernel, KernelFailure, LinearFixed, Status, Trajectory};
 use super::rng::level_seed;
 use super::stream::{read_stream, Manifest, StreamWriter, MANIFEST, STREAM};
-use super::{Config, Hooks, LevelReport, Progress, ReferenceV0, Report, Stiffness, Termination, Timing};
+use super::{
+    Config, Hooks, LevelReport, Progress, ReferenceV0, Report, Stiffness, Termination, Timing,
+};
 use crate::analysis::{fit_arrhenius, ArrheniusPoint, ExitStatistics};
 use crate::error::{Error, Result};
 use crate::problem::{Diffusion, Drift, ModelVisitor, Noise, Problem, VectorField};
@@ -131,7 +137,10 @@ pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Rep
             })?;
             if config.resume {
                 let old = Manifest::read(dir).map_err(|e| {
-                    Error::invalid("--resume", format!("{}: nothing to resume ({e})", dir.display()))
+                    Error::invalid(
+                        "--resume",
+                        format!("{}: nothing to resume ({e})", dir.display()),
+                    )
                 })?;
                 if let Some(why) = manifest.mismatch(&old, true) {
                     return Err(Error::invalid(
@@ -157,7 +166,9 @@ pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Rep
         .cancel
         .clone()
         .unwrap_or_else(|| Arc::new(AtomicBool::new(false)));
-    let range = config.shard.map_or(0..config.runs, |s| s.range(config.runs));
+    let range = config
+        .shard
+        .map_or(0..config.runs, |s| s.range(config.runs));
     let start = Instant::now();
     let mut steps = 0u64;
     let mut all = Vec::with_capacity(levels);
@@ -290,7 +301,12 @@ impl LevelJob<'_> {
         }
     }
 
-    fn go<B: VectorField, N: Diffusion, X: Dim>(&self, b: &B, n: &N, dim: X) -> Result<Vec<Trajectory>> {
+    fn go<B: VectorField, N: Diffusion, X: Dim>(
+        &self,
+        b: &B,
+        n: &N,
+        dim: X,
+    ) -> Result<Vec<Trajectory>> {
         let p = self.problem;
         let c = self.config;
         let kernel = Kernel::new(
@@ -488,7 +504,11 @@ fn assemble(
     })
 }
 
-fn union(parts: Vec<Vec<Vec<Trajectory>>>, levels: usize, what: &[String]) -> Result<Vec<Vec<Trajectory>>> {
+fn union(
+    parts: Vec<Vec<Vec<Trajectory>>>,
+    levels: usize,
+    what: &[String],
+) -> Result<Vec<Vec<Trajectory>>> {
     let mut all: Vec<Vec<(Trajectory, usize)>> = vec![Vec::new(); levels];
     for (k, part) in parts.into_iter().enumerate() {
         for (l, ts) in part.into_iter().enumerate() {
@@ -539,9 +559,9 @@ pub fn merge_reports(reports: &[Report]) -> Result<Report> {
     let names: Vec<String> = reports
         .iter()
         .map(|r| {
-            r.config
-                .shard
-                .map_or("an unsharded report".into(), |s| format!("shard {}/{}", s.index, s.count))
+            r.config.shard.map_or("an unsharded report".into(), |s| {
+                format!("shard {}/{}", s.index, s.count)
+            })
         })
         .collect();
     let parts = reports.iter().map(|r| r.trajectories.clone()).collect();
@@ -614,6 +634,12 @@ pub fn merge_dirs(problem: &Problem, dirs: &[PathBuf]) -> Result<Report> {
     let all = union(parts, levels, &names)?;
     let meta = meta(problem, &config)?;
     let warnings = base_warnings(&config, &meta.stiffness);
-    assemble(&meta, config.clone(), all, config.runs, Timing::default(), warnings)
+    assemble(
+        &meta,
+        config.clone(),
+        all,
+        config.runs,
+        Timing::default(),
+        warnings,
+    )
 }
-

@@ -16,6 +16,10 @@
 //! d ≤ 4, so loops unroll; heap buffers allocated once per worker beyond), and allocates nothing
 //! per step.
 
+// `!(a < b)` is deliberate: NaN counts as "outside"/"degenerate". Index loops mirror the
+// formulas in the numerical kernels.
+#![allow(clippy::neg_cmp_op_on_partial_ord, clippy::needless_range_loop)]
+
 use super::rng::{stream, ZigguratNormal};
 use crate::linalg::Matrix;
 use crate::problem::{Diffusion, Domain, Loss, NoiseWorkspace, VectorField};
@@ -641,4 +645,55 @@ pub fn sigma_at<N: Diffusion>(noise: &N, x: &[f64]) -> Option<Matrix> {
     let mut ws = noise.workspace();
     let mut m = Matrix::zeros(d);
     noise.sqrt(x, &mut ws, &mut m.data).then_some(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::{BuildOptions, Drift, Problem};
+
+    #[test]
+    fn compiled_linear_drift_and_region_agree_with_the_problem() {
+        for name in ["quadratic-2d", "quadratic-anisotropic-3d"] {
+            let p = Problem::load(name, &BuildOptions::default()).unwrap();
+            let Drift::Linear(lin) = &p.drift else {
+                panic!("{name} is linear")
+            };
+            let d = p.dim();
+            let mut rng = stream(3, 4);
+            let zig = ZigguratNormal::get();
+            for _ in 0..200 {
+                let mut x = vec![0.0; d];
+                zig.fill(&mut rng, &mut x);
+                let (mut b1, mut b2) = (vec![0.0; d], vec![0.0; d]);
+                lin.drift(&x, &mut b1);
+                match d {
+                    2 => LinearFixed::<2>::new(lin).drift(&x, &mut b2),
+                    3 => LinearFixed::<3>::new(lin).drift(&x, &mut b2),
+                    _ => unreachable!(),
+                }
+                assert_eq!(b1, b2, "bitwise");
+                let g = p.domain.level(&x);
+                let outside = match d {
+                    2 => Region::new(&p.domain, Fixed::<2>).outside(&x, 2),
+                    _ => Region::new(&p.domain, Fixed::<3>).outside(&x, 3),
+                };
+                if g.abs() > 1e-12 {
+                    assert_eq!(outside, g >= 0.0);
+                }
+                let mut n = vec![0.0; d];
+                let mut n2 = vec![0.0; d];
+                let sd = p.domain.signed_distance(&x, &mut n);
+                p.domain.normal(&x, &mut n);
+                let sd2 = match d {
+                    2 => Region::new(&p.domain, Fixed::<2>).distance_and_normal(&x, 2, &mut n2),
+                    _ => Region::new(&p.domain, Fixed::<3>).distance_and_normal(&x, 3, &mut n2),
+                };
+                assert!((sd - sd2).abs() < 1e-12 * (1.0 + sd.abs()));
+                for i in 0..d {
+                    assert!((n[i] - n2[i]).abs() < 1e-12);
+                }
+            }
+        }
+    }
 }

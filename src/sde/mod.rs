@@ -26,10 +26,7 @@
 //! use quasipot::problem::{BuildOptions, Problem};
 //! use quasipot::sde::{run, Config};
 //! let p = Problem::load("double-well-1d", &BuildOptions::default()).unwrap();
-//! let mut c = Config::default();
-//! c.eps = vec![0.8];
-//! c.runs = 200;
-//! c.dt = 1e-2;
+//! let c = Config { eps: vec![0.8], runs: 200, dt: 1e-2, ..Config::default() };
 //! let r = run(&p, &c).unwrap();
 //! let s = &r.levels[0].stats;
 //! assert_eq!(s.n, 200);
@@ -167,7 +164,10 @@ impl Config {
     /// Set the number of trajectories per level (≥ 1).
     pub fn set_runs(&mut self, runs: u64) -> Result<&mut Self> {
         if runs == 0 {
-            return Err(Error::invalid("--runs", "need at least one trajectory (R ≥ 1)"));
+            return Err(Error::invalid(
+                "--runs",
+                "need at least one trajectory (R ≥ 1)",
+            ));
         }
         self.runs = runs;
         Ok(self)
@@ -196,7 +196,10 @@ impl Config {
         check_eps(&self.eps, ef)?;
         check_dt(self.dt, hf)?;
         if self.runs == 0 {
-            return Err(Error::invalid("--runs", "need at least one trajectory (R ≥ 1)"));
+            return Err(Error::invalid(
+                "--runs",
+                "need at least one trajectory (R ≥ 1)",
+            ));
         }
         if self.max_steps == 0 {
             return Err(Error::invalid("--max-steps", "the step budget must be ≥ 1"));
@@ -212,7 +215,10 @@ impl Config {
             }
         }
         if self.resume && self.out.is_none() {
-            return Err(Error::invalid("--resume", "needs --out DIR (the run to continue)"));
+            return Err(Error::invalid(
+                "--resume",
+                "needs --out DIR (the run to continue)",
+            ));
         }
         if let Some(v) = self.predicted_v0 {
             if !v.is_finite() {

@@ -121,7 +121,10 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &Path) -> Result<Vec
         let fig = ArrheniusFigure {
             report,
             fit,
-            v0: report.v0_reference.as_ref().map(|r| (r.v0, r.source.clone())),
+            v0: report
+                .v0_reference
+                .as_ref()
+                .map(|r| (r.v0, r.source.clone())),
         };
         written.extend(save_figure(&fig, &dir.join("arrhenius"), (900, 650))?);
     }
@@ -205,7 +208,10 @@ impl Figure for ArrheniusFigure<'_> {
                 BLUE.stroke_width(2),
             ))
             .map_err(plot_err)?
-            .label(format!("fit: ln A = {:.3}, slope {:.4}", f.intercept, f.slope))
+            .label(format!(
+                "fit: ln A = {:.3}, slope {:.4}",
+                f.intercept, f.slope
+            ))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
         if let Some((v0, src)) = &self.v0 {
             let (a, b) = f.predicted_line(*v0);
@@ -271,7 +277,10 @@ impl Figure for HistogramFigure<'_> {
             .caption(
                 format!(
                     "{}: exit times at ε = {} ({} exits, {} censored)",
-                    self.report.problem, l.eps, l.exited, l.censored + l.interrupted
+                    self.report.problem,
+                    l.eps,
+                    l.exited,
+                    l.censored + l.interrupted
                 ),
                 (FONT, 20),
             )
@@ -289,7 +298,10 @@ impl Figure for HistogramFigure<'_> {
             .map_err(plot_err)?;
         chart
             .draw_series(dens.iter().enumerate().map(|(i, &v)| {
-                Rectangle::new([(h.edges[i], 0.0), (h.edges[i + 1], v)], BLUE.mix(0.4).filled())
+                Rectangle::new(
+                    [(h.edges[i], 0.0), (h.edges[i + 1], v)],
+                    BLUE.mix(0.4).filled(),
+                )
             }))
             .map_err(plot_err)?
             .label("simulated")
@@ -398,7 +410,10 @@ impl Figure for ExitPointsFigure<'_> {
         let (xl, xh) = padded(xl, xh);
         let (yl, yh) = padded(yl, yh);
         let mut chart = ChartBuilder::on(root)
-            .caption(format!("{}: exit points on ∂D", self.report.problem), (FONT, 20))
+            .caption(
+                format!("{}: exit points on ∂D", self.report.problem),
+                (FONT, 20),
+            )
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(60)
@@ -424,7 +439,10 @@ impl Figure for ExitPointsFigure<'_> {
         for (l, p) in pts.iter().enumerate() {
             let color = Palette99::pick(l).to_rgba();
             chart
-                .draw_series(p.iter().map(|&q| Circle::new(q, 2, color.mix(0.5).filled())))
+                .draw_series(
+                    p.iter()
+                        .map(|&q| Circle::new(q, 2, color.mix(0.5).filled())),
+                )
                 .map_err(plot_err)?
                 .label(format!("ε = {}", self.report.levels[l].eps))
                 .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));

@@ -220,7 +220,10 @@ mod tests {
         assert!(m1.abs() < 5.0 / nf.sqrt(), "mean {m1}");
         assert!((m2 - 1.0).abs() < 5.0 * 2f64.sqrt() / nf.sqrt(), "var {m2}");
         assert!(m3.abs() < 5.0 * 15f64.sqrt() / nf.sqrt(), "third {m3}");
-        assert!((m4 - 3.0).abs() < 5.0 * 96f64.sqrt() / nf.sqrt(), "fourth {m4}");
+        assert!(
+            (m4 - 3.0).abs() < 5.0 * 96f64.sqrt() / nf.sqrt(),
+            "fourth {m4}"
+        );
         // χ² over bins with expected count ≥ 5 (tails beyond ±6 pooled into neighbours).
         let mut chi2 = 0.0;
         let mut dof = 0usize;
@@ -241,7 +244,10 @@ mod tests {
         chi2 += (pool_obs - pool_exp).powi(2) / pool_exp;
         // dof ≈ 80: mean 80, sd 12.6; reject beyond mean + 5 sd.
         let k = dof as f64;
-        assert!(chi2 < k + 5.0 * (2.0 * k).sqrt(), "χ² = {chi2} with {dof} dof");
+        assert!(
+            chi2 < k + 5.0 * (2.0 * k).sqrt(),
+            "χ² = {chi2} with {dof} dof"
+        );
         // Tail beyond R: exercised by the exact tail sampler. P(|X| > 3.6542) = 2.58e-4.
         let p_tail = 2.0 * normal_prob(R, 40.0);
         let mut rng = stream(99, 3);

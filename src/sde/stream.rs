@@ -91,7 +91,9 @@ impl Manifest {
     pub fn mismatch(&self, other: &Manifest, shard: bool) -> Option<String> {
         let (a, b) = (&self.config, &other.config);
         let diff = |what: &str, x: String, y: String| {
-            Some(format!("{what} differs: this run has {x}, the directory has {y}"))
+            Some(format!(
+                "{what} differs: this run has {x}, the directory has {y}"
+            ))
         };
         if self.problem != other.problem {
             return diff("the problem", self.problem.clone(), other.problem.clone());
@@ -129,10 +131,18 @@ impl Manifest {
             return diff("R (--runs)", a.runs.to_string(), b.runs.to_string());
         }
         if a.sgd != b.sgd {
-            return diff("the SGD parametrisation", format!("{:?}", a.sgd), format!("{:?}", b.sgd));
+            return diff(
+                "the SGD parametrisation",
+                format!("{:?}", a.sgd),
+                format!("{:?}", b.sgd),
+            );
         }
         if shard && a.shard != b.shard {
-            return diff("the shard (--shard)", fmt_shard(a.shard), fmt_shard(b.shard));
+            return diff(
+                "the shard (--shard)",
+                fmt_shard(a.shard),
+                fmt_shard(b.shard),
+            );
         }
         None
     }
@@ -198,7 +208,12 @@ fn parse_line(line: &str, dim: usize) -> Option<(usize, Trajectory)> {
 /// Read the trajectories streamed in `dir` (per level, sorted by index; duplicates keep the
 /// first; malformed lines, e.g. a truncated last line, are skipped). With `finished_only`,
 /// interrupted trajectories are left out (they are re-run on resume).
-pub fn read_stream(dir: &Path, levels: usize, dim: usize, finished_only: bool) -> Result<Vec<Vec<Trajectory>>> {
+pub fn read_stream(
+    dir: &Path,
+    levels: usize,
+    dim: usize,
+    finished_only: bool,
+) -> Result<Vec<Vec<Trajectory>>> {
     let path = dir.join(STREAM);
     let file = File::open(&path).map_err(|e| Error::Io {
         path: path.display().to_string(),
