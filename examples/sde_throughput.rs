@@ -1,5 +1,6 @@
 //! Throughput of the Monte Carlo engine in trajectory-steps per CPU second (load-insensitive,
-//! unlike wall time on a shared machine): `cargo run --release --example sde_throughput [R] [threads]`.
+//! unlike wall time on a shared machine): `cargo run --release --example sde_throughput [R] [threads] [problem] [eps]`
+//! (default: quadratic-2d with weight inverse, ε = 0.5, h = 1e-3 — issue 5's workload).
 use quasipot::problem::{BuildOptions, Problem, Weight};
 use quasipot::sde::{run, Config};
 
@@ -23,16 +24,18 @@ fn main() {
         .num_threads(threads)
         .build()
         .unwrap();
+    let name = args.get(3).map_or("quadratic-2d", |s| s.as_str());
+    let eps: f64 = args.get(4).and_then(|v| v.parse().ok()).unwrap_or(0.5);
     let p = Problem::load(
-        "quadratic-2d",
+        name,
         &BuildOptions {
-            weight: Some(Weight::Inverse),
+            weight: (name == "quadratic-2d").then_some(Weight::Inverse),
             ..Default::default()
         },
     )
     .unwrap();
     let c = Config {
-        eps: vec![0.5],
+        eps: vec![eps],
         dt: 1e-3,
         runs,
         bootstrap: 0,

@@ -401,3 +401,50 @@ fn files_are_written() {
     assert_eq!(csv.lines().count(), 401);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Long validation (`cargo test --release --test sde -- --ignored`): the Arrhenius slope of
+/// quadratic-2d (weight inverse, a = H; exact V0 = 2ΔL/λ_max = 0.5) over four noise levels.
+/// The finite-ε prefactor makes the slope approach V0 only as ε → 0; the test prints the fit
+/// and checks the slope within 15 %.
+#[test]
+#[ignore]
+fn arrhenius_slope_of_quadratic_2d_approaches_the_exact_barrier() {
+    let p = Problem::load(
+        "quadratic-2d",
+        &BuildOptions {
+            weight: Some(Weight::Inverse),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let v0 = quasi_potential_barrier(&p).unwrap().v0;
+    let eps: Vec<f64> = [4.0f64, 5.0, 6.0, 7.0]
+        .iter()
+        .map(|k| (1.0 / k).sqrt())
+        .collect();
+    let mut c = config(eps, 1e-3, 2000);
+    c.detection = ExitDetection::BoundaryCorrected;
+    let r = run(&p, &c).unwrap();
+    let f = r.arrhenius.as_ref().unwrap();
+    for l in &r.levels {
+        eprintln!(
+            "1/ε² = {:.3}: E[τ] = {:.4} ± {:.4}",
+            l.inv_eps2,
+            l.stats.mean.unwrap(),
+            l.stats.std_error.unwrap()
+        );
+    }
+    eprintln!(
+        "slope {:.4} ± {:.4} (95% [{:.4}, {:.4}]), prefactor {:.4}, χ² {:.2}/{}; exact V0 = {v0}; in CI: {:?}; {:.3e} steps/s",
+        f.slope,
+        f.slope_se,
+        f.slope_ci95[0],
+        f.slope_ci95[1],
+        f.prefactor,
+        f.chi2,
+        f.dof,
+        r.v0_in_ci95,
+        r.timing.steps_per_s
+    );
+    assert!((f.slope - v0).abs() < 0.15 * v0);
+}

@@ -244,7 +244,7 @@ impl ModelVisitor for &LevelJob<'_> {
     }
 }
 
-/// Trajectories per rayon task (each task interleaves them [`super::kernel::LANES`] at a time).
+/// Most trajectories per rayon task (each task interleaves them [`super::kernel::LANES`] at a time).
 const CHUNK: usize = 32;
 
 impl LevelJob<'_> {
@@ -326,9 +326,12 @@ impl LevelJob<'_> {
             detail: format!("a(θ*) is not positive definite at θ* = {:?}", p.minimum),
         })?;
         let levels = c.eps.len();
+        // Small chunks when trajectories are few, so that threads stay balanced (exit times
+        // are roughly exponential: one chunk can hold a long one). Results do not depend on it.
+        let chunk = (self.todo.len() / (8 * rayon::current_num_threads())).clamp(1, CHUNK);
         let results: Vec<std::result::Result<Trajectory, KernelFailure>> = self
             .todo
-            .par_chunks(CHUNK)
+            .par_chunks(chunk)
             .map_init(
                 || kernel.scratch(),
                 |scratch, chunk| {

@@ -168,6 +168,13 @@ impl<'a, X: Dim> Region<'a, X> {
     /// True when x ∉ D or x is not finite (g(x) ≥ 0 or NaN).
     #[inline(always)]
     fn outside(&self, x: &[f64], d: usize) -> bool {
+        !(self.level_fast(x, d) < 0.0)
+    }
+
+    /// A level function with the sign of g: uᵀQu − k for quadrics, |x − c|² − r² for balls,
+    /// [`Domain::level`] otherwise.
+    #[inline(always)]
+    fn level_fast(&self, x: &[f64], d: usize) -> f64 {
         match self {
             Region::Quadric { c, q, k } => {
                 let (c, q) = (c.as_ref(), X::m(q));
@@ -196,7 +203,7 @@ impl<'a, X: Dim> Region<'a, X> {
                     }
                     s
                 };
-                !(s - k < 0.0)
+                s - k
             }
             Region::Ball { c, r } => {
                 let c = c.as_ref();
@@ -204,9 +211,41 @@ impl<'a, X: Dim> Region<'a, X> {
                 for i in 0..d {
                     s += (x[i] - c[i]) * (x[i] - c[i]);
                 }
-                !(s < r * r)
+                s - r * r
             }
-            Region::General(dom) => !(dom.level(x) < 0.0),
+            Region::General(dom) => dom.level(x),
+        }
+    }
+
+    /// A value of [`Self::level_fast`] below which x is certainly farther than `shift` inside
+    /// ∂D (so the boundary-corrected test cannot fire): for a quadric, |∇g| ≤ 2λ_max(Q)√(k/λ_min(Q))
+    /// inside D, so g < −shift·that bound implies g/|∇g| < −shift; for a ball, |x − c| < r − shift.
+    /// −∞ when no bound is known.
+    fn skip_level(&self, shift: f64, d: usize) -> f64 {
+        match self {
+            Region::Quadric { q, k, .. } => {
+                let m = Matrix {
+                    n: d,
+                    data: X::m(q).to_vec(),
+                };
+                match crate::linalg::symmetric_eigen(&m, "domain") {
+                    Ok((vals, _)) => {
+                        let lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+                        let hi = vals.iter().cloned().fold(0.0, f64::max);
+                        if lo > 0.0 && *k > 0.0 {
+                            -shift * 2.0 * hi * (k / lo).sqrt() * (1.0 + 1e-9)
+                        } else {
+                            f64::NEG_INFINITY
+                        }
+                    }
+                    Err(_) => f64::NEG_INFINITY,
+                }
+            }
+            Region::Ball { r, .. } if shift < *r => {
+                let inner = (r - shift) * (1.0 - 1e-12);
+                inner * inner - r * r
+            }
+            _ => f64::NEG_INFINITY,
         }
     }
 
@@ -394,6 +433,9 @@ pub struct Kernel<'a, B: VectorField, N: Diffusion, X: Dim> {
     pub eps_sqrt_h: f64,
     /// c₀ ε √h when boundary-corrected, else 0.
     pub correction: f64,
+    /// Below this value of the region's level, the corrected exit test cannot fire (constant
+    /// noise only; −∞ otherwise).
+    pub skip_level: f64,
     /// Step budget.
     pub max_steps: u64,
     /// Seed of this noise level.
@@ -452,19 +494,39 @@ impl<'a, B: VectorField, N: Diffusion, X: Dim> Kernel<'a, B, N, X> {
                 return None;
             }
         }
+        let region = Region::new(domain, dim);
+        let correction = match detection {
+            ExitDetection::Discrete => 0.0,
+            ExitDetection::BoundaryCorrected => GOBET_MENOZZI * eps * h.sqrt(),
+        };
+        let d = dim.d();
+        let skip_level = if correction > 0.0 && noise.is_constant() {
+            // ‖σᵀn‖ ≤ ‖σ‖₂ = max |eigenvalue| of the symmetric σ.
+            let m = Matrix {
+                n: d,
+                data: X::m(&sigma).to_vec(),
+            };
+            match crate::linalg::symmetric_eigen(&m, "noise") {
+                Ok((vals, _)) => {
+                    let smax = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                    region.skip_level(correction * smax * (1.0 + 1e-9), d)
+                }
+                Err(_) => f64::NEG_INFINITY,
+            }
+        } else {
+            f64::NEG_INFINITY
+        };
         Some(Kernel {
             drift,
             noise,
             dim,
-            region: Region::new(domain, dim),
+            region,
+            skip_level,
             start: s,
             sigma,
             h,
             eps_sqrt_h: eps * h.sqrt(),
-            correction: match detection {
-                ExitDetection::Discrete => 0.0,
-                ExitDetection::BoundaryCorrected => GOBET_MENOZZI * eps * h.sqrt(),
-            },
+            correction,
             max_steps,
             seed,
         })
@@ -563,7 +625,10 @@ impl<'a, B: VectorField, N: Diffusion, X: Dim> Kernel<'a, B, N, X> {
                         }
                         xs[i] += h * bs[i] + esh * s;
                     }
-                    let exited = if corrected {
+                    let exited = if corrected && self.region.level_fast(xs, d) < self.skip_level {
+                        // Provably deeper inside than any correction band.
+                        false
+                    } else if corrected {
                         // Signed distance against the shrunk boundary, σ at the new point.
                         let ns = nrm.as_mut();
                         let dist = self.region.distance_and_normal(xs, d, ns);
@@ -694,6 +759,63 @@ mod tests {
                     assert!((n[i] - n2[i]).abs() < 1e-12);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_corrected_test_skip_bound_changes_nothing() {
+        use crate::problem::{Noise, Weight};
+        for (name, w) in [
+            ("quadratic-2d", Weight::Inverse),
+            ("quadratic-anisotropic-3d", Weight::InverseSqrt),
+        ] {
+            let p = Problem::load(
+                name,
+                &BuildOptions {
+                    weight: Some(w),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let (Drift::Linear(lin), Noise::Constant(n)) = (&p.drift, &p.noise) else {
+                panic!()
+            };
+            let go = |skip: bool| {
+                macro_rules! k {
+                    ($d:literal) => {{
+                        let f = LinearFixed::<$d>::new(lin);
+                        let mut k = Kernel::new(
+                            &f,
+                            n,
+                            Fixed::<$d>,
+                            &p.domain,
+                            &p.minimum,
+                            0.6,
+                            2e-3,
+                            ExitDetection::BoundaryCorrected,
+                            1 << 40,
+                            9,
+                        )
+                        .unwrap();
+                        assert!(k.skip_level.is_finite() && k.skip_level < 0.0);
+                        if !skip {
+                            k.skip_level = f64::NEG_INFINITY;
+                        }
+                        let mut out = Vec::new();
+                        let idx: Vec<u64> = (0..64).collect();
+                        k.run_chunk(&idx, &mut k.scratch(), &AtomicBool::new(false), &mut |r| {
+                            out.push(r.ok().unwrap())
+                        });
+                        out
+                    }};
+                }
+                if p.dim() == 2 {
+                    k!(2)
+                } else {
+                    k!(3)
+                }
+            };
+            assert_eq!(go(true), go(false));
         }
     }
 }
