@@ -402,12 +402,12 @@ fn files_are_written() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Long validation (`cargo test --release --test sde -- --ignored`): the Arrhenius slope of
+/// The Arrhenius slope of
 /// quadratic-2d (weight inverse, a = H; exact V0 = 2ΔL/λ_max = 0.5) over four noise levels.
-/// The finite-ε prefactor makes the slope approach V0 only as ε → 0; the test prints the fit
-/// and checks the slope within 15 %.
+/// The boundary is non-characteristic with two non-degenerate exit points, so E[τ] ≈ A ε e^{V0/ε²}:
+/// the fit with κ = 1 must cover V0, and the pure Arrhenius fit (κ = 0) is biased low by about
+/// 1/(2·mean(1/ε²)) ≈ 0.09 at these noise levels.
 #[test]
-#[ignore]
 fn arrhenius_slope_of_quadratic_2d_approaches_the_exact_barrier() {
     let p = Problem::load(
         "quadratic-2d",
@@ -424,8 +424,11 @@ fn arrhenius_slope_of_quadratic_2d_approaches_the_exact_barrier() {
         .collect();
     let mut c = config(eps, 1e-3, 2000);
     c.detection = ExitDetection::BoundaryCorrected;
+    c.prefactor_exponent = 1.0;
     let r = run(&p, &c).unwrap();
     let f = r.arrhenius.as_ref().unwrap();
+    let pure = quasipot::analysis::fit_arrhenius(&f.points, 0.0).unwrap();
+    eprintln!("κ = 0: slope {:.4} ± {:.4}", pure.slope, pure.slope_se);
     for l in &r.levels {
         eprintln!(
             "1/ε² = {:.3}: E[τ] = {:.4} ± {:.4}",
@@ -446,5 +449,6 @@ fn arrhenius_slope_of_quadratic_2d_approaches_the_exact_barrier() {
         r.v0_in_ci95,
         r.timing.steps_per_s
     );
-    assert!((f.slope - v0).abs() < 0.15 * v0);
+    assert!(f.covers(v0), "κ = 1 fit misses V0");
+    assert!(pure.slope < v0 - 0.04, "κ = 0 bias not seen");
 }

@@ -1,7 +1,12 @@
-//! The Arrhenius fit ln E[τ] = ln A + V₀ · (1/ε²) by weighted least squares.
+//! The Arrhenius fit ln E[τ] = ln A + κ ln ε + V₀ · (1/ε²) by weighted least squares.
 //!
 //! By Freidlin–Wentzell theory lim ε² ln E[τ] = V₀ (the paper's Theorem 1), so the slope of
-//! yᵢ = ln τ̂ᵢ against xᵢ = 1/εᵢ² estimates V₀ and the intercept the prefactor A. Weights
+//! yᵢ = ln τ̂ᵢ − κ ln εᵢ against xᵢ = 1/εᵢ² estimates V₀ and the intercept the prefactor A.
+//! κ is the known power of ε in the prefactor, E[τ] ≈ A εᵏ e^{V₀/ε²}: κ = 0 for exit over a
+//! saddle on ∂D (characteristic boundary; Eyring–Kramers), κ = 1 for a non-characteristic
+//! boundary (the drift points into D, e.g. level sets and balls about θ*) with a single
+//! non-degenerate minimum of V on ∂D (Day 1987; for the 1-D Ornstein–Uhlenbeck process
+//! E[τ] ≈ (√π ε / 2r) e^{r²/ε²}). Ignoring κ biases the slope by about −κ/(2x̄) at moderate ε. Weights
 //! wᵢ = 1/SE(ln τ̂ᵢ)² (delta method). With S = Σw, Sₓ = Σwx, S_y = Σwy, Sₓₓ = Σwx², Sₓᵧ = Σwxy
 //! and Δ = S Sₓₓ − Sₓ²: slope = (S Sₓᵧ − Sₓ S_y)/Δ, intercept = (Sₓₓ S_y − Sₓ Sₓᵧ)/Δ,
 //! Var(slope) = S/Δ, Var(intercept) = Sₓₓ/Δ. With more than two points the variances are
@@ -51,8 +56,17 @@ pub struct ArrheniusFit {
     pub dof: usize,
     /// Factor applied to the variances (≥ 1).
     pub variance_scale: f64,
+    /// κ: the power of ε taken out of the prefactor (y = ln E[τ] − κ ln ε).
+    pub prefactor_exponent: f64,
     /// Points used.
     pub points: Vec<ArrheniusPoint>,
+}
+
+impl ArrheniusPoint {
+    /// y = ln E[τ] − κ ln ε.
+    pub fn y(&self, kappa: f64) -> f64 {
+        self.mean.ln() - kappa * self.eps.ln()
+    }
 }
 
 /// Two-sided 97.5 % Student quantile for `dof` degrees of freedom.
@@ -72,7 +86,7 @@ impl ArrheniusFit {
     pub fn covers(&self, v0: f64) -> bool {
         self.slope_ci95[0] <= v0 && v0 <= self.slope_ci95[1]
     }
-    /// ln E[τ] on the fitted line at 1/ε² = x.
+    /// y = ln E[τ] − κ ln ε on the fitted line at 1/ε² = x.
     pub fn line(&self, x: f64) -> f64 {
         self.intercept + self.slope * x
     }
@@ -83,14 +97,16 @@ impl ArrheniusFit {
             let w = 1.0 / (p.log_se * p.log_se);
             s += w;
             sx += w / (p.eps * p.eps);
-            sy += w * p.mean.ln();
+            sy += w * p.y(self.prefactor_exponent);
         }
         (sy / s - v0 * sx / s, v0)
     }
 }
 
-/// Fit ln E[τ] against 1/ε² (needs ≥ 2 distinct ε with finite, positive standard errors).
-pub fn fit_arrhenius(points: &[ArrheniusPoint]) -> Result<ArrheniusFit> {
+/// Fit y = ln E[τ] − κ ln ε against 1/ε² (needs ≥ 2 distinct ε with finite, positive standard
+/// errors); κ = `prefactor_exponent`.
+pub fn fit_arrhenius(points: &[ArrheniusPoint], prefactor_exponent: f64) -> Result<ArrheniusFit> {
+    let kappa = prefactor_exponent;
     let good: Vec<ArrheniusPoint> = points
         .iter()
         .copied()
@@ -109,7 +125,7 @@ pub fn fit_arrhenius(points: &[ArrheniusPoint]) -> Result<ArrheniusFit> {
     for p in &good {
         let (x, y, w) = (
             1.0 / (p.eps * p.eps),
-            p.mean.ln(),
+            p.y(kappa),
             1.0 / (p.log_se * p.log_se),
         );
         s += w;
@@ -130,7 +146,7 @@ pub fn fit_arrhenius(points: &[ArrheniusPoint]) -> Result<ArrheniusFit> {
     let chi2: f64 = good
         .iter()
         .map(|p| {
-            let r = p.mean.ln() - intercept - slope / (p.eps * p.eps);
+            let r = p.y(kappa) - intercept - slope / (p.eps * p.eps);
             r * r / (p.log_se * p.log_se)
         })
         .sum();
@@ -157,6 +173,7 @@ pub fn fit_arrhenius(points: &[ArrheniusPoint]) -> Result<ArrheniusFit> {
         chi2,
         dof,
         variance_scale: scale,
+        prefactor_exponent: kappa,
         points: good,
     })
 }
@@ -175,13 +192,24 @@ mod tests {
                 log_se: 0.01,
             })
             .collect();
-        let f = fit_arrhenius(&pts).unwrap();
+        let f = fit_arrhenius(&pts, 0.0).unwrap();
         assert!((f.slope - 0.7).abs() < 1e-10 && (f.intercept - 0.3).abs() < 1e-9);
         assert!(f.covers(0.7) && !f.covers(0.8));
         // Two points: slope SE = √(σ₁² + σ₂²)/(x₁ − x₂).
-        let f2 = fit_arrhenius(&pts[..2]).unwrap();
+        let f2 = fit_arrhenius(&pts[..2], 0.0).unwrap();
         let se = (2.0f64).sqrt() * 0.01 / (1.0 / 0.16 - 1.0 / 0.25);
         assert!((f2.slope_se - se).abs() < 1e-12);
-        assert!(fit_arrhenius(&pts[..1]).is_err());
+        assert!(fit_arrhenius(&pts[..1], 0.0).is_err());
+        // With a prefactor ε¹: κ = 1 recovers it exactly, κ = 0 biases the slope down.
+        let pk: Vec<ArrheniusPoint> = pts
+            .iter()
+            .map(|p| ArrheniusPoint {
+                mean: p.mean * p.eps,
+                ..*p
+            })
+            .collect();
+        let f1 = fit_arrhenius(&pk, 1.0).unwrap();
+        assert!((f1.slope - 0.7).abs() < 1e-10);
+        assert!(fit_arrhenius(&pk, 0.0).unwrap().slope < 0.65);
     }
 }

@@ -459,7 +459,7 @@ fn assemble(
         })
         .collect();
     let arrhenius = if levels.len() >= 2 {
-        match fit_arrhenius(&points) {
+        match fit_arrhenius(&points, config.prefactor_exponent) {
             Ok(f) => Some(f),
             Err(e) => {
                 warnings.push(format!("no Arrhenius fit: {e}"));

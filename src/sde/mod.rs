@@ -116,6 +116,11 @@ pub struct Config {
     pub bootstrap: usize,
     /// Histogram bins; default 40.
     pub bins: usize,
+    /// κ in E[τ] ≈ A εᵏ e^{V₀/ε²} for the Arrhenius fit; default 0 (pure Arrhenius, right for
+    /// exit over a saddle). Use 1 for non-characteristic boundaries (level sets, balls) with a
+    /// single non-degenerate exit point; see [`crate::analysis::arrhenius`].
+    #[serde(default)]
+    pub prefactor_exponent: f64,
     /// V₀ to compare the Arrhenius slope with; default: the exact engine's V₀ when it applies,
     /// else the problem file's `[reference] v0`.
     pub predicted_v0: Option<f64>,
@@ -140,6 +145,7 @@ impl Default for Config {
             shard: None,
             bootstrap: 1000,
             bins: 40,
+            prefactor_exponent: 0.0,
             predicted_v0: None,
             out: None,
             resume: false,
@@ -218,6 +224,12 @@ impl Config {
             return Err(Error::invalid(
                 "--resume",
                 "needs --out DIR (the run to continue)",
+            ));
+        }
+        if !self.prefactor_exponent.is_finite() {
+            return Err(Error::invalid(
+                "--prefactor-exponent",
+                "must be finite (0 over a saddle, 1 for a non-characteristic boundary)",
             ));
         }
         if let Some(v) = self.predicted_v0 {

@@ -166,7 +166,7 @@ impl Figure for ArrheniusFigure<'_> {
             .points
             .iter()
             .map(|p| {
-                let y = p.mean.ln();
+                let y = p.y(self.fit.prefactor_exponent);
                 let e = crate::analysis::stats::Z95 * p.log_se;
                 (1.0 / (p.eps * p.eps), y, y - e, y + e)
             })
@@ -197,7 +197,11 @@ impl Figure for ArrheniusFigure<'_> {
         chart
             .configure_mesh()
             .x_desc("1/ε²")
-            .y_desc("ln E[τ]")
+            .y_desc(if self.fit.prefactor_exponent == 0.0 {
+                "ln E[τ]".to_string()
+            } else {
+                format!("ln E[τ] − {} ln ε", self.fit.prefactor_exponent)
+            })
             .label_style((FONT, 14))
             .draw()
             .map_err(plot_err)?;
