@@ -1,5 +1,5 @@
 //! Throughput of the Monte Carlo engine in trajectory-steps per CPU second (load-insensitive,
-//! unlike wall time on a shared machine): `cargo run --release --example sde_throughput [R] [threads] [problem] [eps]`
+//! unlike wall time on a shared machine): `cargo run --release --example sde_throughput [R] [threads] [problem] [eps,eps,..] [out-dir]`
 //! (default: quadratic-2d with weight inverse, ε = 0.5, h = 1e-3 — issue 5's workload).
 use quasipot::problem::{BuildOptions, Problem, Weight};
 use quasipot::sde::{run, Config};
@@ -25,7 +25,9 @@ fn main() {
         .build()
         .unwrap();
     let name = args.get(3).map_or("quadratic-2d", |s| s.as_str());
-    let eps: f64 = args.get(4).and_then(|v| v.parse().ok()).unwrap_or(0.5);
+    let eps: Vec<f64> = args.get(4).map_or(vec![0.5], |v| {
+        v.split(',').filter_map(|e| e.parse().ok()).collect()
+    });
     let p = Problem::load(
         name,
         &BuildOptions {
@@ -35,7 +37,8 @@ fn main() {
     )
     .unwrap();
     let c = Config {
-        eps: vec![eps],
+        eps,
+        prefactor_exponent: 1.0,
         dt: 1e-3,
         runs,
         bootstrap: 0,
@@ -44,6 +47,10 @@ fn main() {
     let t0 = cpu_seconds();
     let r = pool.install(|| run(&p, &c).unwrap());
     let t1 = cpu_seconds();
+    if let Some(dir) = args.get(5) {
+        let files = quasipot::sde::write_files(&r, &p, std::path::Path::new(dir)).unwrap();
+        println!("wrote {} files to {dir}", files.len());
+    }
     println!(
         "steps {} wall {:.3}s ({:.3e} steps/s wall) cpu {:.2}s ({:.3e} steps per CPU-s) mean τ {:?}",
         r.timing.steps,

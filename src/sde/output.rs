@@ -182,10 +182,10 @@ impl Figure for ArrheniusFigure<'_> {
         let mut chart = ChartBuilder::on(root)
             .caption(
                 format!(
-                    "{}: Arrhenius fit, slope V0 = {:.4} ± {:.4}",
+                    "{}: Arrhenius fit, slope V0 = {:.4} ± {:.4} (95%)",
                     self.report.problem,
                     self.fit.slope,
-                    crate::analysis::stats::Z95 * self.fit.slope_se
+                    0.5 * (self.fit.slope_ci95[1] - self.fit.slope_ci95[0])
                 ),
                 (FONT, 20),
             )
