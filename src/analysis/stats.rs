@@ -132,10 +132,8 @@ impl ExitStatistics {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
             let mut reps = Vec::with_capacity(bootstrap);
             for _ in 0..bootstrap {
-                let idx: Vec<usize> = (0..n)
-                    .map(|_| ((rng.next_u64() as u128 * n as u128) >> 64) as usize)
-                    .collect();
-                let (s, e, m) = estimate(times, exited, idx.into_iter());
+                let idx = (0..n).map(|_| ((rng.next_u64() as u128 * n as u128) >> 64) as usize);
+                let (s, e, m) = estimate(times, exited, idx);
                 // A resample with no exit has an unbounded MLE: count it as +∞.
                 reps.push(point(s, e, m).unwrap_or(f64::INFINITY));
             }
