@@ -27,6 +27,7 @@ pub mod exact;
 pub mod linalg;
 pub mod plot;
 pub mod problem;
+pub mod sde;
 pub mod sgd;
 
 pub use error::{Error, Result};

@@ -1,0 +1,648 @@
+//! Ensembles: validation, the parallel loop over trajectories, streaming/resume, and merging.
+
+// `!(a < b)` is deliberate: NaN counts as "outside"/"degenerate". Index loops mirror the
+// formulas in the numerical kernels.
+#![allow(clippy::neg_cmp_op_on_partial_ord, clippy::needless_range_loop)]
+
+use super::kernel::{Dim, Dynamic, Fixed, Kernel, KernelFailure, LinearFixed, Status, Trajectory};
+use super::rng::level_seed;
+use super::stream::{read_stream, Manifest, StreamWriter, MANIFEST, STREAM};
+use super::{
+    Config, Hooks, LevelReport, Progress, ReferenceV0, Report, Stiffness, Termination, Timing,
+};
+use crate::analysis::{fit_arrhenius, ArrheniusPoint, ExitStatistics};
+use crate::error::{Error, Result};
+use crate::problem::{Diffusion, Drift, ModelVisitor, Noise, Problem, VectorField};
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Run the ensemble(s) of `config` on `problem` with no hooks (no cancellation, no progress).
+pub fn run(problem: &Problem, config: &Config) -> Result<Report> {
+    run_with(problem, config, &Hooks::default())
+}
+
+/// The stability bound of the Euler step at θ* (see [`Stiffness`]).
+pub fn stiffness(problem: &Problem) -> Result<Stiffness> {
+    let j = problem.jacobian_at_minimum();
+    let eig = j
+        .to_faer()
+        .eigenvalues()
+        .map_err(|e| Error::numerical("Jacobian at θ*", format!("{e:?}")))?;
+    let mut rho: f64 = 0.0;
+    let mut h_max = f64::INFINITY;
+    for z in eig.iter() {
+        let m2 = z.re * z.re + z.im * z.im;
+        rho = rho.max(m2.sqrt());
+        if m2 > 0.0 {
+            h_max = h_max.min(-2.0 * z.re / m2);
+        }
+    }
+    Ok(Stiffness {
+        spectral_radius: rho,
+        h_max,
+    })
+}
+
+/// What a report says about the problem (shared by runs and merges).
+struct Meta {
+    problem: String,
+    fingerprint: String,
+    dim: usize,
+    weight: String,
+    noise_source: String,
+    sigma: String,
+    domain: String,
+    stiffness: Stiffness,
+    v0_reference: Option<ReferenceV0>,
+}
+
+fn meta(problem: &Problem, config: &Config) -> Result<Meta> {
+    let v0_reference = if let Some(v0) = config.predicted_v0 {
+        Some(ReferenceV0 {
+            v0,
+            source: "given".into(),
+        })
+    } else if let Ok(b) = crate::exact::quasi_potential_barrier(problem) {
+        Some(ReferenceV0 {
+            v0: b.v0,
+            source: format!("exact ({})", b.method),
+        })
+    } else {
+        problem.reference.v0.map(|v0| ReferenceV0 {
+            v0,
+            source: problem
+                .reference
+                .source
+                .clone()
+                .unwrap_or_else(|| "problem file".into()),
+        })
+    };
+    Ok(Meta {
+        problem: problem.name.clone(),
+        fingerprint: super::stream::fingerprint(problem),
+        dim: problem.dim(),
+        weight: problem.noise_description.weight.name().into(),
+        noise_source: problem.noise_description.source.clone(),
+        sigma: if problem.noise.is_constant() {
+            "constant: symmetric root a^{1/2}, computed once".into()
+        } else {
+            "state-dependent: symmetric root a(θ)^{1/2} by eigendecomposition at every step".into()
+        },
+        domain: problem.domain.kind().into(),
+        stiffness: stiffness(problem)?,
+        v0_reference,
+    })
+}
+
+/// Run with hooks: cancellation (set `hooks.cancel` from a Ctrl-C handler) and progress.
+///
+/// Errors: invalid settings (naming the flag), h beyond the stability bound 2/ρ(J(θ*)), a resume
+/// directory from another run (saying what differs), a(θ) not positive definite at a visited
+/// point, a diverging trajectory, or an I/O failure on the stream file.
+pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Report> {
+    config.validate()?;
+    let meta = meta(problem, config)?;
+    let hflag = if config.sgd.is_some() { "--lr" } else { "--dt" };
+    let st = &meta.stiffness;
+    if config.dt >= st.h_max {
+        return Err(Error::invalid(
+            hflag,
+            format!(
+                "h = {} is at or beyond the Euler–Maruyama stability bound h < 2/ρ(J(θ*)) = {:.4e} (ρ = {:.4e}): the drift step would diverge; use a step well below the bound",
+                config.dt, st.h_max, st.spectral_radius
+            ),
+        ));
+    }
+    let mut warnings = Vec::new();
+    if config.dt > 0.1 * st.h_max {
+        warnings.push(format!(
+            "h = {} is more than a tenth of the stability bound 2/ρ(J(θ*)) = {:.4e}: the O(h) discretisation bias of the exit time may be large",
+            config.dt, st.h_max
+        ));
+    }
+    let levels = config.eps.len();
+    let dim = problem.dim();
+    let manifest = Manifest::new(problem, config);
+    let mut done: Vec<Vec<Trajectory>> = vec![Vec::new(); levels];
+    let writer = match &config.out {
+        None => None,
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+                path: dir.display().to_string(),
+                source: e,
+            })?;
+            if config.resume {
+                let old = Manifest::read(dir).map_err(|e| {
+                    Error::invalid(
+                        "--resume",
+                        format!("{}: nothing to resume ({e})", dir.display()),
+                    )
+                })?;
+                if let Some(why) = manifest.mismatch(&old, true) {
+                    return Err(Error::invalid(
+                        "--resume",
+                        format!("refusing to resume {}: {why}", dir.display()),
+                    ));
+                }
+                done = read_stream(dir, levels, dim, true)?;
+            } else if dir.join(MANIFEST).exists() && dir.join(STREAM).exists() {
+                return Err(Error::invalid(
+                    "--out",
+                    format!(
+                        "{} already holds an exit run; pass --resume to continue it, or choose another directory",
+                        dir.display()
+                    ),
+                ));
+            }
+            manifest.write(dir)?;
+            Some(StreamWriter::create(dir, dim, &done)?)
+        }
+    };
+    let cancel = hooks
+        .cancel
+        .clone()
+        .unwrap_or_else(|| Arc::new(AtomicBool::new(false)));
+    let range = config
+        .shard
+        .map_or(0..config.runs, |s| s.range(config.runs));
+    let start = Instant::now();
+    let mut steps = 0u64;
+    let mut all = Vec::with_capacity(levels);
+    for (level, &eps) in config.eps.iter().enumerate() {
+        let have: HashSet<u64> = done[level].iter().map(|t| t.index).collect();
+        let todo: Vec<u64> = range.clone().filter(|i| !have.contains(i)).collect();
+        let base_censored = done[level]
+            .iter()
+            .filter(|t| t.status == Status::Censored)
+            .count() as u64;
+        let job = LevelJob {
+            problem,
+            config,
+            level,
+            eps,
+            todo: &todo,
+            cancel: &cancel,
+            writer: writer.as_ref(),
+            hooks,
+            total: range.end - range.start,
+            done: AtomicU64::new(have.len() as u64),
+            censored: AtomicU64::new(base_censored),
+            io_error: Mutex::new(None),
+        };
+        let new = job.dispatch()?;
+        if let Some(e) = job.io_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
+        }
+        steps += new.iter().map(|t| t.steps).sum::<u64>();
+        let mut ts = std::mem::take(&mut done[level]);
+        ts.extend(new);
+        ts.sort_by_key(|t| t.index);
+        all.push(ts);
+    }
+    if let Some(w) = &writer {
+        w.flush()?;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let timing = Timing {
+        wall_s: wall,
+        steps,
+        steps_per_s: steps as f64 / wall.max(1e-12),
+    };
+    let expected = range.end - range.start;
+    assemble(&meta, config.clone(), all, expected, timing, warnings)
+}
+
+struct LevelJob<'a> {
+    problem: &'a Problem,
+    config: &'a Config,
+    level: usize,
+    eps: f64,
+    todo: &'a [u64],
+    cancel: &'a AtomicBool,
+    writer: Option<&'a StreamWriter>,
+    hooks: &'a Hooks,
+    total: u64,
+    done: AtomicU64,
+    censored: AtomicU64,
+    io_error: Mutex<Option<Error>>,
+}
+
+impl ModelVisitor for &LevelJob<'_> {
+    type Output = Result<Vec<Trajectory>>;
+    fn visit<B: VectorField, N: Diffusion>(self, b: &B, n: &N) -> Self::Output {
+        match self.problem.dim() {
+            1 => self.go(b, n, Fixed::<1>),
+            2 => self.go(b, n, Fixed::<2>),
+            3 => self.go(b, n, Fixed::<3>),
+            4 => self.go(b, n, Fixed::<4>),
+            d => self.go(b, n, Dynamic(d)),
+        }
+    }
+}
+
+/// Most trajectories per rayon task (each task interleaves them [`super::kernel::LANES`] at a time).
+const CHUNK: usize = 32;
+
+impl LevelJob<'_> {
+    /// Linear drifts in d ≤ 4 run on the fixed-size [`LinearFixed`]; everything else through
+    /// [`Problem::visit`].
+    fn dispatch(&self) -> Result<Vec<Trajectory>> {
+        let p = self.problem;
+        if let Drift::Linear(l) = &p.drift {
+            macro_rules! lin {
+                ($d:literal) => {{
+                    let f = LinearFixed::<$d>::new(l);
+                    return match &p.noise {
+                        Noise::Constant(n) => self.go(&f, n, Fixed::<$d>),
+                        Noise::Variable(n) => self.go(&f, n, Fixed::<$d>),
+                    };
+                }};
+            }
+            match p.dim() {
+                1 => lin!(1),
+                2 => lin!(2),
+                3 => lin!(3),
+                4 => lin!(4),
+                _ => {}
+            }
+        }
+        p.visit(self)
+    }
+
+    fn finished(&self, t: &Trajectory, levels: usize) {
+        if let Some(w) = self.writer {
+            if let Err(e) = w.push(self.level, t) {
+                let mut g = self.io_error.lock().unwrap_or_else(|e| e.into_inner());
+                g.get_or_insert(e);
+            }
+        }
+        if t.status == Status::Interrupted {
+            return;
+        }
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let censored = if t.status == Status::Censored {
+            self.censored.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            self.censored.load(Ordering::Relaxed)
+        };
+        if let Some(f) = &self.hooks.progress {
+            f(&Progress {
+                level: self.level,
+                levels,
+                eps: self.eps,
+                done,
+                censored,
+                total: self.total,
+            });
+        }
+    }
+
+    fn go<B: VectorField, N: Diffusion, X: Dim>(
+        &self,
+        b: &B,
+        n: &N,
+        dim: X,
+    ) -> Result<Vec<Trajectory>> {
+        let p = self.problem;
+        let c = self.config;
+        let kernel = Kernel::new(
+            b,
+            n,
+            dim,
+            &p.domain,
+            &p.minimum,
+            self.eps,
+            c.dt,
+            c.detection,
+            c.max_steps,
+            level_seed(c.seed, self.level),
+        )
+        .ok_or_else(|| Error::NotPositiveDefinite {
+            field: "noise".into(),
+            detail: format!("a(θ*) is not positive definite at θ* = {:?}", p.minimum),
+        })?;
+        let levels = c.eps.len();
+        // Small chunks when trajectories are few, so that threads stay balanced (exit times
+        // are roughly exponential: one chunk can hold a long one). Results do not depend on it.
+        let chunk = (self.todo.len() / (8 * rayon::current_num_threads())).clamp(1, CHUNK);
+        let results: Vec<std::result::Result<Trajectory, KernelFailure>> = self
+            .todo
+            .par_chunks(chunk)
+            .map_init(
+                || kernel.scratch(),
+                |scratch, chunk| {
+                    let mut got = Vec::with_capacity(chunk.len());
+                    kernel.run_chunk(chunk, scratch, self.cancel, &mut |r| {
+                        if let Ok(t) = &r {
+                            self.finished(t, levels);
+                        }
+                        got.push(r);
+                    });
+                    got
+                },
+            )
+            .flatten_iter()
+            .collect();
+        let mut out = Vec::with_capacity(results.len());
+        for r in results {
+            match r {
+                Ok(t) => out.push(t),
+                Err(KernelFailure::NotPositiveDefinite(x, step)) => {
+                    return Err(Error::NotPositiveDefinite {
+                        field: "noise".into(),
+                        detail: format!(
+                            "a(θ) is not positive definite at θ = {x:?} (step {step}, ε = {})",
+                            self.eps
+                        ),
+                    })
+                }
+                Err(KernelFailure::Diverged(x, step)) => {
+                    return Err(Error::numerical(
+                        "Euler–Maruyama",
+                        format!(
+                            "a trajectory diverged at step {step} (θ = {x:?}, ε = {}): h = {} is too large for this drift away from θ*; reduce the step",
+                            self.eps, c.dt
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Build the report from the trajectories of each level (sorted by index); `expected` is the
+/// number of indices the run was asked for per level.
+fn assemble(
+    meta: &Meta,
+    config: Config,
+    trajectories: Vec<Vec<Trajectory>>,
+    expected: u64,
+    timing: Timing,
+    mut warnings: Vec<String>,
+) -> Result<Report> {
+    let h = config.dt;
+    let mut levels = Vec::with_capacity(trajectories.len());
+    let mut incomplete = false;
+    for (l, ts) in trajectories.iter().enumerate() {
+        let eps = config.eps[l];
+        let times: Vec<f64> = ts.iter().map(|t| t.steps as f64 * h).collect();
+        let exited: Vec<bool> = ts.iter().map(|t| t.status == Status::Exited).collect();
+        let stats = ExitStatistics::new(
+            &times,
+            &exited,
+            config.bootstrap,
+            level_seed(config.seed, l) ^ 0xB007_5784_0000_0001,
+            config.bins,
+        );
+        let count = |s: Status| ts.iter().filter(|t| t.status == s).count() as u64;
+        let (n_exit, n_cens, n_int) = (
+            count(Status::Exited),
+            count(Status::Censored),
+            count(Status::Interrupted),
+        );
+        let not_run = expected.saturating_sub(ts.len() as u64);
+        incomplete |= not_run > 0 || n_int > 0;
+        if n_cens > 0 {
+            warnings.push(format!(
+                "ε = {eps}: {n_cens} of {} trajectories reached the step budget ({} steps = time {}) and are censored: the mean is the exponential (survival-based) estimate {:?}, and {:.6e} is a lower bound",
+                ts.len(),
+                config.max_steps,
+                config.max_steps as f64 * h,
+                stats.mean,
+                stats.mean_lower_bound
+            ));
+        }
+        if n_exit == 0 && !ts.is_empty() {
+            warnings.push(format!(
+                "ε = {eps}: no trajectory left D within the budget; E[τ] > {:.6e}",
+                stats.mean_lower_bound
+            ));
+        }
+        let d = meta.dim;
+        let mean_exit_point = (n_exit > 0).then(|| {
+            let mut m = vec![0.0; d];
+            for t in ts.iter().filter(|t| t.status == Status::Exited) {
+                for i in 0..d {
+                    m[i] += t.point[i];
+                }
+            }
+            m.iter().map(|v| v / n_exit as f64).collect()
+        });
+        levels.push(LevelReport {
+            eps,
+            inv_eps2: 1.0 / (eps * eps),
+            batch: config.sgd.as_ref().map(|s| s.batch[l]),
+            runs: ts.len() as u64,
+            exited: n_exit,
+            censored: n_cens,
+            interrupted: n_int,
+            not_run,
+            mean_iterations: stats.mean.map(|m| m / h),
+            ci95_iterations: stats.ci95.map(|[a, b]| [a / h, b / h]),
+            mean_exit_point,
+            stats,
+        });
+    }
+    let points: Vec<ArrheniusPoint> = levels
+        .iter()
+        .filter_map(|l| {
+            Some(ArrheniusPoint {
+                eps: l.eps,
+                mean: l.stats.mean?,
+                log_se: l.stats.log_mean_se?,
+            })
+        })
+        .collect();
+    let arrhenius = if levels.len() >= 2 {
+        match fit_arrhenius(&points, config.prefactor_exponent) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                warnings.push(format!("no Arrhenius fit: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let v0_in_ci95 = arrhenius
+        .as_ref()
+        .zip(meta.v0_reference.as_ref())
+        .map(|(f, r)| f.covers(r.v0));
+    if incomplete {
+        warnings.push(
+            "the run was interrupted: trajectories in flight are counted as censored at the time reached, those not started are missing (see not_run); --resume completes it"
+                .into(),
+        );
+    }
+    Ok(Report {
+        method: "euler-maruyama".into(),
+        problem: meta.problem.clone(),
+        fingerprint: meta.fingerprint.clone(),
+        dim: meta.dim,
+        weight: meta.weight.clone(),
+        noise_source: meta.noise_source.clone(),
+        sigma: meta.sigma.clone(),
+        domain: meta.domain.clone(),
+        dt: h,
+        detection: config.detection,
+        config,
+        levels,
+        arrhenius,
+        v0_reference: meta.v0_reference.clone(),
+        v0_in_ci95,
+        stiffness: meta.stiffness.clone(),
+        termination: if incomplete {
+            Termination::Interrupted
+        } else {
+            Termination::Completed
+        },
+        warnings,
+        timing,
+        trajectories,
+    })
+}
+
+fn union(
+    parts: Vec<Vec<Vec<Trajectory>>>,
+    levels: usize,
+    what: &[String],
+) -> Result<Vec<Vec<Trajectory>>> {
+    let mut all: Vec<Vec<(Trajectory, usize)>> = vec![Vec::new(); levels];
+    for (k, part) in parts.into_iter().enumerate() {
+        for (l, ts) in part.into_iter().enumerate() {
+            all[l].extend(ts.into_iter().map(|t| (t, k)));
+        }
+    }
+    let mut out = Vec::with_capacity(levels);
+    for v in all.iter_mut() {
+        v.sort_by_key(|(t, _)| t.index);
+        for w in v.windows(2) {
+            if w[0].0.index == w[1].0.index {
+                return Err(Error::invalid(
+                    "merge",
+                    format!(
+                        "{} and {} both hold trajectory {}: the shards overlap",
+                        what[w[0].1], what[w[1].1], w[0].0.index
+                    ),
+                ));
+            }
+        }
+        out.push(v.drain(..).map(|(t, _)| t).collect());
+    }
+    Ok(out)
+}
+
+/// Combine the reports of shards `k/n` of one run into the report of the whole run (identical,
+/// apart from `timing`, to what a single unsharded run gives). Refuses reports of different
+/// runs and overlapping shards; missing indices are reported as `not_run`.
+pub fn merge_reports(reports: &[Report]) -> Result<Report> {
+    let first = reports
+        .first()
+        .ok_or_else(|| Error::invalid("merge", "nothing to merge"))?;
+    let mut config = first.config.clone();
+    config.shard = None;
+    for r in reports {
+        let mut c = r.config.clone();
+        c.shard = None;
+        if r.fingerprint != first.fingerprint || r.problem != first.problem || c != config {
+            return Err(Error::invalid(
+                "merge",
+                format!(
+                    "the reports are not shards of one run (problem {} vs {}, or different settings)",
+                    first.problem, r.problem
+                ),
+            ));
+        }
+    }
+    let names: Vec<String> = reports
+        .iter()
+        .map(|r| {
+            r.config.shard.map_or("an unsharded report".into(), |s| {
+                format!("shard {}/{}", s.index, s.count)
+            })
+        })
+        .collect();
+    let parts = reports.iter().map(|r| r.trajectories.clone()).collect();
+    let all = union(parts, config.eps.len(), &names)?;
+    let meta = Meta {
+        problem: first.problem.clone(),
+        fingerprint: first.fingerprint.clone(),
+        dim: first.dim,
+        weight: first.weight.clone(),
+        noise_source: first.noise_source.clone(),
+        sigma: first.sigma.clone(),
+        domain: first.domain.clone(),
+        stiffness: first.stiffness.clone(),
+        v0_reference: first.v0_reference.clone(),
+    };
+    let timing = sum_timing(reports.iter().map(|r| &r.timing));
+    let warnings = base_warnings(&config, &meta.stiffness);
+    assemble(&meta, config.clone(), all, config.runs, timing, warnings)
+}
+
+fn sum_timing<'a>(t: impl Iterator<Item = &'a Timing>) -> Timing {
+    let mut s = Timing::default();
+    for x in t {
+        s.wall_s += x.wall_s;
+        s.steps += x.steps;
+    }
+    s.steps_per_s = s.steps as f64 / s.wall_s.max(1e-12);
+    s
+}
+
+fn base_warnings(config: &Config, st: &Stiffness) -> Vec<String> {
+    let mut w = Vec::new();
+    if config.dt > 0.1 * st.h_max {
+        w.push(format!(
+            "h = {} is more than a tenth of the stability bound 2/ρ(J(θ*)) = {:.4e}: the O(h) discretisation bias of the exit time may be large",
+            config.dt, st.h_max
+        ));
+    }
+    w
+}
+
+/// Merge the `--out` directories of the shards of one run (`quasipot merge DIR..`): reads each
+/// `run.json` and `trajectories.csv`, checks they belong to one run of `problem`, and returns
+/// the report of the whole run (per-trajectory data included, ready for [`super::write_files`]).
+pub fn merge_dirs(problem: &Problem, dirs: &[PathBuf]) -> Result<Report> {
+    if dirs.is_empty() {
+        return Err(Error::invalid("merge", "give at least one directory"));
+    }
+    let mut manifests = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        manifests.push(Manifest::read(d)?);
+    }
+    let mine = Manifest::new(problem, &manifests[0].config);
+    for (d, m) in dirs.iter().zip(&manifests) {
+        if let Some(why) = mine.mismatch(m, false) {
+            return Err(Error::invalid(
+                "merge",
+                format!("{} is not a shard of this run: {why}", d.display()),
+            ));
+        }
+    }
+    let mut config = manifests[0].config.clone();
+    config.shard = None;
+    let levels = config.eps.len();
+    let mut parts = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        parts.push(read_stream(d, levels, problem.dim(), false)?);
+    }
+    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let all = union(parts, levels, &names)?;
+    let meta = meta(problem, &config)?;
+    let warnings = base_warnings(&config, &meta.stiffness);
+    assemble(
+        &meta,
+        config.clone(),
+        all,
+        config.runs,
+        Timing::default(),
+        warnings,
+    )
+}
