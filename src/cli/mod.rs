@@ -1,5 +1,6 @@
 //! The command line: clap argument structs and one handler per subcommand.
 
+pub mod exit;
 pub mod lemma4;
 pub mod output;
 pub mod problems;
@@ -88,6 +89,17 @@ pub enum Command {
         after_help = "Examples:\n  quasipot v0 quadratic-2d\n  quasipot v0 quadratic-anisotropic-3d --method exact --weight inverse --json\n  quasipot v0 --hessian H.npy --depth 0.5          # V0 of a quadratic minimum with C = H*\n  quasipot v0 --hessian H.npy --noise C.npy --depth 0.5"
     )]
     V0(v0::V0Args),
+    /// Monte Carlo exit times of the SDE (Gaussian SGD) at one or more noise levels, and V0 from
+    /// the Arrhenius fit of ln E[τ] against 1/ε².
+    #[command(
+        after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.01 --batch 2,3,4 --runs 500      # SGD parametrisation ε² = η/B\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n\nCtrl-C stops cleanly and keeps finished trajectories; --resume continues a run in --out."
+    )]
+    Exit(exit::ExitArgs),
+    /// Combine `exit --shard k/n` output directories into the result a single run gives.
+    #[command(
+        after_help = "Example:\n  quasipot merge quadratic-2d shard0 shard1 shard2 shard3 --out merged"
+    )]
+    Merge(exit::MergeArgs),
     /// Lemma 4: the gap between V0 (C = H*, weight inverse-sqrt) and λ_max^{-1/2}·V̂0, its bound
     /// factor λ_min^{1/2}(κ^{1/2} − 1), and the constant A they imply.
     #[command(
@@ -154,6 +166,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::V0(a) => v0::run(a, &cli.global, &out),
         Command::Validate(a) => validate::run(a, &cli.global, &out),
         Command::Lemma4(a) => lemma4::run(a, &cli.global, &out),
+        Command::Exit(a) => exit::run(a, &cli.global, &out),
+        Command::Merge(a) => exit::run_merge(a, &cli.global, &out),
     }
 }
 
