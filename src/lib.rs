@@ -23,6 +23,7 @@
 pub mod error;
 pub mod exact;
 pub mod linalg;
+pub mod olim;
 pub mod plot;
 pub mod problem;
 

@@ -451,7 +451,7 @@ impl ProblemSpec {
         problem.validate_minimum(opts.refine_minimum)?;
         // A formula field with a constant Jacobian is linear: use the exact linear model.
         if let Drift::Field(f) = &problem.drift {
-            if f.jacobian.iter().all(|j| j.is_constant()) {
+            if f.jacobian.iter().all(|j| j.is_constant()) || jacobian_is_constant(&problem) {
                 let j = problem.jacobian_at_minimum();
                 problem.drift = Drift::Linear(LinearDrift {
                     a: Matrix {
@@ -464,6 +464,26 @@ impl ProblemSpec {
         }
         Ok(problem)
     }
+}
+
+/// Whether the drift's Jacobian is the same at θ* and at a few fixed points about it (to 1e-13
+/// relative): catches formula fields whose Jacobian depends on parameters only (e.g. `-rho*y`),
+/// which the symbolic check misses because a derivative keeps its parent's symbol list.
+fn jacobian_is_constant(problem: &Problem) -> bool {
+    let d = problem.dim();
+    let j0 = problem.jacobian_at_minimum();
+    let scale = 1.0 + j0.data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    (0..6).all(|k| {
+        let s = if k < 3 { 0.5 } else { 3.0 };
+        let x: Vec<f64> = (0..d)
+            .map(|i| problem.minimum[i] + s * (1.3 * (k + 1) as f64 * (i + 1) as f64).sin())
+            .collect();
+        let j = problem.drift.eval_jacobian(&x);
+        j.data
+            .iter()
+            .zip(&j0.data)
+            .all(|(a, b)| (a - b).abs() <= 1e-13 * scale)
+    })
 }
 
 fn resolve(base: &Path, f: &str) -> PathBuf {
