@@ -10,6 +10,9 @@ fn main() {
     if a[1] == "rotational-linear" { cfg = cfg.with_box([-1.0,-1.0],[1.0,1.0]).unwrap(); }
     if a[1] == "rotational-double-well" { cfg = cfg.with_box([-2.0,-1.0],[0.0,1.0]).unwrap(); }
     eprintln!("drift kind {}", p.drift.kind());
+    let mut c2 = cfg.clone(); c2.compare_with_reference = false;
+    let t0 = cpu(); let _ = run(&p, &c2).unwrap(); let t1 = cpu();
+    eprintln!("cpu seconds {:.3}", t1 - t0);
     let r = run(&p, &cfg).unwrap();
     let mut v = r.clone(); v.values.clear();
     println!("{}", serde_json::to_string(&v).unwrap());
@@ -21,3 +24,10 @@ fn main() {
 }
 #[allow(dead_code)]
 fn kind() {}
+
+fn cpu() -> f64 {
+    let s = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+}

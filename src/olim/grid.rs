@@ -146,26 +146,29 @@ impl RowBits {
     }
 
     /// Call `f(p)` for every set point p = row·width + c with c in [c0, c1] (inclusive).
-    #[inline]
+    #[inline(always)]
     pub fn for_each_in_row(&self, row: usize, c0: usize, c1: usize, mut f: impl FnMut(usize)) {
         let base = row * self.words_per_row;
-        let (w0, w1) = (c0 / 64, c1 / 64);
-        for w in w0..=w1 {
-            let mut word = self.words[base + w];
-            if w == w0 {
-                word &= !0u64 << (c0 % 64);
-            }
-            if w == w1 {
-                let top = c1 % 64;
-                if top < 63 {
-                    word &= (1u64 << (top + 1)) - 1;
-                }
-            }
+        let (w0, w1) = (c0 >> 6, c1 >> 6);
+        let lo_mask = !0u64 << (c0 & 63);
+        let hi_mask = !0u64 >> (63 - (c1 & 63));
+        let offset = row * self.width;
+        let mut emit = |w: usize, mut word: u64| {
             while word != 0 {
-                let c = w * 64 + word.trailing_zeros() as usize;
-                f(row * self.width + c);
+                f(offset + w * 64 + word.trailing_zeros() as usize);
                 word &= word - 1;
             }
+        };
+        if w0 == w1 {
+            emit(w0, self.words[base + w0] & lo_mask & hi_mask);
+        } else {
+            emit(w0, self.words[base + w0] & lo_mask);
+            let mut w = w0 + 1;
+            while w < w1 {
+                emit(w, self.words[base + w]);
+                w += 1;
+            }
+            emit(w1, self.words[base + w1] & hi_mask);
         }
     }
 }

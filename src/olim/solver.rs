@@ -15,7 +15,7 @@
 
 use super::grid::{Grid, RowBits, State, BOUNDARY_FLAG, STATE_MASK};
 use super::heap::IndexedHeap;
-use super::update::{one_point, triangle, Midpoint};
+use super::update::{one_point_below, triangle, Midpoint};
 use crate::problem::{Diffusion, NoiseWorkspace, VectorField};
 
 /// Why the solve stopped.
@@ -54,6 +54,14 @@ pub(crate) struct Setup {
     pub stop_early: bool,
 }
 
+/// A point found in a K-disk: padded index and offset (di, dj) from the disk's centre.
+#[derive(Clone, Copy, Debug)]
+struct Near {
+    p: u32,
+    di: i16,
+    dj: i16,
+}
+
 struct Solver<'a, B: VectorField, N: Diffusion> {
     g: Grid,
     drift: &'a B,
@@ -68,8 +76,10 @@ struct Solver<'a, B: VectorField, N: Diffusion> {
     front: RowBits,
     /// Disk rows: (row offset, half width in columns).
     disk: Vec<(isize, usize)>,
+    /// Padded index offsets of the 8 neighbours and their (di, dj).
     nbr: [isize; 8],
-    buf: Vec<u32>,
+    nbr_ij: [(i32, i32); 8],
+    buf: Vec<Near>,
     bad_point: Option<[f64; 2]>,
     n_one: u64,
     n_tri: u64,
@@ -86,11 +96,29 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         self.state[p] = (self.state[p] & !STATE_MASK) | s as u8;
     }
 
-    /// Drift and metric at the midpoint of padded points p and q.
+    /// Coordinates of padded column c, row r.
     #[inline(always)]
-    fn midpoint(&mut self, p: usize, q: usize) -> Midpoint {
-        let (xp, xq) = (self.g.coords(p), self.g.coords(q));
-        let m = [0.5 * (xp[0] + xq[0]), 0.5 * (xp[1] + xq[1])];
+    fn xy(&self, c: usize, r: usize) -> [f64; 2] {
+        let pad = self.g.pad as f64;
+        [
+            self.g.lo[0] + (c as f64 - pad) * self.g.h[0],
+            self.g.lo[1] + (r as f64 - pad) * self.g.h[1],
+        ]
+    }
+
+    /// Offset (oi, oj) grid steps as a vector.
+    #[inline(always)]
+    fn vec(&self, oi: i32, oj: i32) -> [f64; 2] {
+        [oi as f64 * self.g.h[0], oj as f64 * self.g.h[1]]
+    }
+
+    /// Drift and metric at base + ½(oi·hₓ, oj·h_y): the midpoint of base and base + (oi, oj).
+    #[inline(always)]
+    fn midpoint(&mut self, base: [f64; 2], oi: i32, oj: i32) -> Midpoint {
+        let m = [
+            base[0] + 0.5 * oi as f64 * self.g.h[0],
+            base[1] + 0.5 * oj as f64 * self.g.h[1],
+        ];
         let mut b = [0.0; 2];
         self.drift.drift(&m, &mut b);
         let a = if self.noise.is_constant() {
@@ -110,72 +138,80 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         Midpoint { b, a }
     }
 
-    /// Displacement q − p in coordinates.
     #[inline(always)]
-    fn disp(&self, p: usize, q: usize) -> [f64; 2] {
-        let w = self.g.width as isize;
-        let (dp, dq) = (p as isize, q as isize);
-        let (ri, rj) = ((dq % w) - (dp % w), (dq / w) - (dp / w));
-        [ri as f64 * self.g.h[0], rj as f64 * self.g.h[1]]
-    }
-
-    #[inline(always)]
-    fn tri(&mut self, x0: usize, m0: &Midpoint, x1: usize, x: usize) -> Option<f64> {
-        let m1 = self.midpoint(x1, x);
+    fn triangle(&mut self, u0: f64, u1: f64, m0: &Midpoint, m1: &Midpoint, l0: [f64; 2], e: [f64; 2]) -> Option<f64> {
         self.n_tri += 1;
-        let l0 = self.disp(x0, x);
-        let e = self.disp(x0, x1);
         if self.noise.is_constant() {
-            triangle::<false>(self.u[x0], self.u[x1], m0, &m1, l0, e)
+            triangle::<false>(u0, u1, m0, m1, l0, e)
         } else {
-            triangle::<true>(self.u[x0], self.u[x1], m0, &m1, l0, e)
+            triangle::<true>(u0, u1, m0, m1, l0, e)
         }
     }
 
-    /// Triangle updates of x around source x0 with every Accepted Front 8-neighbour of x0;
-    /// returns the smallest value found (or +∞).
+    /// Triangle updates of the target x = x₀ + (ti, tj) around the source x₀ (midpoint data
+    /// `m0` of (x₀, x)) with every Accepted Front 8-neighbour of x₀; `base` = coordinates of x₀.
+    /// Returns the smallest value found (or +∞).
     #[inline]
-    fn triangles_around(&mut self, x0: usize, m0: &Midpoint, x: usize) -> f64 {
+    fn triangles_around(&mut self, x0: usize, base: [f64; 2], m0: &Midpoint, ti: i32, tj: i32) -> f64 {
         let mut best = f64::INFINITY;
+        let l0 = self.vec(ti, tj);
+        let u0 = self.u[x0];
         for k in 0..8 {
             let x1 = (x0 as isize + self.nbr[k]) as usize;
             if self.st(x1) != State::Front as u8 {
                 continue;
             }
-            if let Some(v) = self.tri(x0, m0, x1, x) {
+            let (ni, nj) = self.nbr_ij[k];
+            // Midpoint of x₁ = x₀ + n and x = x₀ + t.
+            let m1 = self.midpoint(base, ni + ti, nj + tj);
+            let e = self.vec(ni, nj);
+            if let Some(v) = self.triangle(u0, self.u[x1], m0, &m1, l0, e) {
                 best = best.min(v);
             }
         }
         best
     }
 
-    /// Collect the points of `bits` within the K-disk around p into self.buf.
+    /// Collect the points of the Front (or Considered) set within the K-disk around the point
+    /// at padded column c, row r into self.buf.
     #[inline]
-    fn collect_disk(&mut self, front: bool, p: usize) {
+    fn collect_disk(&mut self, front: bool, c: usize, r: usize) {
         let w = self.g.width;
-        let (c, r) = (p % w, p / w);
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let bits = if front { &self.front } else { &self.considered };
         for &(dr, half) in &self.disk {
             let row = (r as isize + dr) as usize;
-            bits.for_each_in_row(row, c - half, c + half, |q| buf.push(q as u32));
+            let base = row * w;
+            bits.for_each_in_row(row, c - half, c + half, |q| {
+                buf.push(Near {
+                    p: q as u32,
+                    di: (q - base) as i16 - c as i16,
+                    dj: dr as i16,
+                })
+            });
         }
         self.buf = buf;
     }
 
-    /// Value of a newly Considered point x from all Accepted Front points within K·h.
-    fn fresh_value(&mut self, x: usize) {
-        self.collect_disk(true, x);
+    /// Value of a newly Considered point x (padded column c, row r) from all Accepted Front
+    /// points within K·h, then triangle updates around the best one.
+    fn fresh_value(&mut self, x: usize, c: usize, r: usize) {
+        self.collect_disk(true, c, r);
         let buf = std::mem::take(&mut self.buf);
+        let xc = self.xy(c, r);
         let mut best = f64::INFINITY;
-        let mut src = usize::MAX;
+        let mut src = Near { p: u32::MAX, di: 0, dj: 0 };
         let mut msrc = Midpoint::default();
         for &q in &buf {
-            let q = q as usize;
-            let m = self.midpoint(q, x);
-            let v = one_point(self.u[q], &m, self.disp(q, x));
-            if v < best {
+            let uq = self.u[q.p as usize];
+            // Q ≥ 0: a source already above the best value cannot win.
+            if uq >= best {
+                continue;
+            }
+            let (di, dj) = (q.di as i32, q.dj as i32);
+            let m = self.midpoint(xc, di, dj);
+            if let Some(v) = one_point_below(uq, &m, self.vec(-di, -dj), best) {
                 best = v;
                 src = q;
                 msrc = m;
@@ -183,10 +219,13 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         }
         self.n_one += buf.len() as u64;
         self.buf = buf;
-        if src != usize::MAX {
-            let t = self.triangles_around(src, &msrc, x);
+        if src.p != u32::MAX {
+            let (di, dj) = (src.di as i32, src.dj as i32);
+            let v = self.vec(di, dj);
+            let base = [xc[0] + v[0], xc[1] + v[1]];
+            let t = self.triangles_around(src.p as usize, base, &msrc, -di, -dj);
             best = best.min(t);
-            self.parent[x] = src as u32;
+            self.parent[x] = src.p;
         }
         self.u[x] = best;
         self.set_state(x, State::Considered);
@@ -194,27 +233,37 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         self.heap.push_or_decrease(x, best);
     }
 
-    /// Updates of every Considered point within K·h of the newly accepted x_new.
-    fn update_considered(&mut self, xn: usize) {
-        self.collect_disk(false, xn);
+    /// Updates of every Considered point within K·h of the newly accepted x_new (padded column
+    /// c, row r).
+    fn update_considered(&mut self, xn: usize, c: usize, r: usize) {
+        self.collect_disk(false, c, r);
         let buf = std::mem::take(&mut self.buf);
         let un = self.u[xn];
-        for &x in &buf {
-            let x = x as usize;
+        let xc = self.xy(c, r);
+        let w = self.g.width as isize;
+        for &q in &buf {
+            let x = q.p as usize;
+            let (di, dj) = (q.di as i32, q.dj as i32);
             let old = self.u[x];
-            let m = self.midpoint(xn, x);
-            let q1 = one_point(un, &m, self.disp(xn, x));
+            let m = self.midpoint(xc, di, dj);
             let mut v = old;
-            if q1 < old {
+            if let Some(q1) = one_point_below(un, &m, self.vec(di, dj), old) {
                 v = q1;
                 self.parent[x] = xn as u32;
-                v = v.min(self.triangles_around(xn, &m, x));
+                v = v.min(self.triangles_around(xn, xc, &m, di, dj));
             } else {
+                // The triangle (x₀, x_new) when x_new neighbours x's best source x₀.
                 let x0 = self.parent[x] as usize;
-                if self.st(x0) == State::Front as u8 && self.is_neighbour(x0, xn) {
-                    let m0 = self.midpoint(x0, x);
-                    if let Some(t) = self.tri(x0, &m0, xn, x) {
-                        v = v.min(t);
+                let off = x0 as isize - xn as isize;
+                if off.abs() <= w + 1 && self.st(x0) == State::Front as u8 {
+                    if let Some(k) = self.nbr.iter().position(|&o| o == off) {
+                        let (ni, nj) = self.nbr_ij[k];
+                        let m0 = self.midpoint(xc, ni + di, nj + dj);
+                        let l0 = self.vec(di - ni, dj - nj);
+                        let e = self.vec(-ni, -nj);
+                        if let Some(t) = self.triangle(self.u[x0], un, &m0, &m, l0, e) {
+                            v = v.min(t);
+                        }
                     }
                 }
             }
@@ -225,13 +274,6 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         }
         self.n_one += buf.len() as u64;
         self.buf = buf;
-    }
-
-    #[inline(always)]
-    fn is_neighbour(&self, p: usize, q: usize) -> bool {
-        let w = self.g.width as isize;
-        let d = q as isize - p as isize;
-        d != 0 && (d.abs() <= 1 || (d - w).abs() <= 1 || (d + w).abs() <= 1)
     }
 
     /// Whether p has an Unknown or Considered 8-neighbour.
@@ -256,12 +298,13 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         self.front.set(p);
     }
 
-    /// Make the Unknown neighbours of p Considered.
-    fn expand(&mut self, p: usize) {
+    /// Make the Unknown neighbours of p (padded column c, row r) Considered.
+    fn expand(&mut self, p: usize, c: usize, r: usize) {
         for k in 0..8 {
             let q = (p as isize + self.nbr[k]) as usize;
             if self.st(q) == State::Unknown as u8 {
-                self.fresh_value(q);
+                let (ni, nj) = self.nbr_ij[k];
+                self.fresh_value(q, (c as i32 + ni) as usize, (r as i32 + nj) as usize);
             }
         }
     }
@@ -296,7 +339,7 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
         .map(|dr| (dr, ((k * k - dr * dr) as f64).sqrt().floor() as usize))
         .collect();
     let w = g.width as isize;
-    let nbr_ij = [
+    let nbr_ij: [(i32, i32); 8] = [
         (-1, -1),
         (0, -1),
         (1, -1),
@@ -306,7 +349,7 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
         (0, 1),
         (1, 1),
     ];
-    let nbr = nbr_ij.map(|(i, j)| j * w + i);
+    let nbr = nbr_ij.map(|(i, j)| j as isize * w + i as isize);
     let mut full = [0.0; 4];
     let mut ws = noise.workspace();
     let constant_a = if noise.is_constant() {
@@ -328,6 +371,7 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
         front: RowBits::new(g.width),
         disk,
         nbr,
+        nbr_ij,
         buf: Vec::with_capacity(4 * (2 * setup.k + 1) * (2 * setup.k + 1)),
         bad_point: None,
         n_one: 0,
@@ -349,7 +393,8 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
         hit_edge |= s.g.on_edge(p);
     }
     for &(p, _) in &setup.initial {
-        s.expand(p);
+        let (c, r) = (p % s.g.width, p / s.g.width);
+        s.expand(p, c, r);
     }
     for &(p, _) in &setup.initial {
         s.retire_around(p);
@@ -364,8 +409,9 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
             s.accept(p);
             accepted += 1;
             last_value = v;
-            s.update_considered(p);
-            s.expand(p);
+            let (c, r) = (p % s.g.width, p / s.g.width);
+            s.update_considered(p, c, r);
+            s.expand(p, c, r);
             s.retire_around(p);
             if s.state[p] & BOUNDARY_FLAG != 0 {
                 remaining -= 1;
