@@ -7,6 +7,7 @@ fn main() {
     let mut cfg = Config::new(n).unwrap().with_stop(if a.get(3).map(|s| s == "x").unwrap_or(false) { StopRule::Exhaust } else { StopRule::Boundary });
     cfg.estimate_error = false;
     if let Some(k) = a.get(4) { cfg = cfg.with_k(k.parse().unwrap()).unwrap(); }
+    if let Some(r) = a.get(5) { cfg = cfg.with_init_radius(r.parse().unwrap()).unwrap(); }
     if a[1] == "rotational-linear" { cfg = cfg.with_box([-1.0,-1.0],[1.0,1.0]).unwrap(); }
     if a[1] == "rotational-double-well" { cfg = cfg.with_box([-2.0,-1.0],[0.0,1.0]).unwrap(); }
     eprintln!("drift kind {}", p.drift.kind());

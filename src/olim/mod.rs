@@ -18,8 +18,14 @@
 //!   about its centre and enlarged by 10 % per side. For a half-space {n·θ < c}, which has no
 //!   bounding box, the default is the square centred at θ* with half-width 2·dist, where
 //!   dist = c − n·θ* is the distance from θ* to ∂D; pass an explicit box to choose another.
-//! - **K.** Default K = clamp(round(1.6·log₂(N − 1)), 4, (N − 1)/2): 10 at N = 129, 13 at 513,
-//!   16 at N = 1025 (the reference setting of Dahiya & Cameron's code).
+//! - **K.** Default K = clamp(round(c·log₂(N − 1)), 4, (N − 1)/2) ([`default_k`]) with
+//!   c = 1.8 when the midpoint rule is exact on straight segments (linear drift and constant
+//!   noise: the error then comes from the straight-segment and interpolation approximations,
+//!   which shrink as K grows) and c = 1.4 otherwise (the midpoint rule's own error grows with the
+//!   segment length K·h). At N = 1025 that is K = 18 and K = 14. Measured on Dahiya & Cameron's
+//!   fields at N = 1025 (ErrMax over the points accepted before the front reaches the grid
+//!   edge): `l` (linear) K = 14, 16, 18, 20 → 2.3e-4, 1.9e-4, 1.6e-4, 1.5e-4; `d` (cubic)
+//!   K = 12, 14, 16, 18, 20 → 6.2e-4, 3.2e-4, 4.5e-4, 6.7e-4, 9.5e-4.
 //! - **Stop.** Rule [`StopRule::Boundary`] (default): stop when every grid point at an end of a
 //!   grid edge crossing ∂D is Accepted, or when the front reaches the edge of the grid (values
 //!   beyond need paths that leave the grid). [`StopRule::Exhaust`]: accept every grid point.
@@ -76,7 +82,7 @@ pub enum StopRule {
 pub struct Config {
     /// Points per axis N (default 513; at least 9).
     pub n: usize,
-    /// Update radius K in grid steps (default: [`default_k`]).
+    /// Update radius K in grid steps (default: [`default_k`], by N and the problem).
     pub k: Option<usize>,
     /// Explicit box (lo, hi); `None` for the default box (module docs).
     pub bounds: Option<([f64; 2], [f64; 2])>,
@@ -165,16 +171,19 @@ impl Config {
         self.init_radius = r;
         Ok(self)
     }
-    /// The K in effect for this configuration.
-    pub fn effective_k(&self) -> usize {
-        self.k.unwrap_or_else(|| default_k(self.n))
+    /// The K in effect for this configuration on `problem`.
+    pub fn effective_k(&self, problem: &Problem) -> usize {
+        self.k
+            .unwrap_or_else(|| default_k(self.n, problem.is_linear_gaussian()))
     }
 }
 
-/// Default update radius: K = clamp(round(1.6·log₂(N − 1)), 4, (N − 1)/2).
-pub fn default_k(n: usize) -> usize {
-    let k = (1.6 * ((n.max(2) - 1) as f64).log2()).round() as usize;
-    k.clamp(4, ((n - 1) / 2).max(1))
+/// Default update radius K = clamp(round(c·log₂(N − 1)), 4, (N − 1)/2), with c = 1.8 when
+/// `exact_quadrature` (linear drift and constant noise) and c = 1.4 otherwise (module docs).
+pub fn default_k(n: usize, exact_quadrature: bool) -> usize {
+    let c = if exact_quadrature { 1.8 } else { 1.4 };
+    let k = (c * ((n.max(2) - 1) as f64).log2()).round() as usize;
+    k.clamp(4, ((n.max(3) - 1) / 2).max(1))
 }
 
 /// The grid of a report.
@@ -504,7 +513,7 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
     if n < 9 {
         return Err(Error::invalid("--grid", format!("N = {n}: use at least 9 points per axis")));
     }
-    let k = config.effective_k();
+    let k = config.effective_k(problem);
     if 2 * k + 1 > n {
         return Err(Error::invalid(
             "--grid",

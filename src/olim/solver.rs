@@ -88,7 +88,19 @@ struct Solver<'a, B: VectorField, N: Diffusion> {
 impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     #[inline(always)]
     fn st(&self, p: usize) -> u8 {
-        self.state[p] & STATE_MASK
+        debug_assert!(p < self.state.len());
+        // SAFETY: every index reaching here is a grid point or a neighbour / disk point of one,
+        // and the padding (pad = K + 1 ≥ the disk radius and ≥ 1) keeps those inside the
+        // padded arrays, which all have length width².
+        unsafe { *self.state.get_unchecked(p) & STATE_MASK }
+    }
+
+    /// U at padded index p (see [`Self::st`] for why p is in bounds).
+    #[inline(always)]
+    fn uval(&self, p: usize) -> f64 {
+        debug_assert!(p < self.u.len());
+        // SAFETY: as in `st`.
+        unsafe { *self.u.get_unchecked(p) }
     }
 
     #[inline(always)]
@@ -155,7 +167,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     fn triangles_around(&mut self, x0: usize, base: [f64; 2], m0: &Midpoint, ti: i32, tj: i32) -> f64 {
         let mut best = f64::INFINITY;
         let l0 = self.vec(ti, tj);
-        let u0 = self.u[x0];
+        let u0 = self.uval(x0);
         for k in 0..8 {
             let x1 = (x0 as isize + self.nbr[k]) as usize;
             if self.st(x1) != State::Front as u8 {
@@ -165,7 +177,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
             // Midpoint of x₁ = x₀ + n and x = x₀ + t.
             let m1 = self.midpoint(base, ni + ti, nj + tj);
             let e = self.vec(ni, nj);
-            if let Some(v) = self.triangle(u0, self.u[x1], m0, &m1, l0, e) {
+            if let Some(v) = self.triangle(u0, self.uval(x1), m0, &m1, l0, e) {
                 best = best.min(v);
             }
         }
@@ -204,7 +216,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         let mut src = Near { p: u32::MAX, di: 0, dj: 0 };
         let mut msrc = Midpoint::default();
         for &q in &buf {
-            let uq = self.u[q.p as usize];
+            let uq = self.uval(q.p as usize);
             // Q ≥ 0: a source already above the best value cannot win.
             if uq >= best {
                 continue;
@@ -244,7 +256,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         for &q in &buf {
             let x = q.p as usize;
             let (di, dj) = (q.di as i32, q.dj as i32);
-            let old = self.u[x];
+            let old = self.uval(x);
             let m = self.midpoint(xc, di, dj);
             let mut v = old;
             if let Some(q1) = one_point_below(un, &m, self.vec(di, dj), old) {
@@ -261,7 +273,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
                         let m0 = self.midpoint(xc, ni + di, nj + dj);
                         let l0 = self.vec(di - ni, dj - nj);
                         let e = self.vec(-ni, -nj);
-                        if let Some(t) = self.triangle(self.u[x0], un, &m0, &m, l0, e) {
+                        if let Some(t) = self.triangle(self.uval(x0), un, &m0, &m, l0, e) {
                             v = v.min(t);
                         }
                     }
