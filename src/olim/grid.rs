@@ -26,6 +26,8 @@ pub enum State {
 
 /// Bit set on state bytes of points at an end of a grid edge that crosses ∂D.
 pub const BOUNDARY_FLAG: u8 = 0x10;
+/// Bit set on state bytes of grid-edge points inside D or on ∂D (accepting one stops the solve).
+pub const EDGE_FLAG: u8 = 0x20;
 /// Mask extracting the [`State`] from a state byte.
 pub const STATE_MASK: u8 = 0x0F;
 

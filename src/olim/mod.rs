@@ -27,8 +27,10 @@
 //!   edge): `l` (linear) K = 14, 16, 18, 20 → 2.3e-4, 1.9e-4, 1.6e-4, 1.5e-4; `d` (cubic)
 //!   K = 12, 14, 16, 18, 20 → 6.2e-4, 3.2e-4, 4.5e-4, 6.7e-4, 9.5e-4.
 //! - **Stop.** Rule [`StopRule::Boundary`] (default): stop when every grid point at an end of a
-//!   grid edge crossing ∂D is Accepted, or when the front reaches the edge of the grid (values
-//!   beyond need paths that leave the grid). [`StopRule::Exhaust`]: accept every grid point.
+//!   grid edge crossing ∂D is Accepted, or when the front reaches the edge of the grid at a point
+//!   inside D or on ∂D (values beyond need paths that leave the grid; edge points outside D do
+//!   not stop the solve, since an optimal path to ∂D never passes there — e.g. the other well of
+//!   a double well beyond a half-space boundary). [`StopRule::Exhaust`]: accept every grid point.
 //! - **V₀** = min over ∂D of V, where V on ∂D is interpolated linearly along each grid edge whose
 //!   ends lie on either side of ∂D (the crossing found by linear interpolation of D's level
 //!   function). It is reported when certified: every crossing was accepted, or the least
@@ -576,11 +578,17 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         }
     }
     let boundary = boundary_points(problem, &grid);
+    let edge: Vec<usize> = (0..n)
+        .flat_map(|k| [(k, 0), (k, n - 1), (0, k), (n - 1, k)])
+        .filter(|&(i, j)| problem.domain.level(&grid.point(i, j)) <= 0.0)
+        .map(|(i, j)| grid.index(i, j))
+        .collect();
     let setup = Setup {
         grid: grid.clone(),
         k,
         initial,
         boundary,
+        edge,
         stop_early: config.stop == StopRule::Boundary,
     };
     let start = Instant::now();

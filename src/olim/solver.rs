@@ -13,7 +13,7 @@
 //! 3. Accepted Front points among x_new and its neighbours whose 8 neighbours are all accepted
 //!    become Accepted and stop serving as update sources.
 
-use super::grid::{Grid, RowBits, State, BOUNDARY_FLAG, STATE_MASK};
+use super::grid::{Grid, RowBits, State, BOUNDARY_FLAG, EDGE_FLAG, STATE_MASK};
 use super::heap::IndexedHeap;
 use super::update::{one_point_below, triangle, Midpoint};
 use crate::problem::{Diffusion, NoiseWorkspace, VectorField};
@@ -24,7 +24,8 @@ use crate::problem::{Diffusion, NoiseWorkspace, VectorField};
 pub enum Termination {
     /// Every grid point at an end of a grid edge crossing ∂D was accepted: V₀ is known.
     BoundaryAccepted,
-    /// The front reached the edge of the grid (values beyond would need paths leaving the grid).
+    /// The front reached the edge of the grid inside D or on ∂D (values beyond would need paths
+    /// leaving the grid).
     GridEdge,
     /// Every reachable grid point was accepted (stop rule `exhaust`).
     Exhausted,
@@ -50,6 +51,9 @@ pub(crate) struct Setup {
     pub initial: Vec<(usize, f64)>,
     /// Points flagged as ends of ∂D-crossing edges (padded indices).
     pub boundary: Vec<usize>,
+    /// Grid-edge points inside D or on ∂D (padded indices): the front reaching one of them
+    /// stops the solve (edge points outside D do not: paths to ∂D never pass there).
+    pub edge: Vec<usize>,
     /// Stop at the grid edge / when ∂D is accepted (false: accept everything).
     pub stop_early: bool,
 }
@@ -347,6 +351,9 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
             remaining += 1;
         }
     }
+    for &p in &setup.edge {
+        state[p] |= EDGE_FLAG;
+    }
     let disk: Vec<(isize, usize)> = (-k..=k)
         .map(|dr| (dr, ((k * k - dr * dr) as f64).sqrt().floor() as usize))
         .collect();
@@ -402,7 +409,7 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
         if s.state[p] & BOUNDARY_FLAG != 0 {
             remaining -= 1;
         }
-        hit_edge |= s.g.on_edge(p);
+        hit_edge |= s.state[p] & EDGE_FLAG != 0;
     }
     for &(p, _) in &setup.initial {
         let (c, r) = (p % s.g.width, p / s.g.width);
@@ -432,7 +439,7 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
                     break;
                 }
             }
-            if setup.stop_early && s.g.on_edge(p) {
+            if setup.stop_early && s.state[p] & EDGE_FLAG != 0 {
                 termination = Termination::GridEdge;
                 break;
             }
