@@ -20,7 +20,11 @@ fn main() -> quasipot::Result<()> {
         .unwrap_or_else(|| vec![129, 257, 513, 1025]);
     let k: Option<usize> = args.get(2).map(|s| s.parse().expect("K"));
     let cases: [(&str, &str, Option<([f64; 2], [f64; 2])>); 3] = [
-        ("d", "rotational-double-well", Some(([-2.0, -1.0], [0.0, 1.0]))),
+        (
+            "d",
+            "rotational-double-well",
+            Some(([-2.0, -1.0], [0.0, 1.0])),
+        ),
         ("l", "rotational-linear", Some(([-1.0, -1.0], [1.0, 1.0]))),
         ("manufactured", "manufactured-anisotropic", None),
     ];
@@ -29,7 +33,16 @@ fn main() -> quasipot::Result<()> {
         println!("\n{label} ({name})");
         println!(
             "{:>6} {:>4} {:>11} {:>11} {:>11} {:>11} {:>7} {:>7} {:>9} {:>9}",
-            "N", "K", "ErrMax", "ERMS", "ErrMax/maxV", "ERMS/maxV", "p_max", "p_rms", "time [s]", "V0"
+            "N",
+            "K",
+            "ErrMax",
+            "ERMS",
+            "ErrMax/maxV",
+            "ERMS/maxV",
+            "p_max",
+            "p_rms",
+            "time [s]",
+            "V0"
         );
         let mut prev: Option<(f64, f64)> = None;
         for &n in &sizes {

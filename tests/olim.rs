@@ -26,17 +26,27 @@ fn assert_converges(name: &str, bounds: Option<([f64; 2], [f64; 2])>, sizes: &[u
     for &n in sizes {
         let r = run(&p, &config(n, bounds)).unwrap();
         let e = r.errors.clone().expect("the problem has an exact V");
-        assert!(e.points > n * n / 10, "{name} N={n}: only {} points", e.points);
+        assert!(
+            e.points > n * n / 10,
+            "{name} N={n}: only {} points",
+            e.points
+        );
         errs.push((n, e.error_max, e.error_rms, r.v0, r.front_value));
     }
     for w in errs.windows(2) {
-        assert!(w[1].1 < w[0].1, "{name}: ErrMax does not decrease: {errs:?}");
+        assert!(
+            w[1].1 < w[0].1,
+            "{name}: ErrMax does not decrease: {errs:?}"
+        );
         assert!(w[1].2 < w[0].2, "{name}: ERMS does not decrease: {errs:?}");
     }
     let (first, last) = (errs[0], errs[errs.len() - 1]);
     let doublings = ((last.0 - 1) as f64 / (first.0 - 1) as f64).log2();
     let order = (first.2 / last.2).log2() / doublings;
-    assert!(order >= 0.8, "{name}: observed RMS order {order:.2}: {errs:?}");
+    assert!(
+        order >= 0.8,
+        "{name}: observed RMS order {order:.2}: {errs:?}"
+    );
     if let (Some(v0), Some(exact)) = (last.3, p.reference.v0) {
         assert!(
             (v0 - exact).abs() <= 2.0 * last.1 + 1e-12,
@@ -108,8 +118,15 @@ depth = 0.5
         );
         // The exit point is on ∂D (±, the domain is symmetric) near the exact one.
         let e = r.exit_point.unwrap();
-        let d = |s: f64| ((e[0] - s * exact.exit_point[0]).powi(2) + (e[1] - s * exact.exit_point[1]).powi(2)).sqrt();
-        assert!(d(1.0).min(d(-1.0)) < 0.1, "exit {e:?} vs ±{:?}", exact.exit_point);
+        let d = |s: f64| {
+            ((e[0] - s * exact.exit_point[0]).powi(2) + (e[1] - s * exact.exit_point[1]).powi(2))
+                .sqrt()
+        };
+        assert!(
+            d(1.0).min(d(-1.0)) < 0.1,
+            "exit {e:?} vs ±{:?}",
+            exact.exit_point
+        );
     }
     assert!(errs[1] < errs[0], "V0 error does not decrease: {errs:?}");
 }
@@ -130,7 +147,10 @@ fn maier_stein_v0_agrees_with_the_converged_value() {
         "V0 = {v0}, estimate {est}"
     );
     let e = r.exit_point.unwrap();
-    assert!(e[0].abs() < 1e-12 && e[1].abs() < 0.05, "exit point {e:?} should be the saddle");
+    assert!(
+        e[0].abs() < 1e-12 && e[1].abs() < 0.05,
+        "exit point {e:?} should be the saddle"
+    );
 }
 
 /// With constant anisotropic noise the solver still converges to the exact quadratic V.
@@ -140,8 +160,16 @@ fn constant_anisotropic_noise_matches_the_lyapunov_quasi_potential() {
     let r = run(&p, &config(129, None)).unwrap();
     let exact = quasipot::exact::quasi_potential_barrier(&p).unwrap();
     let e = r.errors.is_none();
-    assert!(e, "quadratic-2d has no formula reference; compared through V0 instead");
-    assert!((r.v0.unwrap() - exact.v0).abs() < 0.01, "{:?} vs {}", r.v0, exact.v0);
+    assert!(
+        e,
+        "quadratic-2d has no formula reference; compared through V0 instead"
+    );
+    assert!(
+        (r.v0.unwrap() - exact.v0).abs() < 0.01,
+        "{:?} vs {}",
+        r.v0,
+        exact.v0
+    );
 }
 
 #[test]
@@ -224,7 +252,13 @@ fn rejects_a_grid_that_cuts_off_part_of_d() {
 
 #[test]
 fn rejects_bad_boxes_and_radii() {
-    assert!(Config::new(33).unwrap().with_box([0.0, 0.0], [0.0, 1.0]).is_err());
-    assert!(Config::new(33).unwrap().with_box([0.0, f64::NAN], [1.0, 1.0]).is_err());
+    assert!(Config::new(33)
+        .unwrap()
+        .with_box([0.0, 0.0], [0.0, 1.0])
+        .is_err());
+    assert!(Config::new(33)
+        .unwrap()
+        .with_box([0.0, f64::NAN], [1.0, 1.0])
+        .is_err());
     assert!(Config::new(33).unwrap().with_init_radius(1.0).is_err());
 }

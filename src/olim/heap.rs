@@ -142,7 +142,9 @@ mod tests {
         let mut state = 12345u64;
         let mut keys = vec![0.0; n];
         for (i, k) in keys.iter_mut().enumerate() {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             *k = (state >> 11) as f64 / (1u64 << 53) as f64;
             h.push_or_decrease(i, *k);
         }

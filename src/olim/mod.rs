@@ -130,7 +130,10 @@ impl Config {
         if n > 32_768 {
             return Err(Error::invalid(
                 "--grid",
-                format!("N = {n} points per axis would need {} GiB; use N ≤ 32768", (n * n * 17) >> 30),
+                format!(
+                    "N = {n} points per axis would need {} GiB; use N ≤ 32768",
+                    (n * n * 17) >> 30
+                ),
             ));
         }
         self.n = n;
@@ -173,6 +176,19 @@ impl Config {
         self.init_radius = r;
         Ok(self)
     }
+    /// Re-check every field (they are public, so the setters may have been bypassed).
+    pub fn validate(&self) -> Result<()> {
+        let mut c = Config::default().with_grid(self.n)?;
+        if let Some(k) = self.k {
+            c = c.with_k(k)?;
+        }
+        if let Some((lo, hi)) = self.bounds {
+            c = c.with_box(lo, hi)?;
+        }
+        c.with_init_radius(self.init_radius)?;
+        Ok(())
+    }
+
     /// The K in effect for this configuration on `problem`.
     pub fn effective_k(&self, problem: &Problem) -> usize {
         self.k
@@ -357,7 +373,12 @@ pub fn default_box(problem: &Problem) -> Result<([f64; 2], [f64; 2])> {
 fn check_domain_on_grid(problem: &Problem, lo: [f64; 2], hi: [f64; 2]) -> Result<()> {
     let dom = &problem.domain;
     if let Domain::HalfSpace { .. } = dom {
-        let corners = [[lo[0], lo[1]], [hi[0], lo[1]], [lo[0], hi[1]], [hi[0], hi[1]]];
+        let corners = [
+            [lo[0], lo[1]],
+            [hi[0], lo[1]],
+            [lo[0], hi[1]],
+            [hi[0], hi[1]],
+        ];
         if corners.iter().all(|c| dom.level(c) < 0.0) {
             return Err(Error::invalid(
                 "--box",
@@ -447,10 +468,24 @@ fn boundary_minimum(problem: &Problem, g: &Grid, sol: &Solution) -> Option<(f64,
         for i in 0..n {
             let p = g.index(i, j);
             if i + 1 < n {
-                consider(p, p + 1, level_row[i], level_row[i + 1], g.point(i, j), g.point(i + 1, j));
+                consider(
+                    p,
+                    p + 1,
+                    level_row[i],
+                    level_row[i + 1],
+                    g.point(i, j),
+                    g.point(i + 1, j),
+                );
             }
             if j + 1 < n {
-                consider(p, g.index(i, j + 1), level_row[i], next_row[i], g.point(i, j), g.point(i, j + 1));
+                consider(
+                    p,
+                    g.index(i, j + 1),
+                    level_row[i],
+                    next_row[i],
+                    g.point(i, j),
+                    g.point(i, j + 1),
+                );
             }
         }
         std::mem::swap(&mut level_row, &mut next_row);
@@ -511,10 +546,8 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
     if problem.dim() != 2 {
         return Err(unsupported_dim(problem));
     }
+    config.validate()?;
     let n = config.n;
-    if n < 9 {
-        return Err(Error::invalid("--grid", format!("N = {n}: use at least 9 points per axis")));
-    }
     let k = config.effective_k(problem);
     if 2 * k + 1 > n {
         return Err(Error::invalid(
@@ -543,7 +576,7 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
     let grid = Grid::new(n, lo, hi, k + 1);
     let sigma = crate::exact::local_covariance(problem)?.sigma;
     let det = sigma[(0, 0)] * sigma[(1, 1)] - sigma[(0, 1)] * sigma[(1, 0)];
-    if !(det > 0.0) {
+    if det.is_nan() || det <= 0.0 {
         return Err(Error::numerical(
             "olim initialisation",
             format!("the local covariance Σ at θ* is singular (det = {det:e})"),
@@ -573,7 +606,8 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
             }
             let x = grid.point(i as usize, j as usize);
             let u = [x[0] - theta[0], x[1] - theta[1]];
-            let v = 0.5 * (sinv[0] * u[0] * u[0] + 2.0 * sinv[1] * u[0] * u[1] + sinv[2] * u[1] * u[1]);
+            let v =
+                0.5 * (sinv[0] * u[0] * u[0] + 2.0 * sinv[1] * u[0] * u[1] + sinv[2] * u[1] * u[1]);
             initial.push((grid.index(i as usize, j as usize), v));
         }
     }
@@ -600,7 +634,10 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
     if let Some(x) = sol.bad_point {
         return Err(Error::NotPositiveDefinite {
             field: "noise".into(),
-            detail: format!("a(θ) is not positive definite at θ = ({}, {}), a point the grid solver needed", x[0], x[1]),
+            detail: format!(
+                "a(θ) is not positive definite at θ = ({}, {}), a point the grid solver needed",
+                x[0], x[1]
+            ),
         });
     }
     let mut notes = Vec::new();
@@ -618,7 +655,9 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
             }
         }
         None => {
-            notes.push("no grid edge crossing ∂D was accepted: V₀ is unknown (enlarge the box)".into());
+            notes.push(
+                "no grid edge crossing ∂D was accepted: V₀ is unknown (enlarge the box)".into(),
+            );
             (None, None)
         }
     };

@@ -206,8 +206,14 @@ impl Figure for FieldFigure {
                 };
                 Rectangle::new(
                     [
-                        ((self.xs[i] - dx).max(self.lo[0]), (self.ys[j] - dy).max(self.lo[1])),
-                        ((self.xs[i] + dx).min(self.hi[0]), (self.ys[j] + dy).min(self.hi[1])),
+                        (
+                            (self.xs[i] - dx).max(self.lo[0]),
+                            (self.ys[j] - dy).max(self.lo[1]),
+                        ),
+                        (
+                            (self.xs[i] + dx).min(self.hi[0]),
+                            (self.ys[j] + dy).min(self.hi[1]),
+                        ),
                     ],
                     color.filled(),
                 )
@@ -233,7 +239,9 @@ impl Figure for FieldFigure {
                 )
                 .map_err(plot_err)?
                 .label(format!("V = V0 = {v0:.4}"))
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2))
+                });
         }
         chart
             .draw_series(
@@ -252,7 +260,9 @@ impl Figure for FieldFigure {
                 )))
                 .map_err(plot_err)?
                 .label("minimum action path")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2))
+                });
         }
         chart
             .draw_series(std::iter::once(Cross::new(

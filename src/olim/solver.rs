@@ -155,7 +155,15 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     }
 
     #[inline(always)]
-    fn triangle(&mut self, u0: f64, u1: f64, m0: &Midpoint, m1: &Midpoint, l0: [f64; 2], e: [f64; 2]) -> Option<f64> {
+    fn triangle(
+        &mut self,
+        u0: f64,
+        u1: f64,
+        m0: &Midpoint,
+        m1: &Midpoint,
+        l0: [f64; 2],
+        e: [f64; 2],
+    ) -> Option<f64> {
         self.n_tri += 1;
         if self.noise.is_constant() {
             triangle::<false>(u0, u1, m0, m1, l0, e)
@@ -168,7 +176,14 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     /// `m0` of (x₀, x)) with every Accepted Front 8-neighbour of x₀; `base` = coordinates of x₀.
     /// Returns the smallest value found (or +∞).
     #[inline]
-    fn triangles_around(&mut self, x0: usize, base: [f64; 2], m0: &Midpoint, ti: i32, tj: i32) -> f64 {
+    fn triangles_around(
+        &mut self,
+        x0: usize,
+        base: [f64; 2],
+        m0: &Midpoint,
+        ti: i32,
+        tj: i32,
+    ) -> f64 {
         let mut best = f64::INFINITY;
         let l0 = self.vec(ti, tj);
         let u0 = self.uval(x0);
@@ -217,7 +232,11 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         let buf = std::mem::take(&mut self.buf);
         let xc = self.xy(c, r);
         let mut best = f64::INFINITY;
-        let mut src = Near { p: u32::MAX, di: 0, dj: 0 };
+        let mut src = Near {
+            p: u32::MAX,
+            di: 0,
+            dj: 0,
+        };
         let mut msrc = Midpoint::default();
         for &q in &buf {
             let uq = self.uval(q.p as usize);

@@ -47,7 +47,7 @@ pub fn segment_action(mid: &Midpoint, l: [f64; 2]) -> f64 {
 #[inline(always)]
 pub fn one_point_below(u0: f64, mid: &Midpoint, l: [f64; 2], bound: f64) -> Option<f64> {
     let t = bound - u0 + quad(&mid.a, mid.b, l);
-    if !(t > 0.0) {
+    if t.is_nan() || t <= 0.0 {
         return None;
     }
     let pp = quad(&mid.a, mid.b, mid.b) * quad(&mid.a, l, l);
@@ -180,11 +180,11 @@ pub fn triangle<const VARIABLE: bool>(
     let db = [m1.b[0] - m0.b[0], m1.b[1] - m0.b[1]];
     let da = [m1.a[0] - m0.a[0], m1.a[1] - m0.a[1], m1.a[2] - m0.a[2]];
     let g0 = slope::<VARIABLE>(0.0, du, m0, db, da, l0, e);
-    if !(g0 < 0.0) {
+    if g0.is_nan() || g0 >= 0.0 {
         return None;
     }
     let g1 = slope::<VARIABLE>(1.0, du, m0, db, da, l0, e);
-    if !(g1 > 0.0) {
+    if g1.is_nan() || g1 <= 0.0 {
         return None;
     }
     let (mut a, mut c) = (0.0f64, 1.0f64);
@@ -270,7 +270,11 @@ mod tests {
             let (fp, gp, _) = objective::<true>(lam + s, 0.07, &m0, db, da, l0, e);
             let (fm, gm, _) = objective::<true>(lam - s, 0.07, &m0, db, da, l0, e);
             assert!((g - (fp - fm) / (2.0 * s)).abs() < 1e-8);
-            assert!((h - (gp - gm) / (2.0 * s)).abs() < 1e-7, "{h} vs {}", (gp - gm) / (2.0 * s));
+            assert!(
+                (h - (gp - gm) / (2.0 * s)).abs() < 1e-7,
+                "{h} vs {}",
+                (gp - gm) / (2.0 * s)
+            );
         }
     }
 
