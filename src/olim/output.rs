@@ -11,7 +11,8 @@ use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Write `V.npy` (N×N, row = y index, unreached points = +∞), `x.npy`, `y.npy` and the figure
-/// `field.png` / `field.svg` (heatmap of V with contour lines, ∂D in red, θ* as a cross, the
+/// `field.png` / `field.svg` (heatmap of V, coloured up to 2.5·V₀ when V₀ is known, with
+/// contour lines, ∂D in red, θ* as a cross, the
 /// exit point as a circle, and `path` — a list of points, e.g. the gMAM path — as a black line)
 /// into `dir` (created if missing). Returns the paths written.
 pub fn write_files(
@@ -75,11 +76,13 @@ impl FieldFigure {
                 g.push(problem.domain.level(&[x_all[i], y_all[j]]));
             }
         }
+        // Colour scale: up to 2.5·V₀ when V₀ is known (the interesting range), else max V.
         let vmax = v
             .iter()
             .copied()
             .filter(|x| x.is_finite())
             .fold(0.0f64, f64::max)
+            .min(report.v0.map_or(f64::INFINITY, |v0| 2.5 * v0))
             .max(1e-300);
         FieldFigure {
             xs,
@@ -199,8 +202,10 @@ impl Figure for FieldFigure {
             .draw_series((0..m * m).map(|k| {
                 let (i, j) = (k % m, k / m);
                 let v = self.v[k];
-                let color = if v.is_finite() {
+                let color = if v.is_finite() && v <= self.vmax {
                     viridis(v / self.vmax)
+                } else if v.is_finite() {
+                    viridis(1.0)
                 } else {
                     grey
                 };
@@ -286,6 +291,7 @@ impl Figure for FieldFigure {
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .label_font((FONT, 13))
