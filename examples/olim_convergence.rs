@@ -7,7 +7,8 @@
 //! as in Dahiya & Cameron's code), with K from `default_k` unless given. Errors are over the
 //! Accepted points.
 //! Prints N, K, ErrMax, ERMS (absolute and normalised by max V), the observed order
-//! log₂(E(N/2)/E(N)) and the solve time.
+//! log₂(E(N/2)/E(N)), the solve time (wall clock) and V₀ ("-" when the front reached the grid
+//! edge before V₀ was certified: on `d`'s grid the edge points (−1, ±1) tie with the saddle).
 
 use quasipot::olim::{run, Config};
 use quasipot::problem::{BuildOptions, Problem};
@@ -64,7 +65,7 @@ fn main() -> quasipot::Result<()> {
                 None => ("-".into(), "-".into()),
             };
             println!(
-                "{:>6} {:>4} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>7} {:>7} {:>9.3} {:>9.5}",
+                "{:>6} {:>4} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>7} {:>7} {:>9.3} {:>9}",
                 n,
                 r.k,
                 e.error_max,
@@ -74,7 +75,7 @@ fn main() -> quasipot::Result<()> {
                 pm,
                 pr,
                 r.seconds,
-                r.v0.unwrap_or(f64::NAN)
+                r.v0.map_or("-".to_string(), |v| format!("{v:.5}"))
             );
             prev = Some((e.error_max, e.error_rms));
         }
