@@ -54,6 +54,9 @@ pub(crate) struct Setup {
     /// Grid-edge points inside D or on ∂D (padded indices): the front reaching one of them
     /// stops the solve (edge points outside D do not: paths to ∂D never pass there).
     pub edge: Vec<usize>,
+    /// Cache drift and metric per half-grid node when the noise is state-dependent (40 bytes
+    /// per half-grid node, 160 per grid point; each is reused about ten times).
+    pub midpoint_cache: bool,
     /// Stop at the grid edge / when ∂D is accepted (false: accept everything).
     pub stop_early: bool,
 }
@@ -84,6 +87,8 @@ struct Solver<'a, B: VectorField, N: Diffusion> {
     nbr: [isize; 8],
     nbr_ij: [(i32, i32); 8],
     buf: Vec<Near>,
+    /// (b, A) per half-grid node for state-dependent noise (NaN = not yet computed).
+    cache: Vec<f64>,
     bad_point: Option<[f64; 2]>,
     n_one: u64,
     n_tri: u64,
@@ -112,45 +117,57 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         self.state[p] = (self.state[p] & !STATE_MASK) | s as u8;
     }
 
-    /// Coordinates of padded column c, row r.
-    #[inline(always)]
-    fn xy(&self, c: usize, r: usize) -> [f64; 2] {
-        let pad = self.g.pad as f64;
-        [
-            self.g.lo[0] + (c as f64 - pad) * self.g.h[0],
-            self.g.lo[1] + (r as f64 - pad) * self.g.h[1],
-        ]
-    }
-
     /// Offset (oi, oj) grid steps as a vector.
     #[inline(always)]
     fn vec(&self, oi: i32, oj: i32) -> [f64; 2] {
         [oi as f64 * self.g.h[0], oj as f64 * self.g.h[1]]
     }
 
-    /// Drift and metric at base + ½(oi·hₓ, oj·h_y): the midpoint of base and base + (oi, oj).
+    /// Drift and metric at the midpoint of padded points (c, r) and (c + oi, r + oj), i.e. at
+    /// half-grid node (2c + oi, 2r + oj). With state-dependent noise the values are cached per
+    /// half-grid node ([`Setup::midpoint_cache`]).
     #[inline(always)]
-    fn midpoint(&mut self, base: [f64; 2], oi: i32, oj: i32) -> Midpoint {
+    fn midpoint(&mut self, c: i32, r: i32, oi: i32, oj: i32) -> Midpoint {
+        let (hx, hy) = (2 * c + oi, 2 * r + oj);
+        let pad = self.g.pad as f64;
         let m = [
-            base[0] + 0.5 * oi as f64 * self.g.h[0],
-            base[1] + 0.5 * oj as f64 * self.g.h[1],
+            self.g.lo[0] + (0.5 * hx as f64 - pad) * self.g.h[0],
+            self.g.lo[1] + (0.5 * hy as f64 - pad) * self.g.h[1],
         ];
-        let mut b = [0.0; 2];
-        self.drift.drift(&m, &mut b);
-        let a = if self.noise.is_constant() {
-            self.constant_a
+        if self.noise.is_constant() {
+            let mut b = [0.0; 2];
+            self.drift.drift(&m, &mut b);
+            return Midpoint {
+                b,
+                a: self.constant_a,
+            };
+        }
+        let slot = if self.cache.is_empty() {
+            usize::MAX
         } else {
-            let mut full = [0.0; 4];
-            if !self.noise.metric(&m, &mut self.ws, &mut full) {
-                self.bad_point.get_or_insert(m);
-                // An infinite metric makes every update through here infinite.
+            let k = 5 * (hy as usize * 2 * self.g.width + hx as usize);
+            let e = &self.cache[k..k + 5];
+            if !e[0].is_nan() {
                 return Midpoint {
-                    b,
-                    a: [f64::INFINITY, 0.0, f64::INFINITY],
+                    b: [e[0], e[1]],
+                    a: [e[2], e[3], e[4]],
                 };
             }
-            [full[0], 0.5 * (full[1] + full[2]), full[3]]
+            k
         };
+        let mut b = [0.0; 2];
+        self.drift.drift(&m, &mut b);
+        let mut full = [0.0; 4];
+        let a = if self.noise.metric(&m, &mut self.ws, &mut full) {
+            [full[0], 0.5 * (full[1] + full[2]), full[3]]
+        } else {
+            self.bad_point.get_or_insert(m);
+            // An infinite metric makes every update through here infinite.
+            [f64::INFINITY, 0.0, f64::INFINITY]
+        };
+        if slot != usize::MAX {
+            self.cache[slot..slot + 5].copy_from_slice(&[b[0], b[1], a[0], a[1], a[2]]);
+        }
         Midpoint { b, a }
     }
 
@@ -173,13 +190,13 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     }
 
     /// Triangle updates of the target x = x₀ + (ti, tj) around the source x₀ (midpoint data
-    /// `m0` of (x₀, x)) with every Accepted Front 8-neighbour of x₀; `base` = coordinates of x₀.
-    /// Returns the smallest value found (or +∞).
+    /// `m0` of (x₀, x)) with every Accepted Front 8-neighbour of x₀; (c0, r0) = padded column
+    /// and row of x₀. Returns the smallest value found (or +∞).
     #[inline]
     fn triangles_around(
         &mut self,
         x0: usize,
-        base: [f64; 2],
+        (c0, r0): (i32, i32),
         m0: &Midpoint,
         ti: i32,
         tj: i32,
@@ -194,7 +211,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
             }
             let (ni, nj) = self.nbr_ij[k];
             // Midpoint of x₁ = x₀ + n and x = x₀ + t.
-            let m1 = self.midpoint(base, ni + ti, nj + tj);
+            let m1 = self.midpoint(c0, r0, ni + ti, nj + tj);
             let e = self.vec(ni, nj);
             if let Some(v) = self.triangle(u0, self.uval(x1), m0, &m1, l0, e) {
                 best = best.min(v);
@@ -230,7 +247,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     fn fresh_value(&mut self, x: usize, c: usize, r: usize) {
         self.collect_disk(true, c, r);
         let buf = std::mem::take(&mut self.buf);
-        let xc = self.xy(c, r);
+        let (ci, ri) = (c as i32, r as i32);
         let mut best = f64::INFINITY;
         let mut src = Near {
             p: u32::MAX,
@@ -245,7 +262,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
                 continue;
             }
             let (di, dj) = (q.di as i32, q.dj as i32);
-            let m = self.midpoint(xc, di, dj);
+            let m = self.midpoint(ci, ri, di, dj);
             if let Some(v) = one_point_below(uq, &m, self.vec(-di, -dj), best) {
                 best = v;
                 src = q;
@@ -256,9 +273,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         self.buf = buf;
         if src.p != u32::MAX {
             let (di, dj) = (src.di as i32, src.dj as i32);
-            let v = self.vec(di, dj);
-            let base = [xc[0] + v[0], xc[1] + v[1]];
-            let t = self.triangles_around(src.p as usize, base, &msrc, -di, -dj);
+            let t = self.triangles_around(src.p as usize, (ci + di, ri + dj), &msrc, -di, -dj);
             best = best.min(t);
             self.parent[x] = src.p;
         }
@@ -274,18 +289,18 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         self.collect_disk(false, c, r);
         let buf = std::mem::take(&mut self.buf);
         let un = self.u[xn];
-        let xc = self.xy(c, r);
+        let (ci, ri) = (c as i32, r as i32);
         let w = self.g.width as isize;
         for &q in &buf {
             let x = q.p as usize;
             let (di, dj) = (q.di as i32, q.dj as i32);
             let old = self.uval(x);
-            let m = self.midpoint(xc, di, dj);
+            let m = self.midpoint(ci, ri, di, dj);
             let mut v = old;
             if let Some(q1) = one_point_below(un, &m, self.vec(di, dj), old) {
                 v = q1;
                 self.parent[x] = xn as u32;
-                v = v.min(self.triangles_around(xn, xc, &m, di, dj));
+                v = v.min(self.triangles_around(xn, (ci, ri), &m, di, dj));
             } else {
                 // The triangle (x₀, x_new) when x_new neighbours x's best source x₀.
                 let x0 = self.parent[x] as usize;
@@ -293,7 +308,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
                 if off.abs() <= w + 1 && self.st(x0) == State::Front as u8 {
                     if let Some(k) = self.nbr.iter().position(|&o| o == off) {
                         let (ni, nj) = self.nbr_ij[k];
-                        let m0 = self.midpoint(xc, ni + di, nj + dj);
+                        let m0 = self.midpoint(ci, ri, ni + di, nj + dj);
                         let l0 = self.vec(di - ni, dj - nj);
                         let e = self.vec(-ni, -nj);
                         if let Some(t) = self.triangle(self.uval(x0), un, &m0, &m, l0, e) {
@@ -410,6 +425,11 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
         disk,
         nbr,
         nbr_ij,
+        cache: if setup.midpoint_cache && !noise.is_constant() {
+            vec![f64::NAN; 5 * 4 * g.width * g.width]
+        } else {
+            Vec::new()
+        },
         buf: Vec::with_capacity(4 * (2 * setup.k + 1) * (2 * setup.k + 1)),
         bad_point: None,
         n_one: 0,
