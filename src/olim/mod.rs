@@ -104,10 +104,11 @@ pub struct Config {
     pub init_radius: f64,
     /// Compare with the problem's exact V when it has one (default true).
     pub compare_with_reference: bool,
-    /// With state-dependent noise, cache b and a⁻¹ at each half-grid node the first time an
-    /// update needs them (default true): about 10× faster, since each midpoint serves about ten
-    /// updates and evaluating a(θ)⁻¹ needs an eigendecomposition, at 160 bytes per grid point
-    /// (170 MB at N = 1025). Unused with constant noise.
+    /// With state-dependent noise or a formula drift, cache b and a⁻¹ at each half-grid node
+    /// the first time an update needs them (default true): about 10× faster, since each
+    /// midpoint serves about ten updates and evaluating a(θ)⁻¹ needs an eigendecomposition, at
+    /// 160 bytes per grid point (170 MB at N = 1025). Unused for native or linear drifts with
+    /// constant noise, which are cheaper to recompute.
     pub midpoint_cache: bool,
     /// Also solve on the grid with (N + 1)/2 points and report |V₀(N) − V₀((N+1)/2)| as the
     /// error estimate of V₀ (first-order method; default true, costs about 25 % more).
@@ -289,7 +290,7 @@ pub struct Report {
     /// Wall time of the solve (seconds), excluding the error estimate.
     pub seconds: f64,
     /// Solver memory per grid point (bytes, padded arrays; 17.25, plus 160 with the midpoint
-    /// cache of state-dependent noise).
+    /// cache).
     pub bytes_per_point: f64,
     /// Things the user should know.
     pub notes: Vec<String>,
@@ -633,13 +634,19 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         .filter(|&(i, j)| problem.domain.level(&grid.point(i, j)) <= 0.0)
         .map(|(i, j)| grid.index(i, j))
         .collect();
+    // The cache pays off where a midpoint evaluation is expensive: a(θ)⁻¹ needs an
+    // eigendecomposition, and formula drifts are interpreted; native and linear drifts with
+    // constant noise are cheaper to recompute than to fetch.
+    let uses_cache = config.midpoint_cache
+        && (!problem.noise.is_constant()
+            || matches!(problem.drift, crate::problem::Drift::Field(_)));
     let setup = Setup {
         grid: grid.clone(),
         k,
         initial,
         boundary,
         edge,
-        midpoint_cache: config.midpoint_cache,
+        midpoint_cache: uses_cache,
         stop_early: config.stop == StopRule::Boundary,
     };
     let start = Instant::now();
@@ -744,13 +751,7 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         one_point_updates: sol.one_point_updates,
         triangle_updates: sol.triangle_updates,
         seconds,
-        bytes_per_point: 17.0
-            + 2.0 / 8.0
-            + if config.midpoint_cache && !problem.noise.is_constant() {
-                160.0
-            } else {
-                0.0
-            },
+        bytes_per_point: 17.0 + 2.0 / 8.0 + if uses_cache { 160.0 } else { 0.0 },
         notes,
         values,
     })

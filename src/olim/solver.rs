@@ -54,8 +54,8 @@ pub(crate) struct Setup {
     /// Grid-edge points inside D or on ∂D (padded indices): the front reaching one of them
     /// stops the solve (edge points outside D do not: paths to ∂D never pass there).
     pub edge: Vec<usize>,
-    /// Cache drift and metric per half-grid node when the noise is state-dependent (40 bytes
-    /// per half-grid node, 160 per grid point; each is reused about ten times).
+    /// Cache drift and metric per half-grid node (40 bytes per half-grid node, 160 per grid
+    /// point; each is reused about ten times): for state-dependent noise or formula drifts.
     pub midpoint_cache: bool,
     /// Stop at the grid edge / when ∂D is accepted (false: accept everything).
     pub stop_early: bool,
@@ -124,8 +124,8 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     }
 
     /// Drift and metric at the midpoint of padded points (c, r) and (c + oi, r + oj), i.e. at
-    /// half-grid node (2c + oi, 2r + oj). With state-dependent noise the values are cached per
-    /// half-grid node ([`Setup::midpoint_cache`]).
+    /// half-grid node (2c + oi, 2r + oj), cached per half-grid node when
+    /// [`Setup::midpoint_cache`] is set.
     #[inline(always)]
     fn midpoint(&mut self, c: i32, r: i32, oi: i32, oj: i32) -> Midpoint {
         let (hx, hy) = (2 * c + oi, 2 * r + oj);
@@ -134,14 +134,6 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
             self.g.lo[0] + (0.5 * hx as f64 - pad) * self.g.h[0],
             self.g.lo[1] + (0.5 * hy as f64 - pad) * self.g.h[1],
         ];
-        if self.noise.is_constant() {
-            let mut b = [0.0; 2];
-            self.drift.drift(&m, &mut b);
-            return Midpoint {
-                b,
-                a: self.constant_a,
-            };
-        }
         let slot = if self.cache.is_empty() {
             usize::MAX
         } else {
@@ -158,7 +150,9 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         let mut b = [0.0; 2];
         self.drift.drift(&m, &mut b);
         let mut full = [0.0; 4];
-        let a = if self.noise.metric(&m, &mut self.ws, &mut full) {
+        let a = if self.noise.is_constant() {
+            self.constant_a
+        } else if self.noise.metric(&m, &mut self.ws, &mut full) {
             [full[0], 0.5 * (full[1] + full[2]), full[3]]
         } else {
             self.bad_point.get_or_insert(m);
@@ -425,7 +419,7 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
         disk,
         nbr,
         nbr_ij,
-        cache: if setup.midpoint_cache && !noise.is_constant() {
+        cache: if setup.midpoint_cache {
             vec![f64::NAN; 5 * 4 * g.width * g.width]
         } else {
             Vec::new()
