@@ -25,6 +25,7 @@ pub mod cli;
 pub mod error;
 pub mod exact;
 pub mod linalg;
+pub mod olim;
 pub mod plot;
 pub mod problem;
 pub mod sde;

@@ -186,7 +186,7 @@ impl VectorField for LinearDrift {
     fn dim(&self) -> usize {
         self.center.len()
     }
-    #[inline]
+    #[inline(always)]
     fn drift(&self, x: &[f64], out: &mut [f64]) {
         let d = self.center.len();
         if d == 2 {

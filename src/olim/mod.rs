@@ -1,0 +1,758 @@
+//! Ordered line integral method (OLIM-MID) for the quasi-potential V on a 2-D grid.
+//!
+//! Solves the Hamilton–Jacobi equation ½∇Vᵀa∇V + b·∇V = 0, V(θ*) = 0, on the uniform grid
+//! [lo₀, hi₀] × [lo₁, hi₁] with N points per axis, by the ordered line integral method of
+//! Dahiya & Cameron ("Ordered line integral methods for computing the quasi-potential",
+//! J. Sci. Comput. 75, 2018; anisotropic state-dependent noise: Physica D 382, 2018): a
+//! Dijkstra-like ordering of grid points by tentative value, where each tentative value is the
+//! least midpoint-rule geometric action of a straight segment from an Accepted Front point
+//! within K·h (one-point update) or from a point of a segment between two neighbouring Accepted
+//! Front points (triangle update), with triangle updates only around the best one-point source
+//! (the hierarchical strategy). See [`update`] for the formulas and [`solver`] for the loop.
+//!
+//! - **Start.** Grid points within `init_radius` grid steps of θ* (θ* need not be a node) get
+//!   the exact value of the linearisation, V = ½uᵀΣ⁻¹u with u = θ − θ* and AΣ + ΣAᵀ = a(θ*)
+//!   ([`crate::exact::local_covariance`]).
+//! - **Grid.** Default box: the bounding box of D (from [`crate::problem::Domain::bounding_box`],
+//!   or found by marching along 256 rays from θ* for level sets of general losses), made square
+//!   about its centre and enlarged by 10 % per side. For a half-space {n·θ < c}, which has no
+//!   bounding box, the default is the square centred at θ* with half-width 2·dist, where
+//!   dist = c − n·θ* is the distance from θ* to ∂D; pass an explicit box to choose another.
+//! - **K.** Default K = clamp(round(c·log₂(N − 1)), 4, (N − 1)/2) ([`default_k`]) with
+//!   c = 1.8 when the midpoint rule is exact on straight segments (linear drift and constant
+//!   noise: the error then comes from the straight-segment and interpolation approximations,
+//!   which shrink as K grows) and c = 1.4 otherwise (the midpoint rule's own error grows with the
+//!   segment length K·h). At N = 1025 that is K = 18 and K = 14. Measured on Dahiya & Cameron's
+//!   fields at N = 1025 (ErrMax over the points accepted before the front reaches the grid
+//!   edge): `l` (linear) K = 14, 16, 18, 20 → 2.3e-4, 1.9e-4, 1.6e-4, 1.5e-4; `d` (cubic)
+//!   K = 12, 14, 16, 18, 20 → 6.2e-4, 3.2e-4, 4.5e-4, 6.7e-4, 9.5e-4.
+//! - **Stop.** Rule [`StopRule::Boundary`] (default): stop when every grid point at an end of a
+//!   grid edge crossing ∂D is Accepted, or when the front reaches the edge of the grid at a point
+//!   inside D or on ∂D (values beyond need paths that leave the grid; edge points outside D do
+//!   not stop the solve, since an optimal path to ∂D never passes there — e.g. the other well of
+//!   a double well beyond a half-space boundary). [`StopRule::Exhaust`]: accept every grid point.
+//! - **V₀** = min over ∂D of V, where V on ∂D is interpolated linearly along each grid edge whose
+//!   ends lie on either side of ∂D (the crossing found by linear interpolation of D's level
+//!   function). It is reported when certified: every crossing was accepted, or the least
+//!   crossing value is below the last accepted value (the Dijkstra order then guarantees no
+//!   unaccepted crossing is lower, up to the O(h) discretisation error).
+//! - **Unreached** grid points (not accepted when the solve stopped) hold `f64::INFINITY`.
+//!
+//! **Cost.** Memory: U (8 bytes), a state byte, the best one-point source (4), the heap slot (4)
+//! and two bits per point of the padded (N + 2K + 2)² grid — 17.25 bytes per point, 19 MB at
+//! N = 1025 — plus the heap entries of the Considered band. Time: each accepted point costs
+//! one-point updates to the Considered points within K·h and, for each point it makes
+//! Considered, from the Accepted Front points within K·h (both bands are one to two points
+//! thick, so O(K) each), plus a few triangle updates; O(N² K) overall, O(N² log N) with the
+//! default K. Measured (one core, shared machine): N = 1025 `d` 1.0–1.35 s, `l` 1.3–2.2 s
+//! with the default K (14 and 18); see `benches/olim.rs` and `examples/olim_convergence.rs`.
+//!
+//! Works for every weight and noise source of the problem model through the
+//! [`crate::problem::Diffusion`] trait; with constant noise the metric A = a⁻¹ is evaluated once,
+//! so anisotropic constant noise costs the same as isotropic noise.
+//!
+//! ```
+//! use quasipot::olim::{run, Config};
+//! use quasipot::problem::{BuildOptions, Problem};
+//! let p = Problem::load("rotational-linear", &BuildOptions::default()).unwrap();
+//! let cfg = Config::new(65).unwrap().with_box([-1.0, -1.0], [1.0, 1.0]).unwrap();
+//! let r = run(&p, &cfg).unwrap();
+//! // Exact V = 2x² + y², so V0 on the square [-1, 1]² is 1, at (0, ±1).
+//! assert!((r.v0.unwrap() - 1.0).abs() < 0.05);
+//! ```
+
+pub mod grid;
+pub mod heap;
+mod output;
+pub mod solver;
+pub mod update;
+
+pub use output::write_files;
+pub use solver::Termination;
+
+use crate::error::{Error, Result};
+use crate::problem::{Diffusion, Domain, ModelVisitor, Problem, VectorField};
+use grid::{Grid, State, STATE_MASK};
+use serde::Serialize;
+use solver::{Setup, Solution};
+use std::time::Instant;
+
+/// When to stop the solve.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopRule {
+    /// Stop once all of ∂D (on the grid) is Accepted, or when the front reaches the grid edge.
+    #[default]
+    Boundary,
+    /// Accept every reachable grid point (a whole-grid V, e.g. for figures and benchmarks).
+    Exhaust,
+}
+
+/// Settings of the grid solver; build with [`Config::new`] and the checked `with_*` setters.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// Points per axis N (default 513; at least 9).
+    pub n: usize,
+    /// Update radius K in grid steps (default: [`default_k`], by N and the problem).
+    pub k: Option<usize>,
+    /// Explicit box (lo, hi); `None` for the default box (module docs).
+    pub bounds: Option<([f64; 2], [f64; 2])>,
+    /// Stop rule (default [`StopRule::Boundary`]).
+    pub stop: StopRule,
+    /// Radius, in grid steps, of the disk about θ* initialised with the local quadratic
+    /// V = ½uᵀΣ⁻¹u (default 2; at least √2 so the cell containing θ* is covered).
+    pub init_radius: f64,
+    /// Compare with the problem's exact V when it has one (default true).
+    pub compare_with_reference: bool,
+    /// With state-dependent noise or a formula drift, cache b and a⁻¹ at each half-grid node
+    /// the first time an update needs them (default true): about 10× faster, since each
+    /// midpoint serves about ten updates and evaluating a(θ)⁻¹ needs an eigendecomposition, at
+    /// 160 bytes per grid point (170 MB at N = 1025). Unused for native or linear drifts with
+    /// constant noise, which are cheaper to recompute.
+    pub midpoint_cache: bool,
+    /// Also solve on the grid with (N + 1)/2 points and report |V₀(N) − V₀((N+1)/2)| as the
+    /// error estimate of V₀ (first-order method; default true, costs about 25 % more).
+    pub estimate_error: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            n: 513,
+            k: None,
+            bounds: None,
+            stop: StopRule::Boundary,
+            init_radius: 2.0,
+            compare_with_reference: true,
+            midpoint_cache: true,
+            estimate_error: true,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults with N points per axis (`--grid`).
+    pub fn new(n: usize) -> Result<Self> {
+        Config::default().with_grid(n)
+    }
+    /// Set N (`--grid`); N ≥ 9.
+    pub fn with_grid(mut self, n: usize) -> Result<Self> {
+        if n < 9 {
+            return Err(Error::invalid(
+                "--grid",
+                format!("N = {n} points per axis is too few; use at least 9 (e.g. 257)"),
+            ));
+        }
+        if n > 32_768 {
+            return Err(Error::invalid(
+                "--grid",
+                format!(
+                    "N = {n} points per axis would need {} GiB; use N ≤ 32768",
+                    (n * n * 17) >> 30
+                ),
+            ));
+        }
+        self.n = n;
+        Ok(self)
+    }
+    /// Set K (`--k`); K ≥ 1 (checked against N in [`run`]).
+    pub fn with_k(mut self, k: usize) -> Result<Self> {
+        if k == 0 {
+            return Err(Error::invalid("--k", "K must be at least 1 (grid steps)"));
+        }
+        self.k = Some(k);
+        Ok(self)
+    }
+    /// Set the box [lo₀, hi₀] × [lo₁, hi₁] (`--box`).
+    pub fn with_box(mut self, lo: [f64; 2], hi: [f64; 2]) -> Result<Self> {
+        for i in 0..2 {
+            if !(lo[i].is_finite() && hi[i].is_finite() && lo[i] < hi[i]) {
+                return Err(Error::invalid(
+                    "--box",
+                    format!("axis {i}: need finite lo < hi, got [{}, {}]", lo[i], hi[i]),
+                ));
+            }
+        }
+        self.bounds = Some((lo, hi));
+        Ok(self)
+    }
+    /// Set the stop rule.
+    pub fn with_stop(mut self, stop: StopRule) -> Self {
+        self.stop = stop;
+        self
+    }
+    /// Set the initialisation radius in grid steps (≥ √2).
+    pub fn with_init_radius(mut self, r: f64) -> Result<Self> {
+        if !(r >= std::f64::consts::SQRT_2 && r.is_finite()) {
+            return Err(Error::invalid(
+                "init_radius",
+                format!("{r} grid steps: must be at least √2 so the cell containing θ* is covered"),
+            ));
+        }
+        self.init_radius = r;
+        Ok(self)
+    }
+    /// Re-check every field (they are public, so the setters may have been bypassed).
+    pub fn validate(&self) -> Result<()> {
+        let mut c = Config::default().with_grid(self.n)?;
+        if let Some(k) = self.k {
+            c = c.with_k(k)?;
+        }
+        if let Some((lo, hi)) = self.bounds {
+            c = c.with_box(lo, hi)?;
+        }
+        c.with_init_radius(self.init_radius)?;
+        Ok(())
+    }
+
+    /// The K in effect for this configuration on `problem`.
+    pub fn effective_k(&self, problem: &Problem) -> usize {
+        self.k
+            .unwrap_or_else(|| default_k(self.n, problem.is_linear_gaussian()))
+    }
+}
+
+/// Default update radius K = clamp(round(c·log₂(N − 1)), 4, (N − 1)/2), with c = 1.8 when
+/// `exact_quadrature` (linear drift and constant noise) and c = 1.4 otherwise (module docs).
+pub fn default_k(n: usize, exact_quadrature: bool) -> usize {
+    let c = if exact_quadrature { 1.8 } else { 1.4 };
+    let k = (c * ((n.max(2) - 1) as f64).log2()).round() as usize;
+    k.clamp(4, ((n.max(3) - 1) / 2).max(1))
+}
+
+/// The grid of a report.
+#[derive(Clone, Debug, Serialize)]
+pub struct GridInfo {
+    /// Points per axis N.
+    pub n: usize,
+    /// Lower corner.
+    pub lo: [f64; 2],
+    /// Upper corner.
+    pub hi: [f64; 2],
+    /// Spacings (hₓ, h_y).
+    pub h: [f64; 2],
+}
+
+/// Errors against the problem's exact V over the Accepted grid points.
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorStats {
+    /// ErrMax = max |U − V|.
+    pub error_max: f64,
+    /// ERMS = (mean (U − V)²)^{1/2}.
+    pub error_rms: f64,
+    /// ErrMax / max V.
+    pub error_max_normalised: f64,
+    /// ERMS / max V.
+    pub error_rms_normalised: f64,
+    /// max V over the compared points.
+    pub max_v: f64,
+    /// Number of compared (Accepted) points.
+    pub points: usize,
+}
+
+/// Result of [`run`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// "olim-midpoint".
+    pub method: String,
+    /// Problem name.
+    pub problem: String,
+    /// Action weight in effect (`inverse-sqrt` or `inverse`).
+    pub weight: String,
+    /// θ*.
+    pub minimum: Vec<f64>,
+    /// The grid.
+    pub grid: GridInfo,
+    /// Update radius K (grid steps).
+    pub k: usize,
+    /// Initialisation radius (grid steps).
+    pub init_radius: f64,
+    /// Why the solve stopped.
+    pub termination: Termination,
+    /// V₀ = min over ∂D ∩ grid of V, when certified (module docs).
+    pub v0: Option<f64>,
+    /// Where on ∂D that minimum is.
+    pub exit_point: Option<Vec<f64>>,
+    /// |V₀(N) − V₀((N+1)/2)| when [`Config::estimate_error`] is set and both are known.
+    pub v0_error_estimate: Option<f64>,
+    /// The exact V₀ of the problem file, when known.
+    pub v0_reference: Option<f64>,
+    /// Value of the last accepted point (every point with a smaller V is Accepted).
+    pub front_value: f64,
+    /// Number of Accepted grid points.
+    pub accepted: usize,
+    /// Errors against the exact V, when the problem has one.
+    pub errors: Option<ErrorStats>,
+    /// Number of one-point updates.
+    pub one_point_updates: u64,
+    /// Number of triangle updates.
+    pub triangle_updates: u64,
+    /// Wall time of the solve (seconds), excluding the error estimate.
+    pub seconds: f64,
+    /// Solver memory per grid point (bytes, padded arrays; 17.25, plus 160 with the midpoint
+    /// cache).
+    pub bytes_per_point: f64,
+    /// Things the user should know.
+    pub notes: Vec<String>,
+    /// V at the grid points, `values[j·N + i]` = V(lo₀ + i·hₓ, lo₁ + j·h_y) (row = y index, as
+    /// numpy's `meshgrid(x, y)`); unreached points are `f64::INFINITY`. Not serialised (see
+    /// [`write_files`] for V.npy).
+    #[serde(skip)]
+    pub values: Vec<f64>,
+}
+
+impl Report {
+    /// Grid coordinates along axis `axis` (0 = x, 1 = y).
+    pub fn axis(&self, axis: usize) -> Vec<f64> {
+        (0..self.grid.n)
+            .map(|i| self.grid.lo[axis] + i as f64 * self.grid.h[axis])
+            .collect()
+    }
+}
+
+fn unsupported_dim(problem: &Problem) -> Error {
+    Error::Unsupported(format!(
+        "the grid solver (olim) handles d = 2 only (3-D is planned); \"{}\" has d = {}: use `v0 --method gmam` (minimum action, any d){}",
+        problem.name,
+        problem.dim(),
+        if problem.is_linear_gaussian() { " or `v0 --method exact`" } else { "" }
+    ))
+}
+
+/// Bounding box of a bounded domain by marching along rays from θ* (for level sets of general
+/// losses, whose [`Domain::bounding_box`] is not known in closed form).
+fn ray_box(domain: &Domain, center: &[f64]) -> Result<([f64; 2], [f64; 2])> {
+    let scale = 1e-3 * (1.0 + center[0].abs().max(center[1].abs()));
+    let mut lo = [f64::INFINITY; 2];
+    let mut hi = [f64::NEG_INFINITY; 2];
+    for k in 0..256 {
+        let t = k as f64 * std::f64::consts::TAU / 256.0;
+        let dir = [t.cos(), t.sin()];
+        let at = |s: f64| [center[0] + s * dir[0], center[1] + s * dir[1]];
+        let (mut a, mut b) = (0.0, scale);
+        let mut steps = 0;
+        while domain.level(&at(b)) < 0.0 {
+            a = b;
+            b *= 2.0;
+            steps += 1;
+            if steps > 60 {
+                return Err(Error::invalid(
+                    "--box",
+                    format!(
+                        "D ({}) seems unbounded along direction ({:.3}, {:.3}) from θ*; pass an explicit box",
+                        domain.kind(),
+                        dir[0],
+                        dir[1]
+                    ),
+                ));
+            }
+        }
+        for _ in 0..60 {
+            let m = 0.5 * (a + b);
+            if domain.level(&at(m)) < 0.0 {
+                a = m;
+            } else {
+                b = m;
+            }
+        }
+        let x = at(b);
+        for i in 0..2 {
+            lo[i] = lo[i].min(x[i]);
+            hi[i] = hi[i].max(x[i]);
+        }
+    }
+    Ok((lo, hi))
+}
+
+/// The default box (module docs).
+pub fn default_box(problem: &Problem) -> Result<([f64; 2], [f64; 2])> {
+    if problem.dim() != 2 {
+        return Err(unsupported_dim(problem));
+    }
+    let theta = &problem.minimum;
+    if let Domain::HalfSpace { normal, offset } = &problem.domain {
+        let n = crate::linalg::norm(normal);
+        let dist = (offset - crate::linalg::dot(normal, theta)) / n;
+        let w = 2.0 * dist;
+        return Ok(([theta[0] - w, theta[1] - w], [theta[0] + w, theta[1] + w]));
+    }
+    let (lo, hi) = match problem.domain.bounding_box() {
+        Some((lo, hi)) => ([lo[0], lo[1]], [hi[0], hi[1]]),
+        None => ray_box(&problem.domain, theta)?,
+    };
+    let c = [0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1])];
+    let half = 0.5 * (hi[0] - lo[0]).max(hi[1] - lo[1]) * 1.2;
+    Ok(([c[0] - half, c[1] - half], [c[0] + half, c[1] + half]))
+}
+
+/// Check that the grid contains D where that matters: all of a bounded D (else a side of D is
+/// cut off), and some of ∂D for a half-space.
+fn check_domain_on_grid(problem: &Problem, lo: [f64; 2], hi: [f64; 2]) -> Result<()> {
+    let dom = &problem.domain;
+    if let Domain::HalfSpace { .. } = dom {
+        let corners = [
+            [lo[0], lo[1]],
+            [hi[0], lo[1]],
+            [lo[0], hi[1]],
+            [hi[0], hi[1]],
+        ];
+        if corners.iter().all(|c| dom.level(c) < 0.0) {
+            return Err(Error::invalid(
+                "--box",
+                format!(
+                    "the grid [{}, {}] × [{}, {}] lies inside D: it does not reach ∂D (the half-space boundary), so V₀ cannot be found; extend the box across ∂D or drop --box",
+                    lo[0], hi[0], lo[1], hi[1]
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let (blo, bhi) = match dom.bounding_box() {
+        Some((l, h)) => ([l[0], l[1]], [h[0], h[1]]),
+        None => ray_box(dom, &problem.minimum)?,
+    };
+    let names = ["x", "y"];
+    let tol = 1e-9 * (1.0 + (hi[0] - lo[0]).max(hi[1] - lo[1]));
+    let mut cut = Vec::new();
+    for i in 0..2 {
+        if blo[i] < lo[i] - tol {
+            cut.push(format!(
+                "the lower {} edge {} = {} cuts D, which reaches {} = {:.6}",
+                names[i], names[i], lo[i], names[i], blo[i]
+            ));
+        }
+        if bhi[i] > hi[i] + tol {
+            cut.push(format!(
+                "the upper {} edge {} = {} cuts D, which reaches {} = {:.6}",
+                names[i], names[i], hi[i], names[i], bhi[i]
+            ));
+        }
+    }
+    if !cut.is_empty() {
+        return Err(Error::invalid(
+            "--box",
+            format!(
+                "the grid does not contain ∂D ({}): {}; enlarge the box or drop --box for the default",
+                dom.kind(),
+                cut.join("; ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+struct Visit<'a> {
+    setup: Setup,
+    _p: std::marker::PhantomData<&'a ()>,
+}
+
+impl ModelVisitor for Visit<'_> {
+    type Output = Solution;
+    fn visit<B: VectorField, N: Diffusion>(self, drift: &B, noise: &N) -> Solution {
+        solver::solve(drift, noise, self.setup)
+    }
+}
+
+/// V₀ from the accepted values: (min over crossing edges, crossing point).
+fn boundary_minimum(problem: &Problem, g: &Grid, sol: &Solution) -> Option<(f64, [f64; 2])> {
+    let accepted = |p: usize| {
+        let s = sol.state[p] & STATE_MASK;
+        s == State::Front as u8 || s == State::Accepted as u8
+    };
+    let mut best: Option<(f64, [f64; 2])> = None;
+    let n = g.n;
+    let mut level_row: Vec<f64> = (0..n)
+        .map(|i| problem.domain.level(&g.point(i, 0)))
+        .collect();
+    let mut next_row = vec![0.0; n];
+    let mut consider = |p: usize, q: usize, gp: f64, gq: f64, xp: [f64; 2], xq: [f64; 2]| {
+        if (gp < 0.0) == (gq < 0.0) || !accepted(p) || !accepted(q) {
+            return;
+        }
+        let t = gp / (gp - gq);
+        let v = (1.0 - t) * sol.u[p] + t * sol.u[q];
+        if best.is_none_or(|(b, _)| v < b) {
+            let x = [xp[0] + t * (xq[0] - xp[0]), xp[1] + t * (xq[1] - xp[1])];
+            best = Some((v, x));
+        }
+    };
+    for j in 0..n {
+        if j + 1 < n {
+            for (i, nr) in next_row.iter_mut().enumerate() {
+                *nr = problem.domain.level(&g.point(i, j + 1));
+            }
+        }
+        for i in 0..n {
+            let p = g.index(i, j);
+            if i + 1 < n {
+                consider(
+                    p,
+                    p + 1,
+                    level_row[i],
+                    level_row[i + 1],
+                    g.point(i, j),
+                    g.point(i + 1, j),
+                );
+            }
+            if j + 1 < n {
+                consider(
+                    p,
+                    g.index(i, j + 1),
+                    level_row[i],
+                    next_row[i],
+                    g.point(i, j),
+                    g.point(i, j + 1),
+                );
+            }
+        }
+        std::mem::swap(&mut level_row, &mut next_row);
+    }
+    best
+}
+
+/// Ends of grid edges crossing ∂D (padded indices).
+fn boundary_points(problem: &Problem, g: &Grid) -> Vec<usize> {
+    let n = g.n;
+    let lv: Vec<bool> = (0..n * n)
+        .map(|k| problem.domain.level(&g.point(k % n, k / n)) < 0.0)
+        .collect();
+    let mut out = Vec::new();
+    for j in 0..n {
+        for i in 0..n {
+            let inside = lv[j * n + i];
+            if i + 1 < n && lv[j * n + i + 1] != inside {
+                out.push(g.index(i, j));
+                out.push(g.index(i + 1, j));
+            }
+            if j + 1 < n && lv[(j + 1) * n + i] != inside {
+                out.push(g.index(i, j));
+                out.push(g.index(i, j + 1));
+            }
+        }
+    }
+    out
+}
+
+/// Compute V on the grid and V₀ (module docs).
+///
+/// Errors: d ≠ 2 ([`Error::Unsupported`], naming `v0 --method gmam`); N too small for K; θ*
+/// outside the grid; a grid that cuts off part of a bounded D (naming the side) or misses ∂D of
+/// a half-space; a(θ) not positive definite at a point the solver needed (naming it).
+pub fn run(problem: &Problem, config: &Config) -> Result<Report> {
+    let mut report = solve_once(problem, config)?;
+    if config.estimate_error {
+        if let Some(v0) = report.v0 {
+            let coarse_n = config.n.div_ceil(2);
+            if coarse_n >= 9 {
+                let mut c = config.clone();
+                c.n = coarse_n;
+                c.k = config.k.map(|k| k.min((coarse_n - 1) / 2).max(1));
+                c.bounds = Some((report.grid.lo, report.grid.hi));
+                c.compare_with_reference = false;
+                c.estimate_error = false;
+                if let Ok(coarse) = solve_once(problem, &c) {
+                    report.v0_error_estimate = coarse.v0.map(|v| (v - v0).abs());
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
+    if problem.dim() != 2 {
+        return Err(unsupported_dim(problem));
+    }
+    config.validate()?;
+    let n = config.n;
+    let k = config.effective_k(problem);
+    if 2 * k + 1 > n {
+        return Err(Error::invalid(
+            "--grid",
+            format!(
+                "N = {n} points per axis is too small for K = {k} (the update radius must fit in the grid: N ≥ 2K + 1 = {}); raise --grid or lower --k",
+                2 * k + 1
+            ),
+        ));
+    }
+    let (lo, hi) = match config.bounds {
+        Some(b) => b,
+        None => default_box(problem)?,
+    };
+    let theta = [problem.minimum[0], problem.minimum[1]];
+    if !(0..2).all(|i| theta[i] > lo[i] && theta[i] < hi[i]) {
+        return Err(Error::invalid(
+            "--box",
+            format!(
+                "θ* = ({}, {}) is outside the grid [{}, {}] × [{}, {}]; the box must contain the minimum",
+                theta[0], theta[1], lo[0], hi[0], lo[1], hi[1]
+            ),
+        ));
+    }
+    check_domain_on_grid(problem, lo, hi)?;
+    let grid = Grid::new(n, lo, hi, k + 1);
+    let sigma = crate::exact::local_covariance(problem)?.sigma;
+    let det = sigma[(0, 0)] * sigma[(1, 1)] - sigma[(0, 1)] * sigma[(1, 0)];
+    if det.is_nan() || det <= 0.0 {
+        return Err(Error::numerical(
+            "olim initialisation",
+            format!("the local covariance Σ at θ* is singular (det = {det:e})"),
+        ));
+    }
+    let sinv = [
+        sigma[(1, 1)] / det,
+        -0.5 * (sigma[(0, 1)] + sigma[(1, 0)]) / det,
+        sigma[(0, 0)] / det,
+    ];
+    let mut initial = Vec::new();
+    let r = config.init_radius;
+    let (ci, cj) = (
+        (theta[0] - lo[0]) / grid.h[0],
+        (theta[1] - lo[1]) / grid.h[1],
+    );
+    let span = r.ceil() as isize + 1;
+    for dj in -span..=span {
+        for di in -span..=span {
+            let (i, j) = (ci.floor() as isize + di, cj.floor() as isize + dj);
+            if i < 0 || j < 0 || i >= n as isize || j >= n as isize {
+                continue;
+            }
+            let (fi, fj) = (i as f64 - ci, j as f64 - cj);
+            if fi * fi + fj * fj > r * r {
+                continue;
+            }
+            let x = grid.point(i as usize, j as usize);
+            let u = [x[0] - theta[0], x[1] - theta[1]];
+            let v =
+                0.5 * (sinv[0] * u[0] * u[0] + 2.0 * sinv[1] * u[0] * u[1] + sinv[2] * u[1] * u[1]);
+            initial.push((grid.index(i as usize, j as usize), v));
+        }
+    }
+    let boundary = boundary_points(problem, &grid);
+    let edge: Vec<usize> = (0..n)
+        .flat_map(|k| [(k, 0), (k, n - 1), (0, k), (n - 1, k)])
+        .filter(|&(i, j)| problem.domain.level(&grid.point(i, j)) <= 0.0)
+        .map(|(i, j)| grid.index(i, j))
+        .collect();
+    // The cache pays off where a midpoint evaluation is expensive: a(θ)⁻¹ needs an
+    // eigendecomposition, and formula drifts are interpreted; native and linear drifts with
+    // constant noise are cheaper to recompute than to fetch.
+    let uses_cache = config.midpoint_cache
+        && (!problem.noise.is_constant()
+            || matches!(problem.drift, crate::problem::Drift::Field(_)));
+    let setup = Setup {
+        grid: grid.clone(),
+        k,
+        initial,
+        boundary,
+        edge,
+        midpoint_cache: uses_cache,
+        stop_early: config.stop == StopRule::Boundary,
+    };
+    let start = Instant::now();
+    let sol = problem.visit(Visit {
+        setup,
+        _p: std::marker::PhantomData,
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    if let Some(x) = sol.bad_point {
+        return Err(Error::NotPositiveDefinite {
+            field: "noise".into(),
+            detail: format!(
+                "a(θ) is not positive definite at θ = ({}, {}), a point the grid solver needed",
+                x[0], x[1]
+            ),
+        });
+    }
+    let mut notes = Vec::new();
+    let (v0, exit_point) = match boundary_minimum(problem, &grid, &sol) {
+        Some((v, x)) => {
+            let all = sol.termination != Termination::GridEdge;
+            if all || v <= sol.last_value {
+                (Some(v), Some(x.to_vec()))
+            } else {
+                notes.push(format!(
+                    "the front reached the grid edge at V = {:.6} before ∂D was reached below that value; V₀ is unknown: enlarge the box",
+                    sol.last_value
+                ));
+                (None, None)
+            }
+        }
+        None => {
+            notes.push(
+                "no grid edge crossing ∂D was accepted: V₀ is unknown (enlarge the box)".into(),
+            );
+            (None, None)
+        }
+    };
+    let mut values = vec![f64::INFINITY; n * n];
+    for j in 0..n {
+        for i in 0..n {
+            let p = grid.index(i, j);
+            let s = sol.state[p] & STATE_MASK;
+            if s == State::Front as u8 || s == State::Accepted as u8 {
+                values[j * n + i] = sol.u[p];
+            }
+        }
+    }
+    let errors = if config.compare_with_reference && problem.reference.quasi_potential.is_some() {
+        let (mut emax, mut esq, mut vmax, mut cnt) = (0.0f64, 0.0f64, 0.0f64, 0usize);
+        for j in 0..n {
+            for i in 0..n {
+                let u = values[j * n + i];
+                if !u.is_finite() {
+                    continue;
+                }
+                let x = grid.point(i, j);
+                if let Some(v) = problem.reference.quasi_potential_at(&x) {
+                    let e = (u - v).abs();
+                    emax = emax.max(e);
+                    esq += e * e;
+                    vmax = vmax.max(v);
+                    cnt += 1;
+                }
+            }
+        }
+        (cnt > 0).then(|| {
+            let rms = (esq / cnt as f64).sqrt();
+            ErrorStats {
+                error_max: emax,
+                error_rms: rms,
+                error_max_normalised: emax / vmax,
+                error_rms_normalised: rms / vmax,
+                max_v: vmax,
+                points: cnt,
+            }
+        })
+    } else {
+        None
+    };
+    Ok(Report {
+        method: "olim-midpoint".into(),
+        problem: problem.name.clone(),
+        weight: problem.noise_description.weight.name().into(),
+        minimum: problem.minimum.clone(),
+        grid: GridInfo {
+            n,
+            lo,
+            hi,
+            h: grid.h,
+        },
+        k,
+        init_radius: config.init_radius,
+        termination: sol.termination,
+        v0,
+        exit_point,
+        v0_error_estimate: None,
+        v0_reference: problem.reference.v0,
+        front_value: sol.last_value,
+        accepted: sol.accepted,
+        errors,
+        one_point_updates: sol.one_point_updates,
+        triangle_updates: sol.triangle_updates,
+        seconds,
+        bytes_per_point: 17.0 + 2.0 / 8.0 + if uses_cache { 160.0 } else { 0.0 },
+        notes,
+        values,
+    })
+}

@@ -1,0 +1,491 @@
+//! The solver loop of OLIM-MID on a 2-D grid: Dijkstra-like acceptance of the Considered point
+//! with the smallest tentative value, then local updates (Dahiya & Cameron 2018, Algorithm 1,
+//! with the hierarchical update strategy of §3.3).
+//!
+//! When point x_new is accepted:
+//! 1. every Considered point x with |x − x_new| ≤ K·h (in grid steps) gets the one-point update
+//!    from x_new; if it lowers U(x), x_new becomes x's best source and x gets the triangle
+//!    updates (x_new, x₁) for every Accepted Front 8-neighbour x₁ of x_new; otherwise, if x_new
+//!    is an 8-neighbour of x's best source x₀, the one triangle (x₀, x_new);
+//! 2. every Unknown 8-neighbour of x_new becomes Considered: its value is the best one-point
+//!    update over all Accepted Front points within K·h, followed by the triangle updates around
+//!    that best source only (the hierarchical strategy);
+//! 3. Accepted Front points among x_new and its neighbours whose 8 neighbours are all accepted
+//!    become Accepted and stop serving as update sources.
+
+use super::grid::{Grid, RowBits, State, BOUNDARY_FLAG, EDGE_FLAG, STATE_MASK};
+use super::heap::IndexedHeap;
+use super::update::{one_point_below, triangle, Midpoint};
+use crate::problem::{Diffusion, NoiseWorkspace, VectorField};
+
+/// Why the solve stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Termination {
+    /// Every grid point at an end of a grid edge crossing ∂D was accepted: V₀ is known.
+    BoundaryAccepted,
+    /// The front reached the edge of the grid inside D or on ∂D (values beyond would need paths
+    /// leaving the grid).
+    GridEdge,
+    /// Every reachable grid point was accepted (stop rule `exhaust`).
+    Exhausted,
+}
+
+/// Solver output before post-processing.
+pub(crate) struct Solution {
+    pub u: Vec<f64>,
+    pub state: Vec<u8>,
+    pub termination: Termination,
+    pub last_value: f64,
+    pub accepted: usize,
+    pub bad_point: Option<[f64; 2]>,
+    pub one_point_updates: u64,
+    pub triangle_updates: u64,
+}
+
+/// Inputs of the loop.
+pub(crate) struct Setup {
+    pub grid: Grid,
+    pub k: usize,
+    /// Grid points initialised with the local quadratic: (padded index, value).
+    pub initial: Vec<(usize, f64)>,
+    /// Points flagged as ends of ∂D-crossing edges (padded indices).
+    pub boundary: Vec<usize>,
+    /// Grid-edge points inside D or on ∂D (padded indices): the front reaching one of them
+    /// stops the solve (edge points outside D do not: paths to ∂D never pass there).
+    pub edge: Vec<usize>,
+    /// Cache drift and metric per half-grid node (40 bytes per half-grid node, 160 per grid
+    /// point; each is reused about ten times): for state-dependent noise or formula drifts.
+    pub midpoint_cache: bool,
+    /// Stop at the grid edge / when ∂D is accepted (false: accept everything).
+    pub stop_early: bool,
+}
+
+/// A point found in a K-disk: padded index and offset (di, dj) from the disk's centre.
+#[derive(Clone, Copy, Debug)]
+struct Near {
+    p: u32,
+    di: i16,
+    dj: i16,
+}
+
+struct Solver<'a, B: VectorField, N: Diffusion> {
+    g: Grid,
+    drift: &'a B,
+    noise: &'a N,
+    ws: NoiseWorkspace,
+    constant_a: [f64; 3],
+    u: Vec<f64>,
+    state: Vec<u8>,
+    parent: Vec<u32>,
+    heap: IndexedHeap,
+    considered: RowBits,
+    front: RowBits,
+    /// Disk rows: (row offset, half width in columns).
+    disk: Vec<(isize, usize)>,
+    /// Padded index offsets of the 8 neighbours and their (di, dj).
+    nbr: [isize; 8],
+    nbr_ij: [(i32, i32); 8],
+    buf: Vec<Near>,
+    /// (b, A) per half-grid node for state-dependent noise (NaN = not yet computed).
+    cache: Vec<f64>,
+    bad_point: Option<[f64; 2]>,
+    n_one: u64,
+    n_tri: u64,
+}
+
+impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
+    #[inline(always)]
+    fn st(&self, p: usize) -> u8 {
+        debug_assert!(p < self.state.len());
+        // SAFETY: every index reaching here is a grid point or a neighbour / disk point of one,
+        // and the padding (pad = K + 1 ≥ the disk radius and ≥ 1) keeps those inside the
+        // padded arrays, which all have length width².
+        unsafe { *self.state.get_unchecked(p) & STATE_MASK }
+    }
+
+    /// U at padded index p (see [`Self::st`] for why p is in bounds).
+    #[inline(always)]
+    fn uval(&self, p: usize) -> f64 {
+        debug_assert!(p < self.u.len());
+        // SAFETY: as in `st`.
+        unsafe { *self.u.get_unchecked(p) }
+    }
+
+    #[inline(always)]
+    fn set_state(&mut self, p: usize, s: State) {
+        self.state[p] = (self.state[p] & !STATE_MASK) | s as u8;
+    }
+
+    /// Offset (oi, oj) grid steps as a vector.
+    #[inline(always)]
+    fn vec(&self, oi: i32, oj: i32) -> [f64; 2] {
+        [oi as f64 * self.g.h[0], oj as f64 * self.g.h[1]]
+    }
+
+    /// Drift and metric at the midpoint of padded points (c, r) and (c + oi, r + oj), i.e. at
+    /// half-grid node (2c + oi, 2r + oj), cached per half-grid node when
+    /// [`Setup::midpoint_cache`] is set.
+    #[inline(always)]
+    fn midpoint(&mut self, c: i32, r: i32, oi: i32, oj: i32) -> Midpoint {
+        let (hx, hy) = (2 * c + oi, 2 * r + oj);
+        let pad = self.g.pad as f64;
+        let m = [
+            self.g.lo[0] + (0.5 * hx as f64 - pad) * self.g.h[0],
+            self.g.lo[1] + (0.5 * hy as f64 - pad) * self.g.h[1],
+        ];
+        let slot = if self.cache.is_empty() {
+            usize::MAX
+        } else {
+            let k = 5 * (hy as usize * 2 * self.g.width + hx as usize);
+            let e = &self.cache[k..k + 5];
+            if !e[0].is_nan() {
+                return Midpoint {
+                    b: [e[0], e[1]],
+                    a: [e[2], e[3], e[4]],
+                };
+            }
+            k
+        };
+        let mut b = [0.0; 2];
+        self.drift.drift(&m, &mut b);
+        let mut full = [0.0; 4];
+        let a = if self.noise.is_constant() {
+            self.constant_a
+        } else if self.noise.metric(&m, &mut self.ws, &mut full) {
+            [full[0], 0.5 * (full[1] + full[2]), full[3]]
+        } else {
+            self.bad_point.get_or_insert(m);
+            // An infinite metric makes every update through here infinite.
+            [f64::INFINITY, 0.0, f64::INFINITY]
+        };
+        if slot != usize::MAX {
+            self.cache[slot..slot + 5].copy_from_slice(&[b[0], b[1], a[0], a[1], a[2]]);
+        }
+        Midpoint { b, a }
+    }
+
+    #[inline(always)]
+    fn triangle(
+        &mut self,
+        u0: f64,
+        u1: f64,
+        m0: &Midpoint,
+        m1: &Midpoint,
+        l0: [f64; 2],
+        e: [f64; 2],
+    ) -> Option<f64> {
+        self.n_tri += 1;
+        if self.noise.is_constant() {
+            triangle::<false>(u0, u1, m0, m1, l0, e)
+        } else {
+            triangle::<true>(u0, u1, m0, m1, l0, e)
+        }
+    }
+
+    /// Triangle updates of the target x = x₀ + (ti, tj) around the source x₀ (midpoint data
+    /// `m0` of (x₀, x)) with every Accepted Front 8-neighbour of x₀; (c0, r0) = padded column
+    /// and row of x₀. Returns the smallest value found (or +∞).
+    #[inline]
+    fn triangles_around(
+        &mut self,
+        x0: usize,
+        (c0, r0): (i32, i32),
+        m0: &Midpoint,
+        ti: i32,
+        tj: i32,
+    ) -> f64 {
+        let mut best = f64::INFINITY;
+        let l0 = self.vec(ti, tj);
+        let u0 = self.uval(x0);
+        for k in 0..8 {
+            let x1 = (x0 as isize + self.nbr[k]) as usize;
+            if self.st(x1) != State::Front as u8 {
+                continue;
+            }
+            let (ni, nj) = self.nbr_ij[k];
+            // Midpoint of x₁ = x₀ + n and x = x₀ + t.
+            let m1 = self.midpoint(c0, r0, ni + ti, nj + tj);
+            let e = self.vec(ni, nj);
+            if let Some(v) = self.triangle(u0, self.uval(x1), m0, &m1, l0, e) {
+                best = best.min(v);
+            }
+        }
+        best
+    }
+
+    /// Collect the points of the Front (or Considered) set within the K-disk around the point
+    /// at padded column c, row r into self.buf.
+    #[inline]
+    fn collect_disk(&mut self, front: bool, c: usize, r: usize) {
+        let w = self.g.width;
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let bits = if front { &self.front } else { &self.considered };
+        for &(dr, half) in &self.disk {
+            let row = (r as isize + dr) as usize;
+            let base = row * w;
+            bits.for_each_in_row(row, c - half, c + half, |q| {
+                buf.push(Near {
+                    p: q as u32,
+                    di: (q - base) as i16 - c as i16,
+                    dj: dr as i16,
+                })
+            });
+        }
+        self.buf = buf;
+    }
+
+    /// Value of a newly Considered point x (padded column c, row r) from all Accepted Front
+    /// points within K·h, then triangle updates around the best one.
+    fn fresh_value(&mut self, x: usize, c: usize, r: usize) {
+        self.collect_disk(true, c, r);
+        let buf = std::mem::take(&mut self.buf);
+        let (ci, ri) = (c as i32, r as i32);
+        let mut best = f64::INFINITY;
+        let mut src = Near {
+            p: u32::MAX,
+            di: 0,
+            dj: 0,
+        };
+        let mut msrc = Midpoint::default();
+        for &q in &buf {
+            let uq = self.uval(q.p as usize);
+            // Q ≥ 0: a source already above the best value cannot win.
+            if uq >= best {
+                continue;
+            }
+            let (di, dj) = (q.di as i32, q.dj as i32);
+            let m = self.midpoint(ci, ri, di, dj);
+            if let Some(v) = one_point_below(uq, &m, self.vec(-di, -dj), best) {
+                best = v;
+                src = q;
+                msrc = m;
+            }
+        }
+        self.n_one += buf.len() as u64;
+        self.buf = buf;
+        if src.p != u32::MAX {
+            let (di, dj) = (src.di as i32, src.dj as i32);
+            let t = self.triangles_around(src.p as usize, (ci + di, ri + dj), &msrc, -di, -dj);
+            best = best.min(t);
+            self.parent[x] = src.p;
+        }
+        self.u[x] = best;
+        self.set_state(x, State::Considered);
+        self.considered.set(x);
+        self.heap.push_or_decrease(x, best);
+    }
+
+    /// Updates of every Considered point within K·h of the newly accepted x_new (padded column
+    /// c, row r).
+    fn update_considered(&mut self, xn: usize, c: usize, r: usize) {
+        self.collect_disk(false, c, r);
+        let buf = std::mem::take(&mut self.buf);
+        let un = self.u[xn];
+        let (ci, ri) = (c as i32, r as i32);
+        let w = self.g.width as isize;
+        for &q in &buf {
+            let x = q.p as usize;
+            let (di, dj) = (q.di as i32, q.dj as i32);
+            let old = self.uval(x);
+            let m = self.midpoint(ci, ri, di, dj);
+            let mut v = old;
+            if let Some(q1) = one_point_below(un, &m, self.vec(di, dj), old) {
+                v = q1;
+                self.parent[x] = xn as u32;
+                v = v.min(self.triangles_around(xn, (ci, ri), &m, di, dj));
+            } else {
+                // The triangle (x₀, x_new) when x_new neighbours x's best source x₀.
+                let x0 = self.parent[x] as usize;
+                let off = x0 as isize - xn as isize;
+                if off.abs() <= w + 1 && self.st(x0) == State::Front as u8 {
+                    if let Some(k) = self.nbr.iter().position(|&o| o == off) {
+                        let (ni, nj) = self.nbr_ij[k];
+                        let m0 = self.midpoint(ci, ri, ni + di, nj + dj);
+                        let l0 = self.vec(di - ni, dj - nj);
+                        let e = self.vec(-ni, -nj);
+                        if let Some(t) = self.triangle(self.uval(x0), un, &m0, &m, l0, e) {
+                            v = v.min(t);
+                        }
+                    }
+                }
+            }
+            if v < old {
+                self.u[x] = v;
+                self.heap.push_or_decrease(x, v);
+            }
+        }
+        self.n_one += buf.len() as u64;
+        self.buf = buf;
+    }
+
+    /// Whether p has an Unknown or Considered 8-neighbour.
+    #[inline]
+    fn touches_unaccepted(&self, p: usize) -> bool {
+        self.nbr.iter().any(|&o| {
+            let s = self.st((p as isize + o) as usize);
+            s == State::Unknown as u8 || s == State::Considered as u8
+        })
+    }
+
+    fn retire_if_interior(&mut self, p: usize) {
+        if self.st(p) == State::Front as u8 && !self.touches_unaccepted(p) {
+            self.set_state(p, State::Accepted);
+            self.front.clear(p);
+        }
+    }
+
+    fn accept(&mut self, p: usize) {
+        self.set_state(p, State::Front);
+        self.considered.clear(p);
+        self.front.set(p);
+    }
+
+    /// Make the Unknown neighbours of p (padded column c, row r) Considered.
+    fn expand(&mut self, p: usize, c: usize, r: usize) {
+        for k in 0..8 {
+            let q = (p as isize + self.nbr[k]) as usize;
+            if self.st(q) == State::Unknown as u8 {
+                let (ni, nj) = self.nbr_ij[k];
+                self.fresh_value(q, (c as i32 + ni) as usize, (r as i32 + nj) as usize);
+            }
+        }
+    }
+
+    fn retire_around(&mut self, p: usize) {
+        self.retire_if_interior(p);
+        for k in 0..8 {
+            let q = (p as isize + self.nbr[k]) as usize;
+            self.retire_if_interior(q);
+        }
+    }
+}
+
+/// Run the loop for one concrete model.
+pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: Setup) -> Solution {
+    let g = setup.grid.clone();
+    let len = g.padded_len();
+    let k = setup.k as isize;
+    let mut state = vec![State::Outside as u8; len];
+    for j in 0..g.n {
+        let row = g.index(0, j);
+        state[row..row + g.n].fill(State::Unknown as u8);
+    }
+    let mut remaining = 0usize;
+    for &p in &setup.boundary {
+        if state[p] & BOUNDARY_FLAG == 0 {
+            state[p] |= BOUNDARY_FLAG;
+            remaining += 1;
+        }
+    }
+    for &p in &setup.edge {
+        state[p] |= EDGE_FLAG;
+    }
+    let disk: Vec<(isize, usize)> = (-k..=k)
+        .map(|dr| (dr, ((k * k - dr * dr) as f64).sqrt().floor() as usize))
+        .collect();
+    let w = g.width as isize;
+    let nbr_ij: [(i32, i32); 8] = [
+        (-1, -1),
+        (0, -1),
+        (1, -1),
+        (-1, 0),
+        (1, 0),
+        (-1, 1),
+        (0, 1),
+        (1, 1),
+    ];
+    let nbr = nbr_ij.map(|(i, j)| j as isize * w + i as isize);
+    let mut full = [0.0; 4];
+    let mut ws = noise.workspace();
+    let constant_a = if noise.is_constant() {
+        noise.metric(&g.lo, &mut ws, &mut full);
+        [full[0], 0.5 * (full[1] + full[2]), full[3]]
+    } else {
+        [0.0; 3]
+    };
+    let mut s = Solver {
+        drift,
+        noise,
+        ws,
+        constant_a,
+        u: vec![f64::INFINITY; len],
+        state,
+        parent: vec![0; len],
+        heap: IndexedHeap::new(len),
+        considered: RowBits::new(g.width),
+        front: RowBits::new(g.width),
+        disk,
+        nbr,
+        nbr_ij,
+        cache: if setup.midpoint_cache {
+            vec![f64::NAN; 5 * 4 * g.width * g.width]
+        } else {
+            Vec::new()
+        },
+        buf: Vec::with_capacity(4 * (2 * setup.k + 1) * (2 * setup.k + 1)),
+        bad_point: None,
+        n_one: 0,
+        n_tri: 0,
+        g,
+    };
+    let mut accepted = 0usize;
+    let mut termination = Termination::Exhausted;
+    let mut last_value = 0.0;
+    let mut hit_edge = false;
+    for &(p, v) in &setup.initial {
+        s.u[p] = v;
+        s.accept(p);
+        accepted += 1;
+        last_value = f64::max(last_value, v);
+        if s.state[p] & BOUNDARY_FLAG != 0 {
+            remaining -= 1;
+        }
+        hit_edge |= s.state[p] & EDGE_FLAG != 0;
+    }
+    for &(p, _) in &setup.initial {
+        let (c, r) = (p % s.g.width, p / s.g.width);
+        s.expand(p, c, r);
+    }
+    for &(p, _) in &setup.initial {
+        s.retire_around(p);
+    }
+    if setup.stop_early && hit_edge {
+        termination = Termination::GridEdge;
+    } else {
+        while let Some((p, v)) = s.heap.pop() {
+            if !v.is_finite() {
+                break;
+            }
+            s.accept(p);
+            accepted += 1;
+            last_value = v;
+            let (c, r) = (p % s.g.width, p / s.g.width);
+            s.update_considered(p, c, r);
+            s.expand(p, c, r);
+            s.retire_around(p);
+            if s.state[p] & BOUNDARY_FLAG != 0 {
+                remaining -= 1;
+                if remaining == 0 && setup.stop_early && !setup.boundary.is_empty() {
+                    termination = Termination::BoundaryAccepted;
+                    break;
+                }
+            }
+            if setup.stop_early && s.state[p] & EDGE_FLAG != 0 {
+                termination = Termination::GridEdge;
+                break;
+            }
+        }
+    }
+    Solution {
+        u: s.u,
+        state: s.state,
+        termination,
+        last_value,
+        accepted,
+        bad_point: s.bad_point,
+        one_point_updates: s.n_one,
+        triangle_updates: s.n_tri,
+    }
+}
