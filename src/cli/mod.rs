@@ -1,6 +1,7 @@
 //! The command line: clap argument structs and one handler per subcommand.
 
 pub mod exit;
+pub mod field;
 pub mod lemma4;
 pub mod output;
 pub mod problems;
@@ -89,6 +90,12 @@ pub enum Command {
         after_help = "Examples:\n  quasipot v0 quadratic-2d\n  quasipot v0 quadratic-anisotropic-3d --method exact --weight inverse --json\n  quasipot v0 --hessian H.npy --depth 0.5          # V0 of a quadratic minimum with C = H*\n  quasipot v0 --hessian H.npy --noise C.npy --depth 0.5"
     )]
     V0(v0::V0Args),
+    /// V on a 2-D grid by the ordered line integral method (OLIM), V0 on ∂D, and errors against
+    /// the exact V where known.
+    #[command(
+        after_help = "Examples:\n  quasipot field rotational-double-well --grid 1025 --out field/\n  quasipot field maier-stein --grid 257 --json\n  quasipot field rotational-linear --grid 513 --k 16 --box -1,1,-1,1"
+    )]
+    Field(field::FieldArgs),
     /// Monte Carlo exit times of the SDE (Gaussian SGD) at one or more noise levels, and V0 from
     /// the Arrhenius fit of ln E[τ] against 1/ε².
     #[command(
@@ -167,6 +174,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Validate(a) => validate::run(a, &cli.global, &out),
         Command::Lemma4(a) => lemma4::run(a, &cli.global, &out),
         Command::Exit(a) => exit::run(a, &cli.global, &out),
+        Command::Field(a) => field::run(a, &cli.global, &out),
         Command::Merge(a) => exit::run_merge(a, &cli.global, &out),
     }
 }

@@ -704,7 +704,20 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
                     continue;
                 }
                 let x = grid.point(i, j);
+                // The reference V is θ*'s quasi-potential only where θ* attracts: compare on
+                // D̄ ∩ {V ≤ V0}, the region the exit problem concerns (all of D̄ when V0 is not
+                // given).
+                if problem.domain.level(&x) > 0.0 {
+                    continue;
+                }
                 if let Some(v) = problem.reference.quasi_potential_at(&x) {
+                    if problem
+                        .reference
+                        .v0
+                        .is_some_and(|v0| v > v0 * (1.0 + 1e-12))
+                    {
+                        continue;
+                    }
                     let e = (u - v).abs();
                     emax = emax.max(e);
                     esq += e * e;
