@@ -66,7 +66,11 @@ pub struct MethodResult {
 /// The exact engine as a [`MethodResult`].
 pub fn run_exact(problem: &Problem) -> crate::Result<MethodResult> {
     let t = Instant::now();
-    let r = exact::quasi_potential_barrier(problem)?;
+    let r = if problem.dim() == 1 && !problem.is_linear_gaussian() {
+        exact::quasi_potential_barrier_1d(problem)?
+    } else {
+        exact::quasi_potential_barrier(problem)?
+    };
     Ok(MethodResult {
         method: "exact".into(),
         v0: r.v0,
@@ -86,36 +90,198 @@ pub fn paper_quantities(problem: &Problem) -> Option<PaperQuantities> {
     }
 }
 
+/// How much effort the engines spend (validate's `--quick` keeps each to seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effort {
+    /// Defaults of each engine.
+    Full,
+    /// Coarser grids, fewer trajectories.
+    Quick,
+}
+
+/// The grid engine as a [`MethodResult`] (d = 2 only).
+pub fn run_olim(
+    problem: &Problem,
+    effort: Effort,
+) -> crate::Result<(MethodResult, crate::olim::Report)> {
+    let n = if effort == Effort::Quick { 257 } else { 513 };
+    let c = crate::olim::Config::new(n)?;
+    let r = crate::olim::run(problem, &c)?;
+    let v0 = r.v0.ok_or_else(|| {
+        crate::Error::Unsupported(format!(
+            "olim: the grid did not reach all of ∂D (termination {:?}); widen it with `quasipot field --box`",
+            r.termination
+        ))
+    })?;
+    Ok((
+        MethodResult {
+            method: "olim".into(),
+            v0,
+            error_estimate: r.v0_error_estimate.unwrap_or(0.0),
+            exit_point: r.exit_point.clone().unwrap_or_default(),
+            wall_time_s: r.seconds,
+            detail: format!("OLIM-midpoint, {n}×{n} grid, K = {}", r.k),
+        },
+        r,
+    ))
+}
+
+/// Monte Carlo exit times at noise levels chosen from a V0 estimate (V0/ε² = 3, 4, 5; quick:
+/// 2.5, 3.5), boundary-corrected, and V0 from the Arrhenius slope with its 95 % CI.
+pub fn run_monte_carlo(
+    problem: &Problem,
+    v0_guess: f64,
+    effort: Effort,
+    seed: u64,
+) -> crate::Result<(MethodResult, crate::sde::Report)> {
+    use crate::sde;
+    let t = Instant::now();
+    let ratios: &[f64] = if effort == Effort::Quick {
+        &[2.5, 3.25, 4.0]
+    } else {
+        &[3.0, 3.5, 4.0, 4.5, 5.0]
+    };
+    let mut c = sde::Config::default();
+    c.set_eps(ratios.iter().map(|k| (v0_guess / k).sqrt()).collect())?;
+    let stiff = sde::ensemble::stiffness(problem)?;
+    c.set_dt((0.02 * stiff.h_max).min(1e-3))?;
+    c.set_runs(if effort == Effort::Quick { 300 } else { 1000 })?;
+    c.max_steps = if effort == Effort::Quick {
+        2_000_000
+    } else {
+        20_000_000
+    };
+    c.seed = seed;
+    c.detection = sde::ExitDetection::BoundaryCorrected;
+    c.prefactor_exponent = super::exit::default_prefactor_exponent(problem);
+    c.predicted_v0 = Some(v0_guess);
+    let r = sde::run(problem, &c)?;
+    let fit = r.arrhenius.clone().ok_or_else(|| {
+        crate::Error::numerical(
+            "Monte Carlo",
+            "too few noise levels with a finite mean exit time for an Arrhenius fit",
+        )
+    })?;
+    let exit_point = r
+        .levels
+        .last()
+        .and_then(|l| l.mean_exit_point.clone())
+        .unwrap_or_default();
+    Ok((
+        MethodResult {
+            method: "monte-carlo".into(),
+            v0: fit.slope,
+            error_estimate: 0.5 * (fit.slope_ci95[1] - fit.slope_ci95[0]),
+            exit_point,
+            wall_time_s: t.elapsed().as_secs_f64(),
+            detail: format!(
+                "Arrhenius slope over ε = {:?}, {} runs each, h = {:.2e}, boundary-corrected, prefactor ε^{}",
+                c.eps.iter().map(|e| (e * 1e4).round() / 1e4).collect::<Vec<_>>(),
+                c.runs,
+                c.dt,
+                c.prefactor_exponent
+            ),
+        },
+        r,
+    ))
+}
+
+/// Everything the engines produced, for reports and figures.
+#[derive(Default)]
+pub struct EngineOutputs {
+    /// One line per engine that ran.
+    pub results: Vec<MethodResult>,
+    /// Engines that did not apply, with the reason.
+    pub skipped: Vec<String>,
+    /// The grid solve.
+    pub olim: Option<crate::olim::Report>,
+    /// The Monte Carlo run.
+    pub monte_carlo: Option<crate::sde::Report>,
+}
+
 /// Run the requested engines on a problem.
 pub fn run_methods(problem: &Problem, method: Method) -> Result<(Vec<MethodResult>, Vec<String>)> {
-    let mut results = Vec::new();
-    let mut skipped = Vec::new();
-    let want = |m: Method| method == m || method == Method::All;
-    let exact_applies = problem.is_linear_gaussian();
+    let o = run_engines(problem, method, Effort::Full, false, 1)?;
+    Ok((o.results, o.skipped))
+}
+
+/// Run the requested engines (and Monte Carlo when `monte_carlo`), collecting their outputs.
+pub fn run_engines(
+    problem: &Problem,
+    method: Method,
+    effort: Effort,
+    monte_carlo: bool,
+    seed: u64,
+) -> Result<EngineOutputs> {
+    let mut o = EngineOutputs::default();
+    let all = method == Method::All;
+    let want = |m: Method| method == m || all;
+    let exact_applies = problem.is_linear_gaussian() || problem.dim() == 1;
+    let fail = |o: &mut EngineOutputs, name: &str, e: crate::Error| -> Result<()> {
+        if all {
+            let msg = e.to_string();
+            // Messages already name their engine when they come from this module.
+            if msg.starts_with(&format!("{name}:")) {
+                o.skipped.push(msg);
+            } else {
+                o.skipped.push(format!("{name}: {msg}"));
+            }
+            Ok(())
+        } else {
+            Err(anyhow!(e))
+        }
+    };
     if want(Method::Exact) || (method == Method::Auto && exact_applies) {
         match run_exact(problem) {
-            Ok(r) => results.push(r),
-            Err(e) if method == Method::All => skipped.push(format!("exact: {e}")),
-            Err(e) => return Err(anyhow!(e)),
+            Ok(r) => o.results.push(r),
+            Err(e) => fail(&mut o, "exact", e)?,
         }
     }
     if want(Method::Gmam) || (method == Method::Auto && !exact_applies) {
         let msg = "gmam: the minimum action engine is not available in this build yet (issue 3)";
-        if method == Method::All {
-            skipped.push(msg.into());
-        } else {
-            return Err(anyhow!(crate::Error::Unsupported(msg.into())));
-        }
+        fail(&mut o, "gmam", crate::Error::Unsupported(msg.into()))?;
     }
     if want(Method::Olim) {
-        let msg = "olim: the grid engine is not available in this build yet (issue 4)";
-        if method == Method::All {
-            skipped.push(msg.into());
+        if problem.dim() != 2 {
+            fail(
+                &mut o,
+                "olim",
+                crate::Error::Unsupported(format!(
+                    "olim: the grid engine is 2-D (3-D is planned); this problem has d = {}",
+                    problem.dim()
+                )),
+            )?;
         } else {
-            return Err(anyhow!(crate::Error::Unsupported(msg.into())));
+            match run_olim(problem, effort) {
+                Ok((r, rep)) => {
+                    o.results.push(r);
+                    o.olim = Some(rep);
+                }
+                Err(e) => fail(&mut o, "olim", e)?,
+            }
         }
     }
-    Ok((results, skipped))
+    if monte_carlo {
+        let guess = o
+            .results
+            .iter()
+            .min_by(|a, b| a.error_estimate.total_cmp(&b.error_estimate))
+            .map(|r| r.v0)
+            .or(problem.reference.v0);
+        match guess {
+            Some(v) if v > 0.0 => match run_monte_carlo(problem, v, effort, seed) {
+                Ok((r, rep)) => {
+                    o.results.push(r);
+                    o.monte_carlo = Some(rep);
+                }
+                Err(e) => o.skipped.push(format!("monte-carlo: {e}")),
+            },
+            _ => o
+                .skipped
+                .push("monte-carlo: no V0 estimate to choose noise levels from".into()),
+        }
+    }
+    Ok(o)
 }
 
 /// An error estimate for tables ("exact" when zero).

@@ -1,7 +1,7 @@
 //! `quasipot validate`: every applicable engine side by side, with a verdict per pair.
 
 use super::output::{fmt_point, table, Output};
-use super::v0::{describe_problem, problem_json, run_methods, Method, MethodResult};
+use super::v0::{describe_problem, problem_json, run_engines, Effort, Method, MethodResult};
 use super::{load_problem, ComputedNo, Global};
 use anyhow::Result;
 use serde_json::json;
@@ -17,6 +17,9 @@ pub struct ValidateArgs {
     /// Exit with code 1 if any two engines disagree beyond their stated errors.
     #[arg(long)]
     pub strict: bool,
+    /// Skip the Monte Carlo exit-time ensemble.
+    #[arg(long)]
+    pub no_monte_carlo: bool,
 }
 
 /// Whether two results agree within their combined error (and a 1e-9 relative floor).
@@ -28,7 +31,22 @@ pub fn agree(a: &MethodResult, b: &MethodResult) -> bool {
 /// `quasipot validate`.
 pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
     let problem = load_problem(&args.problem, g)?;
-    let (results, skipped) = run_methods(&problem, Method::All)?;
+    let effort = if args.quick {
+        Effort::Quick
+    } else {
+        Effort::Full
+    };
+    let engines = run_engines(&problem, Method::All, effort, !args.no_monte_carlo, g.seed)?;
+    let (results, skipped) = (&engines.results, &engines.skipped);
+    let mut files = Vec::new();
+    if let Some(dir) = out.dir()? {
+        if let Some(r) = &engines.olim {
+            files.extend(crate::olim::write_files(r, &problem, None, dir)?);
+        }
+        if let Some(r) = &engines.monte_carlo {
+            files.extend(crate::sde::write_files(r, &problem, dir)?);
+        }
+    }
     let mut human = describe_problem(&problem);
     human.push('\n');
     let rows: Vec<Vec<String>> = results
@@ -65,7 +83,7 @@ pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
         }
     }
     if let Some(v) = problem.reference.v0 {
-        for r in &results {
+        for r in results.iter() {
             human.push_str(&format!(
                 "check    {} vs reference {v}: |ΔV0| = {:.2e}\n",
                 r.method,
@@ -73,7 +91,7 @@ pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
             ));
         }
     }
-    for s in &skipped {
+    for s in skipped {
         human.push_str(&format!("skipped  {s}\n"));
     }
     let all_agree = verdicts.iter().all(|v| v["agree"] == json!(true));
@@ -81,6 +99,7 @@ pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
         "problem": problem_json(&problem),
         "weight": problem.noise_description.weight.name(),
         "results": results,
+        "files": files,
         "verdicts": verdicts,
         "all_agree": all_agree,
         "skipped": skipped,

@@ -285,3 +285,72 @@ fn ellipsoid_barrier(
         method: method.into(),
     })
 }
+
+/// V0 in one dimension, exactly for any drift b and noise a(θ): V(x) = −∫_{θ*}^{x} 2b/a, the
+/// quasi-potential of a 1-D diffusion (every 1-D drift is a gradient), at the nearest boundary
+/// point(s) of D; computed by adaptive Gauss–Kronrod quadrature.
+pub fn quasi_potential_barrier_1d(problem: &Problem) -> Result<ExactBarrier> {
+    if problem.dim() != 1 {
+        return Err(Error::Unsupported("the 1-D formula needs d = 1".into()));
+    }
+    let x0 = problem.minimum[0];
+    // Boundary points of D on either side of θ*.
+    let mut ends = Vec::new();
+    for dir in [-1.0, 1.0] {
+        let mut r = 1e-3;
+        while r < 1e6 {
+            if !problem.domain.contains(&[x0 + dir * r]) {
+                // Bisect the crossing.
+                let (mut lo, mut hi) = (x0 + dir * r / 1.5, x0 + dir * r);
+                for _ in 0..200 {
+                    let m = 0.5 * (lo + hi);
+                    if problem.domain.contains(&[m]) {
+                        lo = m;
+                    } else {
+                        hi = m;
+                    }
+                }
+                ends.push(0.5 * (lo + hi));
+                break;
+            }
+            r *= 1.5;
+        }
+    }
+    if ends.is_empty() {
+        return Err(Error::invalid(
+            "domain",
+            "D has no boundary point within distance 1e6 of θ*",
+        ));
+    }
+    let mut best: Option<(f64, f64)> = None;
+    for &e in &ends {
+        let mut bad = None;
+        let integrand = |x: f64| {
+            let b = problem.drift.eval(&[x])[0];
+            match problem.noise.diffusion_at(&[x]) {
+                Some(a) => -2.0 * b / a.data[0],
+                None => {
+                    bad = Some(x);
+                    f64::NAN
+                }
+            }
+        };
+        let (lo, hi, sign) = if e > x0 { (x0, e, 1.0) } else { (e, x0, -1.0) };
+        let v = sign * super::exit_time_1d::integrate(integrand, lo, hi, 1e-13);
+        if !v.is_finite() {
+            return Err(Error::numerical(
+                "1-D quasi-potential",
+                format!("the integrand is not finite on [{lo}, {hi}]"),
+            ));
+        }
+        if best.is_none_or(|(bv, _)| v < bv) {
+            best = Some((v, e));
+        }
+    }
+    let (v0, e) = best.expect("non-empty");
+    Ok(ExactBarrier {
+        v0,
+        exit_point: vec![e],
+        method: "1-D: V = −∫ 2b/a from θ* to ∂D (adaptive Gauss–Kronrod)".into(),
+    })
+}

@@ -133,6 +133,37 @@ fn gk15(f: &impl Fn(f64) -> f64, lo: f64, hi: f64) -> (f64, f64) {
     (k * h, ((k - g) * h).abs())
 }
 
+/// ∫_lo^hi f(x) dx by adaptive Gauss–Kronrod 7–15 to relative tolerance `rel_tol`.
+pub fn integrate(f: impl FnMut(f64) -> f64, lo: f64, hi: f64, rel_tol: f64) -> f64 {
+    let f = std::cell::RefCell::new(f);
+    let g = |x: f64| (f.borrow_mut())(x);
+    let (mut pieces, mut total) = (Vec::new(), 0.0);
+    const PARTS: usize = 16;
+    let w = (hi - lo) / PARTS as f64;
+    for i in 0..PARTS {
+        let (a, b) = (lo + w * i as f64, lo + w * (i + 1) as f64);
+        let (v, e) = gk15(&g, a, b);
+        total += v;
+        pieces.push((a, b, v, e));
+    }
+    let abs_tol = rel_tol * total.abs().max(f64::MIN_POSITIVE);
+    let mut result = 0.0;
+    let mut budget = 4_000;
+    while let Some((a, b, v, e)) = pieces.pop() {
+        if e <= abs_tol * (b - a) / (hi - lo) || budget == 0 || (b - a) < 1e-14 * (hi - lo) {
+            result += v;
+            continue;
+        }
+        budget -= 1;
+        let m = 0.5 * (a + b);
+        let (v1, e1) = gk15(&g, a, m);
+        let (v2, e2) = gk15(&g, m, b);
+        pieces.push((a, m, v1, e1));
+        pieces.push((m, b, v2, e2));
+    }
+    result
+}
+
 /// ln ∫_lo^hi e^{h(x)} dx, with the maximum of h factored out; −∞ for an empty interval.
 pub fn log_integrate(h: impl Fn(f64) -> f64, lo: f64, hi: f64, rel_tol: f64) -> f64 {
     if hi <= lo {

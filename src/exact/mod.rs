@@ -12,7 +12,7 @@ pub mod paper;
 
 pub use barrier::{
     barrier_from_covariance, linear_model, local_covariance, quasi_potential,
-    quasi_potential_barrier, ExactBarrier,
+    quasi_potential_barrier, quasi_potential_barrier_1d, ExactBarrier,
 };
 pub use lyapunov::{solve_lyapunov, LyapunovSolution};
 pub use paper::PaperQuantities;
