@@ -3,3 +3,4 @@
 
 pub mod lemma4;
 pub mod v0;
+pub mod scaling;

@@ -3,6 +3,7 @@
 pub mod lemma4;
 pub mod output;
 pub mod problems;
+pub mod scaling;
 pub mod v0;
 pub mod validate;
 
@@ -97,6 +98,13 @@ pub enum Command {
     /// Every applicable engine side by side, with a verdict on their agreement.
     #[command(after_help = "Example:\n  quasipot validate quadratic-2d --out results/")]
     Validate(validate::ValidateArgs),
+    /// Exit-rate scaling (the paper's Figures 5–7): E[ν] of Gaussian SGD, the proximal system and
+    /// minibatch SGD over sharpness, learning rate, batch size or depth, with fitted slopes of
+    /// ln E[ν] beside both weights' predictions.
+    #[command(
+        after_help = "Examples:\n  quasipot scaling mlp --vary lr --out scaling/\n  quasipot scaling mlp --vary sharpness --values 0.8,0.9,1,1.15,1.3 --runs 50\n  quasipot scaling quadratic-2d --vary batch --json"
+    )]
+    Scaling(scaling::ScalingArgs),
 }
 
 /// Build options from the global flags.
@@ -154,6 +162,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::V0(a) => v0::run(a, &cli.global, &out),
         Command::Validate(a) => validate::run(a, &cli.global, &out),
         Command::Lemma4(a) => lemma4::run(a, &cli.global, &out),
+        Command::Scaling(a) => scaling::run(a, &cli.global, &out),
     }
 }
 
