@@ -2,5 +2,5 @@
 //! statistics of simulated exit times.
 
 pub mod lemma4;
-pub mod v0;
 pub mod scaling;
+pub mod v0;

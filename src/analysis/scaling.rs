@@ -11,8 +11,8 @@
 //!    replacement; finite sums) or C = H* (`hessian-at-minimum`, Assumption 2; the only choice
 //!    for a problem that is not a finite sum);
 //! 2. the **proximal isotropic system** (eq. 4): the same recursion with C = c·I, where the noise
-//!    level c is fixed once for the whole sweep (default: λ_max of the Gaussian-SGD covariance at
-//!    the base setting, so that exit times are of comparable size; c does *not* follow α or β);
+//!    level c is fixed once for the whole sweep (default: tr C/d of the Gaussian-SGD covariance at
+//!    the base setting — the same total noise power; c does *not* follow α or β);
 //! 3. **minibatch SGD** (eq. 1): B examples drawn without replacement per step (finite sums only).
 //!
 //! **Predictions.** Gaussian SGD is the Euler–Maruyama scheme of dθ = b dt + ε C^{1/2} dW with step
@@ -215,8 +215,8 @@ pub struct ScalingConfig {
     /// Gaussian-SGD covariance: `gradient-covariance` (default for `mlp`) or `hessian-at-minimum`
     /// (the only choice, and default, for problems).
     pub noise: Option<String>,
-    /// Noise level c of the proximal system C = c·I (default: λ_max of the Gaussian-SGD
-    /// covariance at the base setting).
+    /// Noise level c of the proximal system C = c·I (default: tr C/d of the Gaussian-SGD
+    /// covariance at the base setting, the same total noise power).
     pub proximal_scale: Option<f64>,
     /// Relative eigenvalue floor applied to C* for the predictions (default 1e-6).
     pub covariance_floor: f64,
@@ -282,6 +282,9 @@ pub struct ScalingPoint {
     pub v0_inverse_sqrt: Option<f64>,
     /// V0 under weight inverse.
     pub v0_inverse: Option<f64>,
+    /// V0 of the discrete chain eq. (2) at this η ([`discrete_level_set_v0`]; level-set domains
+    /// only). → `v0_inverse` as η → 0.
+    pub v0_discrete: Option<f64>,
     /// Wall time of the ensemble.
     pub wall_seconds: f64,
 }
@@ -325,6 +328,9 @@ pub struct SweepFit {
     pub fit: Option<LinearFit>,
     /// Predicted slopes: inverse-sqrt then inverse (empty if the exact engine does not apply).
     pub predicted: Vec<PredictedSlope>,
+    /// Predicted slope of the discrete chain eq. (2) (weight inverse with the O(η) correction;
+    /// not part of the verdict, which is about the two weights).
+    pub discrete: Option<PredictedSlope>,
     /// The weight the simulation follows: closest predicted slope, if inside the CI.
     pub follows: Option<Weight>,
     /// One line in words.
@@ -511,6 +517,10 @@ fn scaled(m: &Matrix, s: f64) -> Matrix {
     }
 }
 
+fn trace(m: &Matrix) -> f64 {
+    (0..m.n).map(|i| m.data[i * m.n + i]).sum()
+}
+
 fn lambda_max(m: &Matrix, field: &str) -> Result<f64> {
     let (vals, _) = symmetric_eigen(m, field)?;
     Ok(vals.last().copied().unwrap_or(0.0))
@@ -544,7 +554,10 @@ fn v0_pair(spec: &ProblemSpec, base: &Path, c: &Matrix) -> Result<Option<(f64, f
         ..Default::default()
     });
     let mut out = [0.0; 2];
-    for (k, w) in [Weight::InverseSqrt, Weight::Inverse].into_iter().enumerate() {
+    for (k, w) in [Weight::InverseSqrt, Weight::Inverse]
+        .into_iter()
+        .enumerate()
+    {
         let p = s.build(
             base,
             &BuildOptions {
@@ -559,6 +572,44 @@ fn v0_pair(spec: &ProblemSpec, base: &Path, c: &Matrix) -> Result<Option<(f64, f
         }
     }
     Ok(Some((out[0], out[1])))
+}
+
+/// V0 of the discrete chain eq. (2) itself on the quadratic model: θ_{k+1} = (I − ηH)θ_k +
+/// (η/√B)C^{1/2}ξ_k. Its quasi-potential (least energy ½Σ|ξ_k|² to reach x, times η/B) is
+/// ½xᵀΣ_η⁻¹x with HΣ_η + Σ_ηH − ηHΣ_ηH = C (the stationary covariance over ε² = η/B; η → 0 gives the
+/// Lyapunov equation of eq. (3), weight inverse). On D = {½xᵀHx < ΔL}: V0 = ΔL/λ_max(H^{1/2}Σ_ηH^{1/2}).
+/// Solved in H's eigenbasis: Σ'ᵢⱼ = C'ᵢⱼ/(λᵢ + λⱼ − ηλᵢλⱼ). None when ηλ_max ≥ 2 (unstable chain).
+pub fn discrete_level_set_v0(
+    h: &Matrix,
+    c: &Matrix,
+    delta_l: f64,
+    eta: f64,
+) -> Result<Option<f64>> {
+    let (lam, q) = symmetric_eigen(h, "H*")?;
+    let n = lam.len();
+    if lam[0] <= 0.0 || eta * lam[n - 1] >= 2.0 {
+        return Ok(None);
+    }
+    let cf = c.to_faer();
+    let cp = q.transpose() * &cf * &q;
+    let m = Matrix {
+        n,
+        data: (0..n * n)
+            .map(|k| {
+                let (i, j) = (k / n, k % n);
+                let den = lam[i] + lam[j] - eta * lam[i] * lam[j];
+                lam[i].sqrt() * cp[(i, j)] / den * lam[j].sqrt()
+            })
+            .collect(),
+    };
+    let m = Matrix {
+        n,
+        data: (0..n * n)
+            .map(|k| 0.5 * (m.data[k] + m.data[(k % n) * n + k / n]))
+            .collect(),
+    };
+    let top = lambda_max(&m, "H^1/2 Σ H^1/2")?;
+    Ok((top > 0.0).then(|| delta_l / top))
 }
 
 struct GaussianVisit<'a, E: ExitTest> {
@@ -662,6 +713,7 @@ fn point(
     delta_l: f64,
     r: &Report,
     v0: Option<(f64, f64)>,
+    v0_discrete: Option<f64>,
 ) -> ScalingPoint {
     let (ln_mean, ln_se, estimator) = log_mean_estimate(r);
     ScalingPoint {
@@ -685,6 +737,7 @@ fn point(
         censored: r.censored,
         v0_inverse_sqrt: v0.map(|v| v.0),
         v0_inverse: v0.map(|v| v.1),
+        v0_discrete,
         wall_seconds: r.wall_seconds,
     }
 }
@@ -719,7 +772,10 @@ fn run_mlp(
     let batch = config.batch.unwrap_or(32);
     let delta_l = config.delta_l.unwrap_or(0.005);
     if !(delta_l.is_finite() && delta_l > 0.0) {
-        return Err(Error::invalid("--delta-l", format!("must be > 0, got {delta_l}")));
+        return Err(Error::invalid(
+            "--delta-l",
+            format!("must be > 0, got {delta_l}"),
+        ));
     }
     let values = config
         .values
@@ -749,7 +805,10 @@ fn run_mlp(
             let f = finite_population_factor(n, b);
             Ok((
                 scaled(&m.gradient_covariance, f),
-                scaled(&m.regularised_gradient_covariance(config.covariance_floor)?, f),
+                scaled(
+                    &m.regularised_gradient_covariance(config.covariance_floor)?,
+                    f,
+                ),
             ))
         } else {
             Ok((m.hessian.clone(), m.hessian.clone()))
@@ -757,7 +816,7 @@ fn run_mlp(
     };
     let proximal_scale = match config.proximal_scale {
         Some(c) => c,
-        None => lambda_max(&cov(&base_fit, batch)?.1, "covariance")?,
+        None => trace(&cov(&base_fit, batch)?.0) / d as f64,
     };
     let total = sets.len() * methods.len();
     let mut done = 0;
@@ -783,16 +842,16 @@ fn run_mlp(
         let lmax = m.hessian_spectrum.lambda_max;
         let cfg = sgd_config(config, s);
         for &method in methods {
-            let (r, v0) = match method {
+            let (r, c_pred) = match method {
                 Method::GaussianSgd => {
                     let (sim, pred) = cov(&m, s.batch)?;
                     let r = run_gaussian(&m.model, &sim, &m.theta_star, &exit, &cfg)?;
-                    (r, v0_pair(&spec, here, &pred)?)
+                    (r, pred)
                 }
                 Method::Proximal => {
                     let c = identity(d, proximal_scale);
                     let r = run_gaussian(&m.model, &c, &m.theta_star, &exit, &cfg)?;
-                    (r, v0_pair(&spec, here, &c)?)
+                    (r, c)
                 }
                 Method::MinibatchSgd => {
                     let f = finite_population_factor(n, s.batch);
@@ -801,10 +860,12 @@ fn run_mlp(
                         f,
                     );
                     let r = run_minibatch(&m.model, &m.theta_star, &exit, &cfg)?;
-                    (r, v0_pair(&spec, here, &pred)?)
+                    (r, pred)
                 }
             };
-            points.push(point(method, s, lmax, dl, &r, v0));
+            let v0 = v0_pair(&spec, here, &c_pred)?;
+            let vd = discrete_level_set_v0(&m.hessian, &c_pred, dl, s.eta)?;
+            points.push(point(method, s, lmax, dl, &r, v0, vd));
             done += 1;
             progress(done, total);
         }
@@ -849,7 +910,7 @@ fn run_mlp(
 }
 
 fn run_problem(
-    spec: &ProblemSpec,
+    spec_in: &ProblemSpec,
     base: &Path,
     options: &BuildOptions,
     config: &ScalingConfig,
@@ -867,6 +928,27 @@ fn run_problem(
             },
         )
     };
+    let mut spec = spec_in.clone();
+    let level_set = spec.domain.kind == "level-set";
+    if let Some(dl) = config.delta_l {
+        if !level_set {
+            return Err(Error::invalid(
+                "--delta-l",
+                format!(
+                    "sets the depth of a level-set domain; this problem's domain is a {}",
+                    spec.domain.kind
+                ),
+            ));
+        }
+        if !(dl.is_finite() && dl > 0.0) {
+            return Err(Error::invalid(
+                "--delta-l",
+                format!("must be > 0, got {dl}"),
+            ));
+        }
+        spec.domain.depth = Some(dl);
+    }
+    let spec = &mut spec;
     let p0 = build(spec)?;
     let h0 = p0.hessian_at_minimum().ok_or_else(|| {
         Error::invalid(
@@ -882,62 +964,64 @@ fn run_problem(
             p0.name
         )));
     }
-    if config.delta_l.is_some() {
-        return Err(Error::invalid(
-            "--delta-l",
-            "applies to `mlp` only; a problem's domain (and its depth) comes from its file",
-        ));
-    }
     let d = p0.dim();
     let lmax0 = lambda_max(&h0, "H*")?;
-    let domain_spec = |beta: f64| -> DomainSpec {
-        let mut dspec = spec.domain.clone();
+    let domain_spec = |sp: &ProblemSpec, beta: f64| -> DomainSpec {
+        let mut dspec = sp.domain.clone();
         if dspec.kind == "level-set" {
             dspec.depth = dspec.depth.map(|v| v * beta);
         }
         dspec
     };
     // The problem at setting (α, β) and its quadratic model (for the predictions).
-    let at = |alpha: f64, beta: f64| -> Result<(Problem, ProblemSpec)> {
+    let at = |sp: &ProblemSpec, alpha: f64, beta: f64| -> Result<(Problem, ProblemSpec)> {
         if quadratic {
-            let mut s = spec.clone();
+            let mut s = sp.clone();
             let h = scaled(&h0, alpha * beta);
             s.drift.hessian = Some(rows(&h));
             s.drift.hessian_file = None;
             s.minimum = Some(p0.minimum.iter().map(|v| v / alpha.sqrt()).collect());
-            s.domain = domain_spec(beta);
+            s.domain = domain_spec(sp, beta);
             let p = build(&s)?;
             Ok((p, s))
         } else {
-            let p = build(spec)?;
+            let p = build(sp)?;
             let h = p.hessian_at_minimum().expect("gradient drift");
-            let ms = model_spec(&p.minimum, &h, domain_spec(1.0));
+            let ms = model_spec(&p.minimum, &h, domain_spec(sp, 1.0));
             Ok((p, ms))
         }
-    };
-    let delta_l = match (&p0.domain, spec.domain.depth) {
-        (_, Some(dl)) if spec.domain.kind == "level-set" => dl,
-        _ => f64::NAN,
     };
     let eta = match config.eta {
         Some(e) => e,
         None => 0.1 / lmax0,
     };
-    let proximal_scale = config.proximal_scale.unwrap_or(lmax0);
-    let batch = match config.batch {
-        Some(b) => b,
-        None => {
-            let (_, ms) = at(1.0, 1.0)?;
-            match v0_pair(&ms, base, &h0)? {
-                Some((_, v_inv)) if v_inv > 0.0 => ((7.0 / (eta * v_inv)).round() as usize).max(1),
-                _ => {
-                    return Err(Error::invalid(
-                        "--batch",
-                        "no exact V0 for this domain to choose a default: give --batch",
-                    ))
-                }
+    let proximal_scale = config
+        .proximal_scale
+        .unwrap_or_else(|| trace(&h0) / d as f64);
+    let batch = config.batch.unwrap_or(8);
+    if batch == 0 {
+        return Err(Error::invalid("--batch", "must be ≥ 1"));
+    }
+    let mut notes = Vec::new();
+    if level_set && config.delta_l.is_none() {
+        // Choose ΔL so that the base setting has (B/η)·V0 = 6 for Gaussian SGD (weight inverse;
+        // V0 ∝ ΔL on a level set): exit times of ~1e3 iterations.
+        let (_, ms) = at(spec, 1.0, 1.0)?;
+        if let Some((_, v_inv)) = v0_pair(&ms, base, &h0)? {
+            let old = spec.domain.depth.unwrap_or(f64::NAN);
+            let new = old * 6.0 / (batch as f64 / eta * v_inv);
+            if new.is_finite() && new > 0.0 {
+                spec.domain.depth = Some(new);
+                notes.push(format!(
+                    "ΔL set to {new:.4e} (file: {old}) so that (B/η)·V0 = 6 at the base setting; override with --delta-l"
+                ));
             }
         }
+    }
+    let delta_l = if level_set {
+        spec.domain.depth.unwrap_or(f64::NAN)
+    } else {
+        f64::NAN
     };
     let values = config
         .values
@@ -947,12 +1031,11 @@ fn run_problem(
     let total = sets.len() * methods.len();
     let mut done = 0;
     let mut points = Vec::new();
-    let mut notes = Vec::new();
     if !quadratic {
         notes.push("predictions use the quadratic model of L at θ* (same domain spec); the simulation uses the full loss".into());
     }
     for s in &sets {
-        let (p, ms) = at(s.alpha, s.beta)?;
+        let (p, ms) = at(spec, s.alpha, s.beta)?;
         let h = p.hessian_at_minimum().expect("gradient drift");
         let prep = Prepared {
             lambda_max: lambda_max(&h, "H*")?,
@@ -973,7 +1056,11 @@ fn run_problem(
                 config: &cfg,
             })?;
             let v0 = v0_pair(&prep.spec, base, &c)?;
-            points.push(point(method, s, prep.lambda_max, prep.delta_l, &r, v0));
+            let vd = match (prep.spec.domain.kind.as_str(), prep.spec.domain.depth) {
+                ("level-set", Some(dl)) => discrete_level_set_v0(&h, &c, dl, s.eta)?,
+                _ => None,
+            };
+            points.push(point(method, s, prep.lambda_max, prep.delta_l, &r, v0, vd));
             done += 1;
             progress(done, total);
         }
@@ -1005,7 +1092,12 @@ fn run_problem(
 }
 
 /// Fit one method's points against `xf(point)`.
-fn sweep_fit(method: Method, against: &str, pts: &[&ScalingPoint], xf: fn(&ScalingPoint) -> f64) -> SweepFit {
+fn sweep_fit(
+    method: Method,
+    against: &str,
+    pts: &[&ScalingPoint],
+    xf: fn(&ScalingPoint) -> f64,
+) -> SweepFit {
     let used: Vec<&&ScalingPoint> = pts.iter().filter(|p| p.ln_mean.is_some()).collect();
     let x: Vec<f64> = used.iter().map(|p| xf(p)).collect();
     let y: Vec<f64> = used.iter().map(|p| p.ln_mean.expect("filtered")).collect();
@@ -1014,10 +1106,16 @@ fn sweep_fit(method: Method, against: &str, pts: &[&ScalingPoint], xf: fn(&Scali
     let mut predicted = Vec::new();
     if let Some(f) = &fit {
         for (w, get) in [
-            (Weight::InverseSqrt, (|p: &ScalingPoint| p.v0_inverse_sqrt) as fn(&ScalingPoint) -> Option<f64>),
+            (
+                Weight::InverseSqrt,
+                (|p: &ScalingPoint| p.v0_inverse_sqrt) as fn(&ScalingPoint) -> Option<f64>,
+            ),
             (Weight::Inverse, |p: &ScalingPoint| p.v0_inverse),
         ] {
-            let py: Option<Vec<f64>> = used.iter().map(|p| get(p).map(|v| v * p.b_over_eta)).collect();
+            let py: Option<Vec<f64>> = used
+                .iter()
+                .map(|p| get(p).map(|v| v * p.b_over_eta))
+                .collect();
             if let Some(py) = py {
                 if let Some(pf) = weighted_fit(&x, &py, &se) {
                     predicted.push(PredictedSlope {
@@ -1029,12 +1127,24 @@ fn sweep_fit(method: Method, against: &str, pts: &[&ScalingPoint], xf: fn(&Scali
             }
         }
     }
+    let discrete = fit.as_ref().and_then(|f| {
+        let py: Option<Vec<f64>> = used
+            .iter()
+            .map(|p| p.v0_discrete.map(|v| v * p.b_over_eta))
+            .collect();
+        weighted_fit(&x, &py?, &se).map(|pf| PredictedSlope {
+            weight: Weight::Inverse,
+            slope: pf.slope,
+            inside_ci: (f.slope - pf.slope).abs() <= 1.96 * f.slope_se,
+        })
+    });
     let (follows, verdict) = verdict(fit.as_ref(), &predicted);
     SweepFit {
         method,
         against: against.into(),
         fit,
         predicted,
+        discrete,
         follows,
         verdict,
     }
@@ -1078,7 +1188,11 @@ fn verdict(fit: Option<&LinearFit>, pred: &[PredictedSlope]) -> (Option<Weight>,
     match (closest.inside_ci, other.inside_ci) {
         (true, false) => (
             Some(closest.weight),
-            format!("follows {} (inside the CI; {} outside)", weight_name(closest.weight), weight_name(other.weight)),
+            format!(
+                "follows {} (inside the CI; {} outside)",
+                weight_name(closest.weight),
+                weight_name(other.weight)
+            ),
         ),
         (true, true) => (
             None,
@@ -1260,7 +1374,9 @@ where
             .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
             .map_err(plot_err)?
             .label(format!("predicted, weight {}", weight_name(*w)))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     for &m in methods {
         let color = method_color(m);
@@ -1307,21 +1423,27 @@ impl Figure for SweepFigure<'_> {
         DB::ErrorType: 'static,
     {
         let r = self.0;
-        let root = root.titled(
-            &format!("{}: ln E[ν] vs {} (η = {}, B = {})", r.problem, r.vary.name(), r.base.eta, r.base.batch),
-            (FONT, 20),
-        ).map_err(plot_err)?;
+        let root = root
+            .titled(
+                &format!(
+                    "{}: ln E[ν] vs {} (η = {}, B = {})",
+                    r.problem,
+                    r.vary.name(),
+                    r.base.eta,
+                    r.base.batch
+                ),
+                (FONT, 20),
+            )
+            .map_err(plot_err)?;
         let panels = root.split_evenly((2, 2));
         let present: Vec<Method> = Method::ALL
             .into_iter()
             .filter(|m| r.points.iter().any(|p| p.method == *m))
             .collect();
         for (k, area) in panels.iter().enumerate() {
-            if k < 3 {
-                if let Some(&m) = present.get(k) {
-                    draw_panel(area, r, &[m], m.title())?;
-                }
-            } else {
+            if let Some(&m) = present.get(k) {
+                draw_panel(area, r, &[m], m.title())?;
+            } else if k == present.len() {
                 draw_panel(area, r, &present, "all methods")?;
             }
         }
@@ -1382,10 +1504,10 @@ pub fn write_files(report: &ScalingReport, dir: &Path) -> Result<Vec<PathBuf>> {
 /// The points as CSV.
 pub fn points_csv(report: &ScalingReport) -> String {
     let opt = |v: Option<f64>| v.map(|v| format!("{v:.6e}")).unwrap_or_default();
-    let mut text = String::from("method,x,eta,batch,sharpness,depth,b_over_eta,lambda_max,delta_l,mean_exit_steps,ci95_lo,ci95_hi,ln_mean,ln_se,estimator,exited,censored,v0_inverse_sqrt,v0_inverse\n");
+    let mut text = String::from("method,x,eta,batch,sharpness,depth,b_over_eta,lambda_max,delta_l,mean_exit_steps,ci95_lo,ci95_hi,ln_mean,ln_se,estimator,exited,censored,v0_inverse_sqrt,v0_inverse,v0_discrete\n");
     for p in &report.points {
         text.push_str(&format!(
-            "{},{},{},{},{},{},{},{:.6e},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{:.6e},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             p.method.name(),
             p.x,
             p.eta,
@@ -1405,6 +1527,7 @@ pub fn points_csv(report: &ScalingReport) -> String {
             p.censored,
             opt(p.v0_inverse_sqrt),
             opt(p.v0_inverse),
+            opt(p.v0_discrete),
         ));
     }
     text
@@ -1413,7 +1536,7 @@ pub fn points_csv(report: &ScalingReport) -> String {
 /// Markdown table of the fits (method, against, slope ± CI, predicted slopes, verdict).
 pub fn fits_markdown(reports: &[ScalingReport]) -> String {
     let mut s = String::from(
-        "| sweep | method | ln E[ν] against | fitted slope (95% CI) | predicted, inverse-sqrt | predicted, inverse | verdict |\n|---|---|---|---|---|---|---|\n",
+        "| sweep | method | ln E[ν] against | fitted slope (95% CI) | predicted, inverse-sqrt | predicted, inverse | predicted, discrete eq. (2) | verdict |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {
         for f in &r.fits {
@@ -1427,16 +1550,33 @@ pub fn fits_markdown(reports: &[ScalingReport]) -> String {
             let fit = f
                 .fit
                 .as_ref()
-                .map(|l| format!("{:.4} ({:.4} … {:.4})", l.slope, l.slope_ci95[0], l.slope_ci95[1]))
+                .map(|l| {
+                    format!(
+                        "{:.4} ({:.4} … {:.4})",
+                        l.slope, l.slope_ci95[0], l.slope_ci95[1]
+                    )
+                })
+                .unwrap_or_else(|| "—".into());
+            let disc = f
+                .discrete
+                .as_ref()
+                .map(|p| {
+                    format!(
+                        "{:.4}{}",
+                        p.slope,
+                        if p.inside_ci { " (in CI)" } else { "" }
+                    )
+                })
                 .unwrap_or_else(|| "—".into());
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 r.vary.name(),
                 f.method.name(),
                 f.against,
                 fit,
                 pred(Weight::InverseSqrt),
                 pred(Weight::Inverse),
+                disc,
                 f.verdict
             ));
         }
@@ -1447,7 +1587,7 @@ pub fn fits_markdown(reports: &[ScalingReport]) -> String {
 /// Markdown table of the points (E[ν] with CI per method and setting).
 pub fn points_markdown(reports: &[ScalingReport]) -> String {
     let mut s = String::from(
-        "| sweep | method | x | η | B | E[ν] (95% CI) | censored | V0 inverse-sqrt | V0 inverse |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| sweep | method | x | η | B | E[ν] (95% CI) | censored | V0 inverse-sqrt | V0 inverse | V0 discrete |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {
         for p in &r.points {
@@ -1457,7 +1597,7 @@ pub fn points_markdown(reports: &[ScalingReport]) -> String {
             };
             let v = |v: Option<f64>| v.map(|v| format!("{v:.4e}")).unwrap_or_else(|| "—".into());
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 r.vary.name(),
                 p.method.name(),
                 p.x,
@@ -1466,7 +1606,8 @@ pub fn points_markdown(reports: &[ScalingReport]) -> String {
                 e,
                 p.censored,
                 v(p.v0_inverse_sqrt),
-                v(p.v0_inverse)
+                v(p.v0_inverse),
+                v(p.v0_discrete)
             ));
         }
     }

@@ -44,7 +44,7 @@ pub struct ScalingArgs {
     /// Gaussian-SGD covariance: gradient-covariance (mlp default) or hessian-at-minimum.
     #[arg(long)]
     pub noise: Option<String>,
-    /// Noise level c of the proximal system C = c·I (default: λ_max of the Gaussian-SGD C).
+    /// Noise level c of the proximal system C = c·I (default: tr C/d of the Gaussian-SGD C at the base).
     #[arg(long)]
     pub proximal_scale: Option<f64>,
     /// mlp only: data set, iris or diabetes.
@@ -98,10 +98,8 @@ pub fn human(r: &ScalingReport) -> String {
         r.proximal_scale,
         r.exit_domain
     );
-    let opt = |v: Option<f64>, p: usize| {
-        v.map(|v| format!("{v:.p$e}"))
-            .unwrap_or_else(|| "—".into())
-    };
+    let opt =
+        |v: Option<f64>, p: usize| v.map(|v| format!("{v:.p$e}")).unwrap_or_else(|| "—".into());
     let rows: Vec<Vec<String>> = r
         .points
         .iter()
@@ -118,6 +116,7 @@ pub fn human(r: &ScalingReport) -> String {
                 format!("{}", p.censored),
                 opt(p.v0_inverse_sqrt, 4),
                 opt(p.v0_inverse, 4),
+                opt(p.v0_discrete, 4),
             ]
         })
         .collect();
@@ -131,6 +130,7 @@ pub fn human(r: &ScalingReport) -> String {
             "censored",
             "V0 inv-sqrt",
             "V0 inverse",
+            "V0 discrete",
         ],
         &rows,
     ));
@@ -160,6 +160,16 @@ pub fn human(r: &ScalingReport) -> String {
                     .unwrap_or_else(|| "—".into()),
                 pred(crate::problem::Weight::InverseSqrt),
                 pred(crate::problem::Weight::Inverse),
+                f.discrete
+                    .as_ref()
+                    .map(|p| {
+                        format!(
+                            "{:.4}{}",
+                            p.slope,
+                            if p.inside_ci { " (in CI)" } else { "" }
+                        )
+                    })
+                    .unwrap_or_else(|| "—".into()),
                 f.verdict.clone(),
             ]
         })
@@ -171,6 +181,7 @@ pub fn human(r: &ScalingReport) -> String {
             "slope (95% CI)",
             "pred. inv-sqrt",
             "pred. inverse",
+            "pred. discrete eq.(2)",
             "verdict",
         ],
         &rows,
