@@ -168,3 +168,51 @@ fn quadratic_sweep_follows_inverse_weight() {
     assert!(!pred(Weight::InverseSqrt).inside_ci);
     assert_eq!(f.follows, Some(Weight::Inverse), "{}", f.verdict);
 }
+
+/// The command line: `quasipot scaling` on a quadratic problem writes the CSV, JSON and figure
+/// and prints one JSON object with the fits.
+#[test]
+fn cli_scaling_json_and_files() {
+    let dir = std::env::temp_dir().join(format!("quasipot_scaling_cli_{}", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quasipot"))
+        .args([
+            "scaling",
+            "quadratic-2d",
+            "--vary",
+            "lr",
+            "--runs",
+            "20",
+            "--max-steps",
+            "20000",
+            "--json",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let js: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fits = js["scaling"]["fits"].as_array().unwrap();
+    // Two methods (Gaussian SGD, proximal) × (against η, against B/η).
+    assert_eq!(fits.len(), 4);
+    assert_eq!(js["scaling"]["points"].as_array().unwrap().len(), 10);
+    for f in [
+        "scaling_lr.csv",
+        "scaling_lr.json",
+        "scaling_lr.png",
+        "scaling_lr.svg",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_quasipot"))
+        .args(["scaling", "maier-stein", "--vary", "sharpness", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -40,7 +40,12 @@
 //!   map L → βL is exactly a learning-rate change η → βη.
 //!
 //! The discrete-time corrections (ln η from ν = τ/η, the prefactor's power of ε, and the O(ηλ)
-//! bias of the Euler scheme) are not in the prediction; they are why a slope can miss both.
+//! bias of the Euler scheme) are not in the two weights' predictions; they are why a slope can
+//! miss both. The O(ηλ) bias is computed exactly by a third, reported prediction (not part of the
+//! verdict): V0 of the discrete chain eq. (2) itself on the quadratic model,
+//! [`discrete_level_set_v0`] (level-set domains), which tends to the inverse-weight V0 as η → 0.
+//! To first order in η it lowers V0 by a term ∝ η, i.e. it shifts ln E[ν] by a constant when η
+//! is varied, so it changes slopes against α, β and B but not against B/η in an η sweep.
 //!
 //! **Fit.** ln E[ν] against x and (when it varies) against B/η by weighted least squares, weights
 //! 1/se(ln E[ν])², slope standard error inflated by √(χ²/(n−2)) when that exceeds 1 (Birge ratio),
@@ -1277,6 +1282,7 @@ fn method_color(m: Method) -> RGBColor {
 
 const INVERSE_COLOR: RGBColor = RGBColor(255, 127, 14);
 const INVERSE_SQRT_COLOR: RGBColor = RGBColor(148, 103, 189);
+const DISCRETE_COLOR: RGBColor = RGBColor(90, 90, 90);
 
 /// Draw one panel: ln E[ν] of `methods` against the varied quantity, CI bars, and (for a single
 /// method) both predicted curves anchored at the points' weighted mean.
@@ -1303,14 +1309,21 @@ where
             }
         }
     };
-    let mut preds: Vec<(Weight, Vec<(f64, f64)>)> = Vec::new();
+    // (label, colour, curve) of each prediction.
+    let mut preds: Vec<(&str, RGBColor, Vec<(f64, f64)>)> = Vec::new();
     if methods.len() == 1 {
         let used: Vec<&&ScalingPoint> = pts.iter().filter(|p| p.ln_mean.is_some()).collect();
-        for w in [Weight::InverseSqrt, Weight::Inverse] {
-            let v = |p: &ScalingPoint| match w {
-                Weight::InverseSqrt => p.v0_inverse_sqrt,
-                Weight::Inverse => p.v0_inverse,
-            };
+        type Get = fn(&ScalingPoint) -> Option<f64>;
+        let models: [(&str, RGBColor, Get); 3] = [
+            ("predicted, weight inverse-sqrt", INVERSE_SQRT_COLOR, |p| {
+                p.v0_inverse_sqrt
+            }),
+            ("predicted, weight inverse", INVERSE_COLOR, |p| p.v0_inverse),
+            ("predicted, discrete chain eq. (2)", DISCRETE_COLOR, |p| {
+                p.v0_discrete
+            }),
+        ];
+        for (label, color, v) in models {
             if used.is_empty() || used.iter().any(|p| v(p).is_none()) {
                 continue;
             }
@@ -1326,7 +1339,7 @@ where
                 .filter_map(|p| v(p).map(|v0| (p.x, v0 * p.b_over_eta + c)))
                 .collect();
             line.sort_by(|a, b| a.0.total_cmp(&b.0));
-            preds.push((w, line));
+            preds.push((label, color, line));
         }
     }
     let mut xlo = f64::INFINITY;
@@ -1340,7 +1353,7 @@ where
         ylo = ylo.min(a);
         yhi = yhi.max(b);
     }
-    for (_, l) in &preds {
+    for (_, _, l) in &preds {
         for &(_, y) in l {
             ylo = ylo.min(y);
             yhi = yhi.max(y);
@@ -1365,17 +1378,15 @@ where
         .label_style((FONT, 12))
         .draw()
         .map_err(plot_err)?;
-    for (w, line) in &preds {
-        let color = match w {
-            Weight::InverseSqrt => INVERSE_SQRT_COLOR,
-            Weight::Inverse => INVERSE_COLOR,
-        };
+    for (label, color, line) in &preds {
+        let color = *color;
+        let width = if color == DISCRETE_COLOR { 1 } else { 2 };
         chart
-            .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(line.clone(), color.stroke_width(width)))
             .map_err(plot_err)?
-            .label(format!("predicted, weight {}", weight_name(*w)))
+            .label(*label)
             .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
             });
     }
     for &m in methods {
