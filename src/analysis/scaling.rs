@@ -204,10 +204,12 @@ pub struct ScalingConfig {
     pub values: Option<Vec<f64>>,
     /// Base η (default: 0.3 for `mlp`; 0.1/λ_max(H*) for problems).
     pub eta: Option<f64>,
-    /// Base B (default: 32 for `mlp`; for problems the B that puts (B/η)·V0 ≈ 7 at the base).
+    /// Base B (default: 32 for `mlp`, 8 for problems).
     pub batch: Option<usize>,
-    /// Depth ΔL of D = {½(θ−θ*)ᵀH*(θ−θ*) < ΔL} for `mlp` (default 0.005); problems use their own
-    /// domain.
+    /// Depth ΔL of the level set D: for `mlp` D = {½(θ−θ*)ᵀH*(θ−θ*) < ΔL} (default 0.005); for a
+    /// problem with a level-set domain it replaces the file's depth (default: the depth that puts
+    /// (B/η)·V0 = 6 for Gaussian SGD, weight inverse, at the base setting, so that E[ν] ~ 1e3);
+    /// an error for other domains.
     pub delta_l: Option<f64>,
     /// Runs per point (default 100).
     pub runs: usize,
@@ -635,7 +637,7 @@ impl<E: ExitTest> ModelVisitor for GaussianVisit<'_, E> {
 struct Prepared {
     lambda_max: f64,
     delta_l: f64,
-    /// Per method: the covariance for the predictions.
+    /// The quadratic model of this setting (for the predictions).
     spec: ProblemSpec,
 }
 

@@ -26,10 +26,11 @@ pub struct ScalingArgs {
     /// Base learning rate η (default 0.3 for mlp, 0.1/λ_max(H*) otherwise).
     #[arg(long)]
     pub eta: Option<f64>,
-    /// Base batch size B (default 32 for mlp; otherwise the B giving (B/η)·V0 ≈ 7).
+    /// Base batch size B (default 32 for mlp, 8 otherwise).
     #[arg(long)]
     pub batch: Option<usize>,
-    /// mlp only: depth ΔL of D = {½(θ−θ*)ᵀH*(θ−θ*) < ΔL} (default 0.005).
+    /// Depth ΔL of the level set D (mlp: {½(θ−θ*)ᵀH*(θ−θ*) < ΔL}, default 0.005; level-set
+    /// problems: default the ΔL giving (B/η)·V0 = 6 at the base, so E[ν] ~ 1e3).
     #[arg(long)]
     pub delta_l: Option<f64>,
     /// Runs per point.
