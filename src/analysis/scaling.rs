@@ -36,8 +36,11 @@
 //!   = V0(1) for either weight (D shrinks as 1/√α and V = x ᵀH x/c grows as α: they cancel), slope 0;
 //! - depth β (drift ×β, D fixed): C = H* ×β gives inverse V0 constant (slope 0) and inverse-sqrt
 //!   V0 ∝ √β (slope (B/η)V0(1)/(2√β)); C = C* ×β² gives inverse V0 ∝ 1/β and inverse-sqrt V0
-//!   constant; proximal (c fixed) gives V0 ∝ β for either weight. Note that for minibatch SGD the
-//!   map L → βL is exactly a learning-rate change η → βη.
+//!   constant; proximal (c fixed) gives V0 ∝ β for either weight.
+//!
+//! For minibatch SGD (and Gaussian SGD with C = C*) both maps are exactly learning-rate changes:
+//! L → βL is η → βη, and L(√α θ) is η → αη in the coordinates φ = √α θ, in which D is unchanged.
+//! The sharpness and depth sweeps of the same seed therefore give identical exit times.
 //!
 //! The discrete-time corrections (ln η from ν = τ/η, the prefactor's power of ε, and the O(ηλ)
 //! bias of the Euler scheme) are not in the two weights' predictions; they are why a slope can
@@ -888,6 +891,9 @@ fn run_mlp(
     if config.vary == Vary::Depth {
         notes.push("for minibatch SGD the depth map L → βL is exactly a learning-rate change η → βη: C* scales by β², H* by β".into());
     }
+    if config.vary == Vary::Sharpness {
+        notes.push("for minibatch SGD the sharpness map L(√α θ) is exactly a learning-rate change η → αη in the coordinates φ = √α θ (D maps onto itself): C* scales by α like H*".into());
+    }
     finish(
         format!(
             "mlp ({}, width {}, λ = {})",
@@ -1171,14 +1177,14 @@ fn verdict(fit: Option<&LinearFit>, pred: &[PredictedSlope]) -> (Option<Weight>,
     if pred.len() < 2 {
         return (None, "no exact prediction".into());
     }
-    let tol = 1e-9 * (pred[0].slope.abs() + pred[1].slope.abs()).max(1e-300);
+    let tol = 1e-6 * (pred[0].slope.abs() + pred[1].slope.abs() + f.slope_se);
     if (pred[0].slope - pred[1].slope).abs() <= tol {
         return (
             None,
             if pred[0].inside_ci {
                 "the two weights predict the same slope; the fit agrees with it".into()
             } else {
-                "the two weights predict the same slope; the fit is outside its CI".into()
+                "the two weights predict the same slope; it is outside the fit's CI".into()
             },
         );
     }
