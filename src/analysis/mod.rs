@@ -6,6 +6,7 @@
 
 pub mod arrhenius;
 pub mod lemma4;
+pub mod scaling;
 pub mod stats;
 pub mod v0;
 

@@ -5,6 +5,7 @@ pub mod field;
 pub mod lemma4;
 pub mod output;
 pub mod problems;
+pub mod scaling;
 pub mod v0;
 pub mod validate;
 
@@ -116,6 +117,13 @@ pub enum Command {
     /// Every applicable engine side by side, with a verdict on their agreement.
     #[command(after_help = "Example:\n  quasipot validate quadratic-2d --out results/")]
     Validate(validate::ValidateArgs),
+    /// Exit-rate scaling (the paper's Figures 5–7): E[ν] of Gaussian SGD, the proximal system and
+    /// minibatch SGD over sharpness, learning rate, batch size or depth, with fitted slopes of
+    /// ln E[ν] beside both weights' predictions.
+    #[command(
+        after_help = "Examples:\n  quasipot scaling mlp --vary lr --out scaling/\n  quasipot scaling mlp --vary sharpness --values 0.8,0.9,1,1.15,1.3 --runs 50\n  quasipot scaling quadratic-2d --vary batch --json"
+    )]
+    Scaling(scaling::ScalingArgs),
 }
 
 /// Build options from the global flags.
@@ -176,6 +184,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Exit(a) => exit::run(a, &cli.global, &out),
         Command::Field(a) => field::run(a, &cli.global, &out),
         Command::Merge(a) => exit::run_merge(a, &cli.global, &out),
+        Command::Scaling(a) => scaling::run(a, &cli.global, &out),
     }
 }
 

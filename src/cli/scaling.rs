@@ -1,0 +1,250 @@
+//! `quasipot scaling`: exit-rate sweeps over sharpness, learning rate, batch size or depth
+//! (the paper's Figures 5–7), with fitted slopes of ln E[ν] beside both weights' predictions.
+
+use super::output::{table, Output};
+use super::{build_options, Global};
+use crate::analysis::scaling::{
+    scaling, write_files, Method, ScalingConfig, ScalingReport, Target, Vary,
+};
+use crate::problem::mlp::{MlpConfig, MlpDataset};
+use crate::problem::ProblemSpec;
+use anyhow::{anyhow, Result};
+use serde_json::json;
+
+/// Arguments of `quasipot scaling`.
+#[derive(Debug, clap::Args)]
+pub struct ScalingArgs {
+    /// `mlp` (the finite-sum network on a real data set), or a built-in / TOML problem with a
+    /// gradient drift (sharpness and depth sweeps need a quadratic one).
+    pub problem: String,
+    /// What to vary: sharpness (α in L(√α θ)), lr (η), batch (B) or depth (β in βL).
+    #[arg(long, value_parser = ["sharpness", "lr", "batch", "depth"])]
+    pub vary: String,
+    /// Values of the varied quantity (default: five around the base value).
+    #[arg(long, value_delimiter = ',', value_name = "V1,V2,..")]
+    pub values: Option<Vec<f64>>,
+    /// Base learning rate η (default 0.3 for mlp, 0.1/λ_max(H*) otherwise).
+    #[arg(long)]
+    pub eta: Option<f64>,
+    /// Base batch size B (default 32 for mlp, 8 otherwise).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Depth ΔL of the level set D (mlp: {½(θ−θ*)ᵀH*(θ−θ*) < ΔL}, default 0.005; level-set
+    /// problems: default the ΔL giving (B/η)·V0 = 6 at the base, so E[ν] ~ 1e3).
+    #[arg(long)]
+    pub delta_l: Option<f64>,
+    /// Runs per point.
+    #[arg(long, default_value_t = 100)]
+    pub runs: usize,
+    /// Step budget per run (longer runs are censored, and counted).
+    #[arg(long, default_value_t = 200_000)]
+    pub max_steps: u64,
+    /// Methods, among gaussian-sgd, proximal, minibatch-sgd (default: all that apply).
+    #[arg(long, value_delimiter = ',', value_name = "M1,M2,..")]
+    pub methods: Option<Vec<String>>,
+    /// Gaussian-SGD covariance: gradient-covariance (mlp default) or hessian-at-minimum.
+    #[arg(long)]
+    pub noise: Option<String>,
+    /// Noise level c of the proximal system C = c·I (default: tr C/d of the Gaussian-SGD C at the base).
+    #[arg(long)]
+    pub proximal_scale: Option<f64>,
+    /// mlp only: data set, iris or diabetes.
+    #[arg(long, default_value = "iris")]
+    pub dataset: String,
+    /// mlp only: hidden width.
+    #[arg(long, default_value_t = 8)]
+    pub width: usize,
+    /// mlp only: L2 coefficient λ.
+    #[arg(long, default_value_t = 1e-2)]
+    pub l2: f64,
+}
+
+fn target(args: &ScalingArgs, g: &Global) -> Result<Target> {
+    if args.problem == "mlp" {
+        if !g.params.is_empty() {
+            return Err(anyhow!(crate::Error::invalid(
+                "--param",
+                "mlp takes --dataset, --width and --l2, not --param"
+            )));
+        }
+        Ok(Target::Mlp(MlpConfig {
+            dataset: MlpDataset::parse(&args.dataset, "--dataset")?,
+            width: args.width,
+            l2: args.l2,
+            ..MlpConfig::default()
+        }))
+    } else {
+        let (spec, base) = ProblemSpec::load(&args.problem)?;
+        Ok(Target::Problem {
+            spec: Box::new(spec),
+            base,
+            options: build_options(g)?,
+        })
+    }
+}
+
+/// The human-readable tables of a report.
+pub fn human(r: &ScalingReport) -> String {
+    let mut s = format!(
+        "scaling of E[ν] on {} (d = {}), vary {}: η = {}, B = {}, ΔL = {}, {} runs/point, budget {} steps\nGaussian SGD noise: {}\nproximal system: C = {:.4e}·I;  exit domain: {}\n\n",
+        r.problem,
+        r.dim,
+        r.vary.name(),
+        r.base.eta,
+        r.base.batch,
+        r.base.delta_l,
+        r.base.runs,
+        r.base.max_steps,
+        r.gaussian_noise,
+        r.proximal_scale,
+        r.exit_domain
+    );
+    let opt =
+        |v: Option<f64>, p: usize| v.map(|v| format!("{v:.p$e}")).unwrap_or_else(|| "—".into());
+    let rows: Vec<Vec<String>> = r
+        .points
+        .iter()
+        .map(|p| {
+            vec![
+                p.method.name().into(),
+                format!("{}", p.x),
+                format!("{:.1}", p.b_over_eta),
+                format!("{:.4e}", p.lambda_max),
+                match (p.mean_exit_steps, p.ci95) {
+                    (Some(m), Some(c)) => format!("{m:.3e} ({:.2e}…{:.2e})", c[0], c[1]),
+                    _ => format!("≥ {:.1e}", r.base.max_steps as f64),
+                },
+                format!("{}", p.censored),
+                opt(p.v0_inverse_sqrt, 4),
+                opt(p.v0_inverse, 4),
+                opt(p.v0_discrete, 4),
+            ]
+        })
+        .collect();
+    s.push_str(&table(
+        &[
+            "method",
+            r.vary.name(),
+            "B/η",
+            "λ_max",
+            "E[ν] (95% CI)",
+            "censored",
+            "V0 inv-sqrt",
+            "V0 inverse",
+            "V0 discrete",
+        ],
+        &rows,
+    ));
+    s.push('\n');
+    let rows: Vec<Vec<String>> = r
+        .fits
+        .iter()
+        .map(|f| {
+            let pred = |w: crate::problem::Weight| {
+                f.predicted
+                    .iter()
+                    .find(|p| p.weight == w)
+                    .map(|p| format!("{:.4}", p.slope))
+                    .unwrap_or_else(|| "—".into())
+            };
+            vec![
+                f.method.name().into(),
+                format!("ln E[ν] vs {}", f.against),
+                f.fit
+                    .as_ref()
+                    .map(|l| {
+                        format!(
+                            "{:.4} ({:.4}…{:.4})",
+                            l.slope, l.slope_ci95[0], l.slope_ci95[1]
+                        )
+                    })
+                    .unwrap_or_else(|| "—".into()),
+                pred(crate::problem::Weight::InverseSqrt),
+                pred(crate::problem::Weight::Inverse),
+                f.discrete
+                    .as_ref()
+                    .map(|p| {
+                        format!(
+                            "{:.4}{}",
+                            p.slope,
+                            if p.inside_ci { " (in CI)" } else { "" }
+                        )
+                    })
+                    .unwrap_or_else(|| "—".into()),
+                f.verdict.clone(),
+            ]
+        })
+        .collect();
+    s.push_str(&table(
+        &[
+            "method",
+            "fit",
+            "slope (95% CI)",
+            "pred. inv-sqrt",
+            "pred. inverse",
+            "pred. discrete eq.(2)",
+            "verdict",
+        ],
+        &rows,
+    ));
+    for n in &r.notes {
+        s.push_str(&format!("note: {n}\n"));
+    }
+    s.push_str(&format!("wall time {:.1} s\n", r.wall_seconds));
+    s
+}
+
+/// `quasipot scaling`.
+pub fn run(args: &ScalingArgs, g: &Global, out: &Output) -> Result<i32> {
+    if g.weight.is_some() {
+        return Err(anyhow!(crate::Error::invalid(
+            "--weight",
+            "scaling reports both weights' predictions side by side; drop --weight"
+        )));
+    }
+    let methods = args
+        .methods
+        .as_ref()
+        .map(|v| v.iter().map(|m| Method::parse(m.trim())).collect())
+        .transpose()?;
+    let config = ScalingConfig {
+        vary: Vary::parse(&args.vary)?,
+        values: args.values.clone(),
+        eta: args.eta,
+        batch: args.batch,
+        delta_l: args.delta_l,
+        runs: args.runs,
+        max_steps: args.max_steps,
+        seed: g.seed,
+        methods,
+        noise: args.noise.clone(),
+        proximal_scale: args.proximal_scale,
+        ..ScalingConfig::default()
+    };
+    let target = target(args, g)?;
+    let bar = if out.quiet || out.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} scaling [{bar:30}] {pos}/{len} ensembles, {elapsed}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b
+    };
+    let report = scaling(&target, &config, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    let mut files = Vec::new();
+    if let Some(dir) = out.dir()? {
+        files = write_files(&report, dir)?;
+    }
+    let js = json!({"problem": args.problem, "scaling": report, "files": files});
+    out.finish(&human(&report), &js)?;
+    Ok(0)
+}
