@@ -25,5 +25,7 @@ pub mod exact;
 pub mod linalg;
 pub mod plot;
 pub mod problem;
+pub mod action;
+pub mod mam;
 
 pub use error::{Error, Result};

@@ -1,0 +1,285 @@
+//! Initial paths: candidate exit directions for the free endpoint, and a curved first guess from
+//! the linearisation at θ*.
+//!
+//! With b ≈ −A(θ−θ*) and a ≈ a(θ*), the Lyapunov solution AΣ + ΣAᵀ = a gives the local
+//! quasi-potential V ≈ ½uᵀΣ⁻¹u, and the optimal path of the linear problem is the reversed
+//! ("uphill") flow u̇ = Bu with B = aΣ⁻¹ − A = ΣAᵀΣ⁻¹. Run backwards from an endpoint, u̇ = −Bu
+//! decays to θ*; that curve (a spiral when the drift rotates) is the first guess. Exact for
+//! linear drift with constant noise, and far better than a straight line for rotating drifts.
+
+use super::endpoint::{BoundaryChart, ChartScratch};
+use super::path::Path;
+use crate::error::{Error, Result};
+use crate::linalg::{symmetric_eigen, Matrix};
+use crate::problem::Problem;
+use faer::linalg::solvers::DenseSolveCore;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// The linearisation at θ*.
+pub(crate) struct Linearization {
+    theta: Vec<f64>,
+    /// Σ (row-major).
+    pub sigma: Matrix,
+    sigma_inv: Matrix,
+    /// B = aΣ⁻¹ − A (row-major).
+    b: Matrix,
+    /// For symmetric A = QΛQᵀ: (Λ, Q), so that exp(−Bs) = Σ Q e^{−Λs} Qᵀ Σ⁻¹.
+    symmetric: Option<(Vec<f64>, Matrix)>,
+}
+
+impl Linearization {
+    pub fn new(problem: &Problem) -> Result<Self> {
+        let sol = crate::exact::local_covariance(problem)?;
+        let d = problem.dim();
+        let sigma = Matrix::from_faer(sol.sigma.as_ref());
+        let sigma_inv = Matrix::from_faer(sol.sigma.partial_piv_lu().inverse().as_ref());
+        let (a, diff) = problem.linearization()?;
+        let mut b = Matrix::zeros(d);
+        for i in 0..d {
+            for j in 0..d {
+                let s: f64 = (0..d).map(|k| diff.get(i, k) * sigma_inv.get(k, j)).sum();
+                b.data[i * d + j] = s - a.get(i, j);
+            }
+        }
+        let symmetric = if a.check_symmetric("A").is_ok() {
+            let (lam, q) = symmetric_eigen(&a, "drift matrix A")?;
+            let qm = Matrix::from_faer(q.as_ref());
+            Some((lam, qm))
+        } else {
+            None
+        };
+        Ok(Linearization {
+            theta: problem.minimum.clone(),
+            sigma,
+            sigma_inv,
+            b,
+            symmetric,
+        })
+    }
+
+    /// ½ uᵀΣ⁻¹u, u = x − θ*.
+    pub fn quadratic_v(&self, x: &[f64]) -> f64 {
+        let u: Vec<f64> = x.iter().zip(&self.theta).map(|(a, b)| a - b).collect();
+        0.5 * crate::linalg::quad_form(&self.sigma_inv.data, u.len(), &u, &u)
+    }
+
+    /// The reversed linear flow from θ* to `end`, resampled to `n` nodes at equal Euclidean
+    /// spacing.
+    pub fn guess(&self, end: &[f64], n: usize) -> Path {
+        let d = end.len();
+        let u0: Vec<f64> = end.iter().zip(&self.theta).map(|(a, b)| a - b).collect();
+        let r0 = crate::linalg::norm(&u0);
+        let mut pts: Vec<Vec<f64>> = Vec::new();
+        if let Some((lam, q)) = &self.symmetric {
+            // w = Qᵀ Σ⁻¹ u0; u(s) = Σ Q (e^{−Λs} ∘ w).
+            let mut t = vec![0.0; d];
+            self.sigma_inv.mul_vec(&u0, &mut t);
+            let w: Vec<f64> = (0..d).map(|j| (0..d).map(|i| q.get(i, j) * t[i]).sum()).collect();
+            let lmin = lam.iter().cloned().fold(f64::INFINITY, f64::min).max(1e-300);
+            let smax = (1e3f64).ln() / lmin;
+            let m = 200;
+            let mut z = vec![0.0; d];
+            let mut y = vec![0.0; d];
+            for j in 0..=m {
+                let s = smax * (j as f64 / m as f64).powi(2);
+                for k in 0..d {
+                    z[k] = (-lam[k] * s).exp() * w[k];
+                }
+                q.mul_vec(&z, &mut t);
+                self.sigma.mul_vec(&t, &mut y);
+                pts.push(y.clone());
+            }
+        } else {
+            // RK4 on u̇ = −Bu with a stable step, until |u| < 1e-3 |u0|.
+            let nb = self.b.data.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
+            let dt = 0.2 / nb;
+            let mut u = u0.clone();
+            let (mut k1, mut k2, mut k3, mut k4, mut tmp) =
+                (vec![0.0; d], vec![0.0; d], vec![0.0; d], vec![0.0; d], vec![0.0; d]);
+            let f = |x: &[f64], out: &mut [f64]| {
+                self.b.mul_vec(x, out);
+                out.iter_mut().for_each(|v| *v = -*v);
+            };
+            pts.push(u.clone());
+            for _ in 0..20000 {
+                f(&u, &mut k1);
+                (0..d).for_each(|i| tmp[i] = u[i] + 0.5 * dt * k1[i]);
+                f(&tmp, &mut k2);
+                (0..d).for_each(|i| tmp[i] = u[i] + 0.5 * dt * k2[i]);
+                f(&tmp, &mut k3);
+                (0..d).for_each(|i| tmp[i] = u[i] + dt * k3[i]);
+                f(&tmp, &mut k4);
+                (0..d).for_each(|i| u[i] += dt / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]));
+                pts.push(u.clone());
+                if crate::linalg::norm(&u) < 1e-3 * r0 {
+                    break;
+                }
+            }
+        }
+        // pts runs from the end towards θ*: reverse, start exactly at θ*, end exactly at `end`.
+        pts.reverse();
+        let mut nodes = Vec::with_capacity((pts.len() + 1) * d);
+        nodes.extend_from_slice(&self.theta);
+        for p in &pts {
+            nodes.extend(p.iter().zip(&self.theta).map(|(u, t)| u + t));
+        }
+        let last = nodes.len() - d;
+        nodes[last..].copy_from_slice(end);
+        let raw = Path::new(d, nodes);
+        let l = raw.euclidean_lengths();
+        raw.resampled(&l, n)
+    }
+}
+
+/// A starting path for the free-endpoint search.
+#[derive(Clone, Debug)]
+pub(crate) struct Start {
+    pub label: String,
+    pub path: Path,
+}
+
+/// Candidate exit directions: ±eigenvectors of Σ, ranked by the local quadratic V at the point
+/// where their ray from θ* meets ∂D (the best `eigen` kept), plus `random` seeded directions.
+pub(crate) fn boundary_starts(
+    problem: &Problem,
+    lin: &Linearization,
+    chart: &BoundaryChart,
+    eigen: usize,
+    random: usize,
+    seed: u64,
+    straight: bool,
+    n: usize,
+) -> Result<Vec<Start>> {
+    let d = problem.dim();
+    let theta = &problem.minimum;
+    let mut scratch = ChartScratch::new(d);
+    let hit = |u: &[f64], scratch: &mut ChartScratch| -> Option<Vec<f64>> {
+        match chart {
+            BoundaryChart::Plane { normal, offset } => {
+                let nu = crate::linalg::dot(normal, u);
+                if nu <= 1e-12 * crate::linalg::norm(u) {
+                    return None;
+                }
+                let s = (offset - crate::linalg::dot(normal, theta)) / nu;
+                Some(theta.iter().zip(u).map(|(t, v)| t + s * v).collect())
+            }
+            BoundaryChart::Radial { .. } => {
+                let mut x = vec![0.0; d];
+                chart.point(u, &mut x, scratch).ok().map(|_| x)
+            }
+        }
+    };
+    let (vals, vecs) = symmetric_eigen(&lin.sigma, "local covariance Σ")?;
+    let mut cands: Vec<(f64, String, Vec<f64>)> = Vec::new();
+    for k in (0..d).rev() {
+        for sign in [1.0, -1.0] {
+            let u: Vec<f64> = (0..d).map(|i| sign * vecs[(i, k)]).collect();
+            if let Some(x) = hit(&u, &mut scratch) {
+                let label = format!(
+                    "{}Σ eigenvector {} (λ = {:.3e})",
+                    if sign > 0.0 { "+" } else { "−" },
+                    d - k,
+                    vals[k]
+                );
+                cands.push((lin.quadratic_v(&x), label, x));
+            }
+        }
+    }
+    cands.sort_by(|a, b| a.0.total_cmp(&b.0));
+    cands.truncate(eigen);
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut made = 0;
+    let mut tries = 0;
+    while made < random && tries < 100 * (random + 1) {
+        tries += 1;
+        let u: Vec<f64> = (0..d).map(|_| StandardNormal.sample(&mut rng)).collect();
+        if let Some(x) = hit(&u, &mut scratch) {
+            made += 1;
+            cands.push((lin.quadratic_v(&x), format!("random direction {made} (seed {seed})"), x));
+        }
+    }
+    if cands.is_empty() {
+        return Err(Error::numerical(
+            "free endpoint",
+            "no candidate exit direction from θ* reaches ∂D",
+        ));
+    }
+    let mut starts = Vec::new();
+    for (k, (_, label, x)) in cands.into_iter().enumerate() {
+        let path = if straight {
+            Path::straight(theta, &x, n)
+        } else {
+            lin.guess(&x, n)
+        };
+        if k == 0 {
+            // The best-ranked direction also gets bent variants: a symmetric problem can make
+            // the unbent path a critical point that is not the minimum (Maier–Stein, β > 4).
+            starts.extend(bent_variants(lin, &path, &label, 1));
+        }
+        starts.push(Start { label, path });
+    }
+    Ok(starts)
+}
+
+/// Starts towards a fixed target: the first guess, and bent variants (±bumps along the leading
+/// Σ-eigenvectors normal to the chord) to break symmetries.
+pub(crate) fn target_starts(lin: &Linearization, theta: &[f64], x: &[f64], n: usize, straight: bool) -> Vec<Start> {
+    let path = if straight {
+        Path::straight(theta, x, n)
+    } else {
+        lin.guess(x, n)
+    };
+    let mut starts = vec![Start {
+        label: "first guess".into(),
+        path: path.clone(),
+    }];
+    starts.extend(bent_variants(lin, &path, "first guess", 2));
+    starts
+}
+
+/// `path` plus ±A sin(πs) vᵢ for the `count` leading eigenvectors vᵢ of Σ made normal to the
+/// chord, A = ¼ |chord| (s ∈ [0, 1] the node fraction).
+fn bent_variants(lin: &Linearization, path: &Path, label: &str, count: usize) -> Vec<Start> {
+    let d = path.dim;
+    let n = path.len();
+    let (a, b) = (path.node(0), path.end());
+    let chord: Vec<f64> = (0..d).map(|k| b[k] - a[k]).collect();
+    let len = crate::linalg::norm(&chord);
+    if d < 2 || len == 0.0 {
+        return Vec::new();
+    }
+    let Ok((_, vecs)) = symmetric_eigen(&lin.sigma, "local covariance Σ") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut used = 0;
+    for k in (0..d).rev() {
+        if used == count {
+            break;
+        }
+        let mut v: Vec<f64> = (0..d).map(|i| vecs[(i, k)]).collect();
+        let c = crate::linalg::dot(&v, &chord) / (len * len);
+        v.iter_mut().zip(&chord).for_each(|(vi, ci)| *vi -= c * ci);
+        let nv = crate::linalg::norm(&v);
+        if nv < 0.3 {
+            continue; // nearly parallel to the chord
+        }
+        used += 1;
+        for sign in [1.0, -1.0] {
+            let amp = sign * 0.25 * len / nv;
+            let mut nodes = path.nodes.clone();
+            for i in 1..n - 1 {
+                let w = amp * (std::f64::consts::PI * i as f64 / (n - 1) as f64).sin();
+                for j in 0..d {
+                    nodes[i * d + j] += w * v[j];
+                }
+            }
+            out.push(Start {
+                label: format!("{label}, bent {}{}", if sign > 0.0 { "+" } else { "−" }, used),
+                path: Path::new(d, nodes),
+            });
+        }
+    }
+    out
+}
