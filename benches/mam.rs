@@ -75,7 +75,7 @@ fn benches(c: &mut Criterion) {
     .unwrap();
     let cfg = Config {
         target: Target::Point(vec![0.0, 0.0]),
-        tol: 1e-4,
+        tol: 3e-4,
         ..Default::default()
     };
     let r = pool.install(|| mam::run(&ms, &cfg)).unwrap();
@@ -95,8 +95,9 @@ fn benches(c: &mut Criterion) {
     let exact = quasipot::exact::quasi_potential_barrier(&lin).unwrap().v0;
     let cfg = Config {
         tol: 1e-5,
-        eigen_starts: 2,
+        eigen_starts: 1,
         random_starts: 0,
+        bent_starts: 0,
         ..Default::default()
     };
     let r = pool.install(|| mam::run(&lin, &cfg)).unwrap();

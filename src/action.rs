@@ -130,9 +130,6 @@ impl ActionWorkspace {
         for r in 0..d {
             let row = &self.jac[r * d..(r + 1) * d];
             let w = self.g_b[r];
-            if w == 0.0 {
-                continue;
-            }
             for c in 0..d {
                 self.g_mid[c] += row[c] * w;
             }

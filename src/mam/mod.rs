@@ -81,7 +81,7 @@ pub struct Config {
     /// Relative target for the Richardson error estimate (default 1e-5).
     pub tol: f64,
     /// Relative action change over a round below which a minimisation has converged
-    /// (default 1e-10).
+    /// (default 1e-9).
     pub action_tol: f64,
     /// L-BFGS gradient-norm tolerance within a round (default 1e-11).
     pub gradient_tol: f64,
@@ -95,6 +95,10 @@ pub struct Config {
     pub eigen_starts: usize,
     /// Free endpoint: additional random directions (default 2).
     pub random_starts: usize,
+    /// Bent variants (±sin bumps along leading Σ-eigenvectors normal to the chord) of the best
+    /// start, to break symmetries that make a straight path critical (default 1 direction;
+    /// 0 disables).
+    pub bent_starts: usize,
     /// Seed of the random directions (default 0).
     pub seed: u64,
     /// First guess (default: linearised flow).
@@ -111,13 +115,14 @@ impl Default for Config {
             points: 17,
             max_points: 2049,
             tol: 1e-5,
-            action_tol: 1e-10,
+            action_tol: 1e-9,
             gradient_tol: 1e-11,
             max_rounds: 30,
             max_iterations: 300,
             memory: 10,
             eigen_starts: 4,
             random_starts: 2,
+            bent_starts: 1,
             seed: 0,
             initial: InitialGuess::Linearized,
             merge_tol: 1e-3,
@@ -364,8 +369,9 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
 /// With the last three levels, the observed ratio r = (S₋₂ − S₋₃)/(S₋₁ − S₋₂) (4 for the
 /// midpoint rule's O(h²)) gives S* = S₋₁ + (S₋₁ − S₋₂)/(r − 1) and the estimate
 /// |S₋₁ − S₋₂|/(r − 1) (the size of the correction, i.e. the estimated error of the finest
-/// level), or |S₋₂ − S₋₃|/12 if larger; r is capped at 4 (no faster than the scheme's order is
-/// trusted), doubled when r < 3.5. When r ≤ 1.5 the
+/// level), or |S₋₂ − S₋₃|/12 if larger (|S₋₂ − S₋₃|/3 when r > 6: an accidental small last
+/// difference), times a safety factor 2; r is capped at 4 (no faster than the scheme's order
+/// is trusted). When r ≤ 1.5 the
 /// sequence is not yet in its asymptotic regime and the estimate is 3·max(|S₋₁ − S₋₂|,
 /// |S₋₂ − S₋₃|), which keeps the refinement going. With two levels only, the h² Richardson
 /// value is returned with an infinite estimate (a third level is always computed).
@@ -386,15 +392,17 @@ pub fn extrapolate(levels: &[f64]) -> (f64, f64) {
     }
     let r = d1 / d2;
     if r.is_finite() && r > 1.5 {
+        // A ratio far above the scheme's 4 means the last difference is small by accident
+        // (an optimisation error cancelling a discretisation error): fall back to |S₋₂ − S₋₃|.
+        let erratic = r > 6.0;
         let r = r.min(4.0);
-        // |S₋₂ − S₋₃|/12 equals |S₋₁ − S₋₂|/3 for an exact O(h²) sequence, and guards against a
-        // last difference that is small by accident; below the h² regime (r < 3.5, e.g. a path
-        // that spirals into a focus θ*) the estimate is doubled.
-        let safety = if r < 3.5 { 2.0 } else { 1.0 };
-        (
-            last + d2 / (r - 1.0),
-            safety * (d2.abs() / (r - 1.0)).max(d1.abs() / 12.0),
-        )
+        let base = if erratic {
+            d1.abs() / 3.0
+        } else {
+            (d2.abs() / (r - 1.0)).max(d1.abs() / 12.0)
+        };
+        // Safety factor 2: the estimate must cover the error, not just predict it.
+        (last + d2 / (r - 1.0), 2.0 * base)
     } else {
         (last, 3.0 * d1.abs().max(d2.abs()))
     }
@@ -409,7 +417,7 @@ impl ModelVisitor for Runner<'_> {
         let (endpoint, starts) = match &cfg.target {
             Target::Point(x) => (
                 Endpoint::Fixed(x.clone()),
-                starts::target_starts(lin, theta, x, cfg.points, straight),
+                starts::target_starts(lin, theta, x, cfg.points, straight, 2 * cfg.bent_starts),
             ),
             Target::Boundary => {
                 let chart = BoundaryChart::for_domain(&problem.domain, theta);
@@ -419,6 +427,7 @@ impl ModelVisitor for Runner<'_> {
                     &chart,
                     cfg.eigen_starts,
                     cfg.random_starts,
+                    cfg.bent_starts,
                     cfg.seed,
                     straight,
                     cfg.points,

@@ -147,6 +147,7 @@ pub(crate) fn boundary_starts(
     chart: &BoundaryChart,
     eigen: usize,
     random: usize,
+    bent: usize,
     seed: u64,
     straight: bool,
     n: usize,
@@ -188,6 +189,26 @@ pub(crate) fn boundary_starts(
     }
     cands.sort_by(|a, b| a.0.total_cmp(&b.0));
     cands.truncate(eigen);
+    // Slide each eigen candidate along ∂D to the nearest minimum of the local quadratic V
+    // (exact exit point for linear problems; a much better start otherwise).
+    for c in cands.iter_mut() {
+        if let Some(x) = descend_quadratic(lin, chart, &c.2) {
+            c.0 = lin.quadratic_v(&x);
+            c.2 = x;
+        }
+    }
+    // Candidates that slid to the same point are one start.
+    let mut kept: Vec<(f64, String, Vec<f64>)> = Vec::new();
+    for c in cands {
+        let r = 1.0 + crate::linalg::norm(&c.2);
+        let dup = kept.iter().any(|k| {
+            k.2.iter().zip(&c.2).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt() <= 1e-6 * r
+        });
+        if !dup {
+            kept.push(c);
+        }
+    }
+    let mut cands = kept;
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut made = 0;
     let mut tries = 0;
@@ -215,7 +236,7 @@ pub(crate) fn boundary_starts(
         if k == 0 {
             // The best-ranked direction also gets bent variants: a symmetric problem can make
             // the unbent path a critical point that is not the minimum (Maier–Stein, β > 4).
-            starts.extend(bent_variants(lin, &path, &label, 1));
+            starts.extend(bent_variants(lin, &path, &label, bent));
         }
         starts.push(Start { label, path });
     }
@@ -224,7 +245,14 @@ pub(crate) fn boundary_starts(
 
 /// Starts towards a fixed target: the first guess, and bent variants (±bumps along the leading
 /// Σ-eigenvectors normal to the chord) to break symmetries.
-pub(crate) fn target_starts(lin: &Linearization, theta: &[f64], x: &[f64], n: usize, straight: bool) -> Vec<Start> {
+pub(crate) fn target_starts(
+    lin: &Linearization,
+    theta: &[f64],
+    x: &[f64],
+    n: usize,
+    straight: bool,
+    bent: usize,
+) -> Vec<Start> {
     let path = if straight {
         Path::straight(theta, x, n)
     } else {
@@ -234,7 +262,7 @@ pub(crate) fn target_starts(lin: &Linearization, theta: &[f64], x: &[f64], n: us
         label: "first guess".into(),
         path: path.clone(),
     }];
-    starts.extend(bent_variants(lin, &path, "first guess", 2));
+    starts.extend(bent_variants(lin, &path, "first guess", bent));
     starts
 }
 
@@ -282,4 +310,73 @@ fn bent_variants(lin: &Linearization, path: &Path, label: &str, count: usize) ->
         }
     }
     out
+}
+
+struct QuadraticOnBoundary<'a> {
+    lin: &'a Linearization,
+    chart: &'a BoundaryChart,
+    scratch: std::cell::RefCell<(ChartScratch, Vec<f64>)>,
+}
+
+impl QuadraticOnBoundary<'_> {
+    /// V_q(x(y)) and its gradient with respect to y.
+    fn eval(&self, y: &[f64]) -> std::result::Result<(f64, Vec<f64>), argmin::core::Error> {
+        let d = y.len();
+        let s = &mut *self.scratch.borrow_mut();
+        let mut x = vec![0.0; d];
+        self.chart
+            .point(y, &mut x, &mut s.0)
+            .map_err(|e| argmin::core::Error::msg(e.to_string()))?;
+        let u: Vec<f64> = x.iter().zip(&self.lin.theta).map(|(a, b)| a - b).collect();
+        self.lin.sigma_inv.mul_vec(&u, &mut s.1);
+        let v = 0.5 * crate::linalg::dot(&u, &s.1);
+        let mut g = vec![0.0; d];
+        self.chart.pull_back(y, &x, &s.1, &mut g, &mut s.0);
+        Ok((v, g))
+    }
+}
+
+impl argmin::core::CostFunction for QuadraticOnBoundary<'_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, y: &Vec<f64>) -> std::result::Result<f64, argmin::core::Error> {
+        Ok(self.eval(y)?.0)
+    }
+}
+
+impl argmin::core::Gradient for QuadraticOnBoundary<'_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, y: &Vec<f64>) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        Ok(self.eval(y)?.1)
+    }
+}
+
+/// Local minimum of V_q = ½uᵀΣ⁻¹u on ∂D from `x0` (L-BFGS through the boundary chart).
+fn descend_quadratic(lin: &Linearization, chart: &BoundaryChart, x0: &[f64]) -> Option<Vec<f64>> {
+    use argmin::core::{Executor, State};
+    let d = x0.len();
+    let problem = QuadraticOnBoundary {
+        lin,
+        chart,
+        scratch: std::cell::RefCell::new((ChartScratch::new(d), vec![0.0; d])),
+    };
+    let v0 = lin.quadratic_v(x0);
+    let solver = argmin::solver::quasinewton::LBFGS::new(
+        argmin::solver::linesearch::MoreThuenteLineSearch::new(),
+        10,
+    )
+    .with_tolerance_grad(1e-12 * v0.max(1e-300))
+    .ok()?
+    .with_tolerance_cost(1e-15 * v0)
+    .ok()?;
+    let y0 = chart.parameter_of(x0);
+    let res = Executor::new(problem, solver)
+        .configure(|st| st.param(y0).max_iters(500))
+        .run()
+        .ok()?;
+    let y = res.state.get_best_param()?.clone();
+    let mut x = vec![0.0; d];
+    chart.point(&y, &mut x, &mut ChartScratch::new(d)).ok()?;
+    (lin.quadratic_v(&x) <= v0).then_some(x)
 }
