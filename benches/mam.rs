@@ -13,11 +13,16 @@ use rand::{Rng, SeedableRng};
 use std::hint::black_box;
 
 fn random_spd(d: usize, shift: f64, rng: &mut impl Rng) -> Vec<Vec<f64>> {
-    let b: Vec<Vec<f64>> = (0..d).map(|_| (0..d).map(|_| rng.random::<f64>() - 0.5).collect()).collect();
+    let b: Vec<Vec<f64>> = (0..d)
+        .map(|_| (0..d).map(|_| rng.random::<f64>() - 0.5).collect())
+        .collect();
     (0..d)
         .map(|i| {
             (0..d)
-                .map(|j| (0..d).map(|k| b[i][k] * b[j][k]).sum::<f64>() * 4.0 / d as f64 + if i == j { shift } else { 0.0 })
+                .map(|j| {
+                    (0..d).map(|k| b[i][k] * b[j][k]).sum::<f64>() * 4.0 / d as f64
+                        + if i == j { shift } else { 0.0 }
+                })
                 .collect()
         })
         .collect()
@@ -26,7 +31,15 @@ fn random_spd(d: usize, shift: f64, rng: &mut impl Rng) -> Vec<Vec<f64>> {
 fn rows(m: &[Vec<f64>]) -> String {
     let r: Vec<String> = m
         .iter()
-        .map(|r| format!("[{}]", r.iter().map(|v| format!("{v:.17e}")).collect::<Vec<_>>().join(", ")))
+        .map(|r| {
+            format!(
+                "[{}]",
+                r.iter()
+                    .map(|v| format!("{v:.17e}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
         .collect();
     format!("[{}]", r.join(", "))
 }
@@ -64,7 +77,10 @@ impl ModelVisitor for Eval<'_, '_> {
 }
 
 fn benches(c: &mut Criterion) {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     let ms = Problem::load(
         "maier-stein",
         &BuildOptions {
@@ -88,13 +104,18 @@ fn benches(c: &mut Criterion) {
         r.channels[0].result.diagnostics.evaluations
     );
     c.bench_function("maier_stein_beta10", |b| {
-        b.iter(|| pool.install(|| mam::run(black_box(&ms), &cfg)).unwrap().action)
+        b.iter(|| {
+            pool.install(|| mam::run(black_box(&ms), &cfg))
+                .unwrap()
+                .action
+        })
     });
 
     let lin = linear_level_set(100);
     let exact = quasipot::exact::quasi_potential_barrier(&lin).unwrap().v0;
     let cfg = Config {
-        tol: 1e-5,
+        tol: 5e-5,
+        points: 9,
         eigen_starts: 1,
         random_starts: 0,
         bent_starts: 0,
@@ -113,7 +134,11 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("linear_d100_v0");
     g.sample_size(10);
     g.bench_function("free_endpoint", |b| {
-        b.iter(|| pool.install(|| mam::run(black_box(&lin), &cfg)).unwrap().action)
+        b.iter(|| {
+            pool.install(|| mam::run(black_box(&lin), &cfg))
+                .unwrap()
+                .action
+        })
     });
     g.finish();
 

@@ -18,6 +18,8 @@
 //! not differentiable; the kernels use the zero subgradient of that cone term there (the ratios
 //! ‖b‖/‖Δ‖ and ‖Δ‖/‖b‖ are bounded by the condition number of M elsewhere, so nothing blows up).
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas in the kernels
+
 use crate::error::{Error, Result};
 use crate::problem::{Diffusion, NoiseWorkspace, VectorField};
 
@@ -51,7 +53,11 @@ impl ActionWorkspace {
             constant,
             noise: noise.workspace(),
             m: vec![0.0; d * d],
-            dm: if constant { Vec::new() } else { vec![0.0; d * d * d] },
+            dm: if constant {
+                Vec::new()
+            } else {
+                vec![0.0; d * d * d]
+            },
             jac: vec![0.0; d * d],
             mid: vec![0.0; d],
             delta: vec![0.0; d],
@@ -206,8 +212,8 @@ pub fn geometric_action<B: VectorField, N: Diffusion>(
                         let (dr, br) = (ws.delta[r], ws.b[r]);
                         let row = &mk[r * d..(r + 1) * d];
                         for c in 0..d {
-                            s += row[c]
-                                * (al * dr * ws.delta[c] + be * br * ws.b[c] - dr * ws.b[c]);
+                            s +=
+                                row[c] * (al * dr * ws.delta[c] + be * br * ws.b[c] - dr * ws.b[c]);
                         }
                     }
                     ws.g_mid[k] += s;
@@ -306,12 +312,11 @@ mod tests {
         type Output = f64;
         fn visit<B: VectorField, N: Diffusion>(self, b: &B, n: &N) -> f64 {
             let mut ws = ActionWorkspace::new(n);
-            let eval = |x: &[f64], ws: &mut ActionWorkspace, g: Option<&mut [f64]>| match self
-                .time_step
-            {
-                Some(h) => time_action(b, n, x, h, ws, g).unwrap(),
-                None => geometric_action(b, n, x, ws, g).unwrap(),
-            };
+            let eval =
+                |x: &[f64], ws: &mut ActionWorkspace, g: Option<&mut [f64]>| match self.time_step {
+                    Some(h) => time_action(b, n, x, h, ws, g).unwrap(),
+                    None => geometric_action(b, n, x, ws, g).unwrap(),
+                };
             let mut g = vec![0.0; self.nodes.len()];
             eval(&self.nodes, &mut ws, Some(&mut g));
             let s0 = eval(&self.nodes, &mut ws, None);
@@ -345,7 +350,8 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        let cases: Vec<(&str, Vec<(String, f64)>, Vec<f64>)> = vec![
+        type Case = (&'static str, Vec<(String, f64)>, Vec<f64>);
+        let cases: Vec<Case> = vec![
             ("maier-stein", vec![("beta".into(), 10.0)], vec![0.0, 0.1]),
             ("manufactured-anisotropic", vec![], vec![0.6, -0.4]),
             ("quadratic-anisotropic-3d", vec![], vec![0.3, -0.2, 0.25]),
@@ -383,7 +389,10 @@ mod tests {
             radius = 1.0
         "#;
         let spec = crate::problem::ProblemSpec::from_toml(text, "test").unwrap();
-        for w in [crate::problem::Weight::InverseSqrt, crate::problem::Weight::Inverse] {
+        for w in [
+            crate::problem::Weight::InverseSqrt,
+            crate::problem::Weight::Inverse,
+        ] {
             let opts = BuildOptions {
                 weight: Some(w),
                 ..Default::default()

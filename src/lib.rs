@@ -20,12 +20,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod action;
 pub mod error;
 pub mod exact;
 pub mod linalg;
+pub mod mam;
 pub mod plot;
 pub mod problem;
-pub mod action;
-pub mod mam;
 
 pub use error::{Error, Result};

@@ -14,14 +14,24 @@ fn build(text: &str) -> Problem {
 fn rows(m: &[Vec<f64>]) -> String {
     let r: Vec<String> = m
         .iter()
-        .map(|r| format!("[{}]", r.iter().map(|v| format!("{v:.17e}")).collect::<Vec<_>>().join(", ")))
+        .map(|r| {
+            format!(
+                "[{}]",
+                r.iter()
+                    .map(|v| format!("{v:.17e}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
         .collect();
     format!("[{}]", r.join(", "))
 }
 
 /// A random SPD matrix Q diag(λ) Qᵀ-like: B Bᵀ/d + s I.
 fn random_spd(d: usize, shift: f64, rng: &mut impl Rng) -> Vec<Vec<f64>> {
-    let b: Vec<Vec<f64>> = (0..d).map(|_| (0..d).map(|_| rng.random::<f64>() - 0.5).collect()).collect();
+    let b: Vec<Vec<f64>> = (0..d)
+        .map(|_| (0..d).map(|_| rng.random::<f64>() - 0.5).collect())
+        .collect();
     (0..d)
         .map(|i| {
             (0..d)
@@ -53,19 +63,42 @@ fn cases(d: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
 
 fn check(name: &str, got: f64, est: f64, exact: f64, rel: f64) {
     let err = (got - exact).abs();
-    assert!(err <= rel * exact.abs(), "{name}: {got} vs exact {exact} (rel. error {:.2e})", err / exact.abs());
-    assert!(err <= est.max(1e-13 * exact.abs()), "{name}: error estimate {est:.2e} does not cover the true error {err:.2e}");
+    assert!(
+        err <= rel * exact.abs(),
+        "{name}: {got} vs exact {exact} (rel. error {:.2e})",
+        err / exact.abs()
+    );
+    assert!(
+        err <= est.max(1e-13 * exact.abs()),
+        "{name}: error estimate {est:.2e} does not cover the true error {err:.2e}"
+    );
 }
 
 /// V at random interior points and V0 on a level set and a ball, vs the Lyapunov solution.
 fn linear_suite(d: usize, seed: u64, points: usize) {
     let (h, c) = cases(d, seed);
-    for domain in ["kind = \"level-set\"\ndepth = 0.5", "kind = \"ball\"\nradius = 0.8"] {
+    for domain in [
+        "kind = \"level-set\"\ndepth = 0.5",
+        "kind = \"ball\"\nradius = 0.8",
+    ] {
         let p = linear_problem(&h, &c, domain);
         let exact = quasipot::exact::quasi_potential_barrier(&p).unwrap();
         let r = mam::run(&p, &Config::default()).unwrap();
-        eprintln!("d={d} {domain}: V0 {} exact {} est {:.1e} channels {} {:.3}s", r.action, exact.v0, r.error_estimate, r.channels.len(), r.seconds);
-        check(&format!("d={d} V0 {domain}"), r.action, r.error_estimate, exact.v0, 1e-4);
+        eprintln!(
+            "d={d} {domain}: V0 {} exact {} est {:.1e} channels {} {:.3}s",
+            r.action,
+            exact.v0,
+            r.error_estimate,
+            r.channels.len(),
+            r.seconds
+        );
+        check(
+            &format!("d={d} V0 {domain}"),
+            r.action,
+            r.error_estimate,
+            exact.v0,
+            1e-4,
+        );
         assert!(r.converged, "{:?}", r.termination);
         // The exit point lies on ∂D.
         assert!(p.domain.level(&r.exit_point).abs() < 1e-9);
@@ -83,7 +116,13 @@ fn linear_suite(d: usize, seed: u64, points: usize) {
             ..Default::default()
         };
         let r = mam::run(&p, &cfg).unwrap();
-        check(&format!("d={d} V({x:?})"), r.action, r.error_estimate, exact, 1e-4);
+        check(
+            &format!("d={d} V({x:?})"),
+            r.action,
+            r.error_estimate,
+            exact,
+            1e-4,
+        );
     }
 }
 
@@ -120,7 +159,14 @@ fn rotating_linear_drift_uses_the_curved_guess() {
     let x = vec![0.5, -0.3];
     let det = s00 * s11 - s01 * s01;
     let e = 0.5 * (s11 * x[0] * x[0] - 2.0 * s01 * x[0] * x[1] + s00 * x[1] * x[1]) / det;
-    let r = mam::run(&p, &Config { target: Target::Point(x), ..Default::default() }).unwrap();
+    let r = mam::run(
+        &p,
+        &Config {
+            target: Target::Point(x),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     check("rotating V(x)", r.action, r.error_estimate, e, 1e-4);
 }
 
@@ -152,13 +198,34 @@ fn maier_stein_published_values() {
     // Published converged values (DESIGN §2): 0.5 exactly for β ≤ 4, 0.4831 (β = 5), 0.3400 (β = 10).
     for (beta, v) in [(3.0, 0.5), (5.0, 0.4831), (10.0, 0.3400)] {
         let p = maier_stein(beta);
-        let r = mam::run(&p, &Config { target: Target::Point(vec![0.0, 0.0]), ..Default::default() }).unwrap();
-        eprintln!("β = {beta}: V = {} ± {:.1e} ({:.3}s)", r.action, r.error_estimate, r.seconds);
-        assert!((r.action - v).abs() < 2e-4, "β = {beta}: {} vs {v}", r.action);
+        let r = mam::run(
+            &p,
+            &Config {
+                target: Target::Point(vec![0.0, 0.0]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        eprintln!(
+            "β = {beta}: V = {} ± {:.1e} ({:.3}s)",
+            r.action, r.error_estimate, r.seconds
+        );
+        assert!(
+            (r.action - v).abs() < 2e-4,
+            "β = {beta}: {} vs {v}",
+            r.action
+        );
         assert!(r.converged);
     }
     // β = 3: exact 0.5, and the estimate covers the error.
-    let r = mam::run(&maier_stein(3.0), &Config { target: Target::Point(vec![0.0, 0.0]), ..Default::default() }).unwrap();
+    let r = mam::run(
+        &maier_stein(3.0),
+        &Config {
+            target: Target::Point(vec![0.0, 0.0]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     check("Maier–Stein β = 3", r.action, r.error_estimate, 0.5, 1e-5);
 }
 
@@ -168,19 +235,53 @@ fn manufactured_more_points() {
     let p = Problem::load("manufactured-anisotropic", &BuildOptions::default()).unwrap();
     for x in [vec![0.6, 0.3], vec![-0.4, -0.5], vec![0.2, 0.6]] {
         let exact = p.reference.quasi_potential_at(&x).unwrap();
-        let r = mam::run(&p, &Config { target: Target::Point(x.clone()), ..Default::default() }).unwrap();
-        check(&format!("manufactured V({x:?})"), r.action, r.error_estimate, exact, 1e-4);
+        let r = mam::run(
+            &p,
+            &Config {
+                target: Target::Point(x.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        check(
+            &format!("manufactured V({x:?})"),
+            r.action,
+            r.error_estimate,
+            exact,
+            1e-4,
+        );
     }
 }
 
 #[test]
 fn maier_stein_free_endpoint_exits_at_the_saddle() {
     let p = maier_stein(10.0);
-    let fixed = mam::run(&p, &Config { target: Target::Point(vec![0.0, 0.0]), ..Default::default() }).unwrap();
+    let fixed = mam::run(
+        &p,
+        &Config {
+            target: Target::Point(vec![0.0, 0.0]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let r = mam::run(&p, &Config::default()).unwrap();
-    eprintln!("free: V0 = {} at {:?}; channels {}", r.action, r.exit_point, r.channels.len());
-    assert!((r.action - fixed.action).abs() < 1e-5, "{} vs {}", r.action, fixed.action);
-    assert!(r.exit_point[0].abs() < 1e-9 && r.exit_point[1].abs() < 1e-3, "{:?}", r.exit_point);
+    eprintln!(
+        "free: V0 = {} at {:?}; channels {}",
+        r.action,
+        r.exit_point,
+        r.channels.len()
+    );
+    assert!(
+        (r.action - fixed.action).abs() < 1e-5,
+        "{} vs {}",
+        r.action,
+        fixed.action
+    );
+    assert!(
+        r.exit_point[0].abs() < 1e-9 && r.exit_point[1].abs() < 1e-3,
+        "{:?}",
+        r.exit_point
+    );
     assert_eq!(r.v0, Some(r.action));
 }
 
@@ -206,8 +307,17 @@ fn finite_time_action_matches_the_ornstein_uhlenbeck_closed_form() {
     let mut last = f64::INFINITY;
     for (f, t) in r.fixed_time.iter().zip(&times) {
         let exact = v / (1.0 - (-2.0 * lambda * t).exp());
-        eprintln!("T = {t}: S_T = {} exact {exact} est {:.1e}", f.result.action, f.result.error_estimate);
-        check(&format!("S_T, T = {t}"), f.result.action, f.result.error_estimate, exact, 1e-4);
+        eprintln!(
+            "T = {t}: S_T = {} exact {exact} est {:.1e}",
+            f.result.action, f.result.error_estimate
+        );
+        check(
+            &format!("S_T, T = {t}"),
+            f.result.action,
+            f.result.error_estimate,
+            exact,
+            1e-4,
+        );
         assert!(f.result.action < last, "min S_T must decrease in T");
         assert!(f.result.action > v);
         last = f.result.action;
@@ -218,13 +328,41 @@ fn finite_time_action_matches_the_ornstein_uhlenbeck_closed_form() {
 #[test]
 fn bad_input_is_rejected_with_the_flag_named() {
     let p = maier_stein(10.0);
-    let e = mam::run(&p, &Config { target: Target::Point(vec![0.0]), ..Default::default() }).unwrap_err();
+    let e = mam::run(
+        &p,
+        &Config {
+            target: Target::Point(vec![0.0]),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("--to"), "{e}");
-    let e = mam::run(&p, &Config { target: Target::Point(vec![0.5, 0.0]), ..Default::default() }).unwrap_err();
+    let e = mam::run(
+        &p,
+        &Config {
+            target: Target::Point(vec![0.5, 0.0]),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("outside D"), "{e}");
-    let e = mam::run(&p, &Config { points: 2, ..Default::default() }).unwrap_err();
+    let e = mam::run(
+        &p,
+        &Config {
+            points: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("--points"), "{e}");
-    let e = mam::run(&p, &Config { times: vec![-1.0], ..Default::default() }).unwrap_err();
+    let e = mam::run(
+        &p,
+        &Config {
+            times: vec![-1.0],
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("--time"), "{e}");
 }
 
@@ -255,37 +393,24 @@ fn same_seed_same_numbers_and_files_written() {
     assert_eq!(a.action.to_bits(), b.action.to_bits());
     let dir = std::env::temp_dir().join(format!("quasipot-mam-{}", std::process::id()));
     let files = mam::write_files(&a, &p, &dir).unwrap();
-    for f in ["path.npy", "path.csv", "channels.csv", "path_T0.npy", "path_T0.csv", "action_vs_time.csv", "gmam.json", "path.png", "path.svg"] {
-        assert!(files.iter().any(|x| x.ends_with(f)), "{f} missing from {files:?}");
+    for f in [
+        "path.npy",
+        "path.csv",
+        "channels.csv",
+        "path_T0.npy",
+        "path_T0.csv",
+        "action_vs_time.csv",
+        "gmam.json",
+        "path.png",
+        "path.svg",
+    ] {
+        assert!(
+            files.iter().any(|x| x.ends_with(f)),
+            "{f} missing from {files:?}"
+        );
         assert!(std::fs::metadata(dir.join(f)).unwrap().len() > 0);
     }
     let csv = std::fs::read_to_string(dir.join("path_T0.csv")).unwrap();
     assert!(csv.starts_with("t,x,y\n"));
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-#[ignore]
-fn explore_manufactured() {
-    let p = Problem::load("manufactured-anisotropic", &BuildOptions::default()).unwrap();
-    for tol in [1e-5] {
-        let r = mam::run(&p, &Config { tol, ..Default::default() }).unwrap();
-        for c in &r.channels {
-            let c = &c.result;
-            eprintln!("tol {tol}: S* {} levels {:?} pts {} est {:.2e} err {:.2e} exit {:?} diag {:?}", c.action, c.levels, c.points, c.error_estimate, c.action - 0.5, c.exit_point, c.diagnostics);
-        }
-    }
-}
-
-#[test]
-#[ignore]
-fn explore_linear() {
-    let d = 30;
-    let (h, c) = cases(d, 13);
-    let p = linear_problem(&h, &c, "kind = \"level-set\"\ndepth = 0.5");
-    let exact = quasipot::exact::quasi_potential_barrier(&p).unwrap();
-    let r = mam::run(&p, &Config { eigen_starts: 1, random_starts: 0, ..Default::default() }).unwrap();
-    for ch in &r.channels {
-        eprintln!("S* {} exact {} levels {:?} diag {:?}", ch.result.action, exact.v0, ch.result.levels, ch.result.diagnostics);
-    }
 }

@@ -7,6 +7,8 @@
 //!   and g(θ* + ρu) = 0 solved by safeguarded Newton. By the implicit function theorem
 //!   ∂x/∂y = (ρ/|y|)(I − u∇gᵀ/(∇g·u))(I − uuᵀ), which gives the pulled-back gradient.
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas in the kernels
+
 use crate::error::{Error, Result};
 use crate::linalg::dot;
 use crate::problem::Domain;
@@ -77,7 +79,9 @@ impl BoundaryChart {
     pub fn parameter_of(&self, x: &[f64]) -> Vec<f64> {
         match self {
             BoundaryChart::Plane { .. } => x.to_vec(),
-            BoundaryChart::Radial { center, .. } => x.iter().zip(center).map(|(a, c)| a - c).collect(),
+            BoundaryChart::Radial { center, .. } => {
+                x.iter().zip(center).map(|(a, c)| a - c).collect()
+            }
         }
     }
 
@@ -96,7 +100,7 @@ impl BoundaryChart {
             }
             BoundaryChart::Radial { center, domain } => {
                 let ny = dot(y, y).sqrt();
-                if !(ny > 0.0) || !ny.is_finite() {
+                if ny.is_nan() || ny <= 0.0 || !ny.is_finite() {
                     return Err(Error::numerical(
                         "boundary chart",
                         "the endpoint direction is zero or not finite",
@@ -177,7 +181,14 @@ impl BoundaryChart {
     }
 
     /// gy = (∂x/∂y)ᵀ gx at the point x = x(y).
-    pub fn pull_back(&self, y: &[f64], x: &[f64], gx: &[f64], gy: &mut [f64], s: &mut ChartScratch) {
+    pub fn pull_back(
+        &self,
+        y: &[f64],
+        x: &[f64],
+        gx: &[f64],
+        gy: &mut [f64],
+        s: &mut ChartScratch,
+    ) {
         let d = y.len();
         match self {
             BoundaryChart::Plane { normal, .. } => {
@@ -198,7 +209,11 @@ impl BoundaryChart {
                 let gu: f64 = (0..d).map(|k| s.grad[k] * y[k]).sum::<f64>() / ny;
                 let ugx: f64 = (0..d).map(|k| y[k] * gx[k]).sum::<f64>() / ny;
                 // v = gx − ∇g (u·gx)/(∇g·u); gy = (ρ/|y|)(v − u(u·v)).
-                let c = if gu.abs() > f64::MIN_POSITIVE { ugx / gu } else { 0.0 };
+                let c = if gu.abs() > f64::MIN_POSITIVE {
+                    ugx / gu
+                } else {
+                    0.0
+                };
                 let mut uv = 0.0;
                 for k in 0..d {
                     gy[k] = gx[k] - s.grad[k] * c;
@@ -231,17 +246,37 @@ mod tests {
 
     #[test]
     fn radial_chart_lands_on_the_boundary_and_pulls_back_exactly() {
-        let h = Matrix::from_rows(&[vec![2.0, 0.3, 0.0], vec![0.3, 1.0, 0.2], vec![0.0, 0.2, 0.5]], "h").unwrap();
+        let h = Matrix::from_rows(
+            &[
+                vec![2.0, 0.3, 0.0],
+                vec![0.3, 1.0, 0.2],
+                vec![0.0, 0.2, 0.5],
+            ],
+            "h",
+        )
+        .unwrap();
         let center = vec![0.1, -0.2, 0.3];
         let dom = Domain::LevelSet {
-            loss: Loss::Quadratic { hessian: h, center: center.clone() },
+            loss: Loss::Quadratic {
+                hessian: h,
+                center: center.clone(),
+            },
             base: 0.0,
             depth: 0.7,
         };
         for chart in [
             BoundaryChart::for_domain(&dom, &center),
-            BoundaryChart::for_domain(&Domain::Ball { center: center.clone(), radius: 0.8 }, &center),
-            BoundaryChart::Plane { normal: vec![0.6, 0.0, 0.8], offset: 0.5 },
+            BoundaryChart::for_domain(
+                &Domain::Ball {
+                    center: center.clone(),
+                    radius: 0.8,
+                },
+                &center,
+            ),
+            BoundaryChart::Plane {
+                normal: vec![0.6, 0.0, 0.8],
+                offset: 0.5,
+            },
         ] {
             let mut s = ChartScratch::new(3);
             let y = vec![0.3, -0.5, 0.4];
@@ -265,7 +300,11 @@ mod tests {
                 chart.point(&yp, &mut xp, &mut s).unwrap();
                 chart.point(&ym, &mut xm, &mut s).unwrap();
                 let fd = (dot(&w, &xp) - dot(&w, &xm)) / 2e-6;
-                assert!((fd - gy[k]).abs() < 1e-7, "{chart:?} k={k}: {fd} vs {}", gy[k]);
+                assert!(
+                    (fd - gy[k]).abs() < 1e-7,
+                    "{chart:?} k={k}: {fd} vs {}",
+                    gy[k]
+                );
             }
         }
     }

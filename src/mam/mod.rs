@@ -28,6 +28,8 @@
 //! assert!((r.action - 0.5).abs() < 1e-4); // V = 0.5 exactly for β ≤ 4
 //! ```
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas in the kernels
+
 pub mod endpoint;
 mod optimize;
 pub mod output;
@@ -135,22 +137,34 @@ impl Config {
     pub fn validate(&self, problem: &Problem) -> Result<()> {
         let d = problem.dim();
         if self.points < 3 {
-            return Err(Error::invalid("--points", format!("need at least 3 nodes, got {}", self.points)));
+            return Err(Error::invalid(
+                "--points",
+                format!("need at least 3 nodes, got {}", self.points),
+            ));
         }
         if self.max_points < self.points {
             return Err(Error::invalid("max_points", "must be ≥ --points"));
         }
         if !(self.tol > 0.0 && self.tol.is_finite()) {
-            return Err(Error::invalid("--tol", format!("must be a positive number, got {}", self.tol)));
+            return Err(Error::invalid(
+                "--tol",
+                format!("must be a positive number, got {}", self.tol),
+            ));
         }
         if !(self.action_tol >= 0.0 && self.gradient_tol >= 0.0) {
             return Err(Error::invalid("action_tol", "tolerances must be ≥ 0"));
         }
         if self.max_rounds == 0 || self.max_iterations == 0 || self.memory == 0 {
-            return Err(Error::invalid("max_rounds", "max_rounds, max_iterations and memory must be ≥ 1"));
+            return Err(Error::invalid(
+                "max_rounds",
+                "max_rounds, max_iterations and memory must be ≥ 1",
+            ));
         }
         if let Some(t) = self.times.iter().find(|t| !(**t > 0.0 && t.is_finite())) {
-            return Err(Error::invalid("--time", format!("durations must be positive and finite, got {t}")));
+            return Err(Error::invalid(
+                "--time",
+                format!("durations must be positive and finite, got {t}"),
+            ));
         }
         if self.target == Target::Boundary && self.eigen_starts + self.random_starts == 0 {
             return Err(Error::invalid("--starts", "need at least one start"));
@@ -159,11 +173,18 @@ impl Config {
             if x.len() != d {
                 return Err(Error::invalid(
                     "--to",
-                    format!("the target has {} coordinates but the problem has d = {d} ({})", x.len(), problem.variables.join(", ")),
+                    format!(
+                        "the target has {} coordinates but the problem has d = {d} ({})",
+                        x.len(),
+                        problem.variables.join(", ")
+                    ),
                 ));
             }
             if x.iter().any(|v| !v.is_finite()) {
-                return Err(Error::invalid("--to", format!("target {x:?} is not finite")));
+                return Err(Error::invalid(
+                    "--to",
+                    format!("target {x:?} is not finite"),
+                ));
             }
             let g = problem.domain.level(x);
             let scale = 1e-9 * (1.0 + crate::linalg::norm(x));
@@ -173,9 +194,17 @@ impl Config {
                     format!("target {x:?} is outside D ({}; level {g:.3e} > 0): V is computed inside D and on ∂D", problem.domain.kind()),
                 ));
             }
-            let dist: f64 = x.iter().zip(&problem.minimum).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+            let dist: f64 = x
+                .iter()
+                .zip(&problem.minimum)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt();
             if dist == 0.0 {
-                return Err(Error::invalid("--to", "the target is θ* itself, where V = 0"));
+                return Err(Error::invalid(
+                    "--to",
+                    "the target is θ* itself, where V = 0",
+                ));
             }
         }
         Ok(())
@@ -459,17 +488,29 @@ impl ModelVisitor for Runner<'_> {
             }
         }
         if done.is_empty() {
-            return Err(first_err.unwrap_or_else(|| Error::numerical("minimum action", "no start produced a finite action")));
+            return Err(first_err.unwrap_or_else(|| {
+                Error::numerical("minimum action", "no start produced a finite action")
+            }));
         }
         // Merge duplicates: least action first, one channel per exit point.
         done.sort_by(|a, b| a.1.action.total_cmp(&b.1.action));
         let mut groups: Vec<(Outcome, Vec<(String, f64)>)> = Vec::new();
         for (label, o) in done {
             let x = o.path.end();
-            let r = 1.0 + x.iter().zip(theta).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+            let r = 1.0
+                + x.iter()
+                    .zip(theta)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    .sqrt();
             let same = groups.iter_mut().find(|(g, _)| {
                 let y = g.path.end();
-                x.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt() <= cfg.merge_tol * r
+                x.iter()
+                    .zip(y)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    .sqrt()
+                    <= cfg.merge_tol * r
             });
             match same {
                 Some((_, labels)) => labels.push((label, o.action)),
@@ -518,7 +559,11 @@ impl ModelVisitor for Runner<'_> {
                 let result = ctx_t.refine(coarse, cfg)?;
                 let n = result.path.len();
                 let times = (0..n).map(|i| t * i as f64 / (n - 1) as f64).collect();
-                Ok(FixedTime { time: t, result, times })
+                Ok(FixedTime {
+                    time: t,
+                    result,
+                    times,
+                })
             })
             .collect();
         let fixed_time: Vec<FixedTime> = fixed_time.into_iter().collect::<Result<_>>()?;

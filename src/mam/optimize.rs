@@ -1,6 +1,8 @@
 //! One minimisation: argmin's L-BFGS (More–Thuente line search) on the free nodes of a path,
 //! in rounds separated by re-parametrisation, until the action changes less than a tolerance.
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas in the kernels
+
 use super::endpoint::{ChartScratch, Endpoint};
 use super::path::Path;
 use super::{Config, Termination};
@@ -146,10 +148,17 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
             None
         };
         match self.functional {
-            Functional::Geometric => geometric_action(self.drift, self.noise, &s.nodes, &mut s.ws, g),
-            Functional::Time(t) => {
-                time_action(self.drift, self.noise, &s.nodes, t / (n - 1) as f64, &mut s.ws, g)
+            Functional::Geometric => {
+                geometric_action(self.drift, self.noise, &s.nodes, &mut s.ws, g)
             }
+            Functional::Time(t) => time_action(
+                self.drift,
+                self.noise,
+                &s.nodes,
+                t / (n - 1) as f64,
+                &mut s.ws,
+                g,
+            ),
         }
     }
 
@@ -296,9 +305,6 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
             s.valid = false;
             self.evaluate(&best, n, s)?;
             gradient_norm = s.param_grad.iter().map(|g| g * g).sum::<f64>().sqrt();
-            if std::env::var_os("QP_DEBUG").is_some() {
-                eprintln!("  n={n} round {rounds}: S={optimised:.12} |g|={gradient_norm:.2e} evals={} status={status}", s.evaluations);
-            }
             change = (optimised - prev).abs();
             prev = optimised;
             action = optimised;
@@ -343,7 +349,9 @@ impl<B: VectorField, N: Diffusion> Objective<'_, '_, B, N> {
         let s = &mut *self.scratch.borrow_mut();
         if s.round_evaluations >= s.budget {
             // More–Thuente has no iteration cap of its own: stop a line search that stalls.
-            return Err(argmin::core::Error::msg("evaluation budget of the round exhausted"));
+            return Err(argmin::core::Error::msg(
+                "evaluation budget of the round exhausted",
+            ));
         }
         s.round_evaluations += 1;
         match self.ctx.evaluate(p, self.n, s) {

@@ -1,6 +1,8 @@
 //! Output files of the minimum action engine: the optimal path(s) as `.npy` and `.csv`, the
 //! report as JSON, and a figure of the path over contours.
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas in the kernels
+
 use super::Report;
 use crate::error::{Error, Result};
 use crate::linalg::{symmetric_eigen, Matrix};
@@ -52,7 +54,15 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &FsPath) -> Result<V
     write_text(&f, &csv)?;
     out.push(f);
 
-    let mut csv = format!("channel,action,error_estimate,points,{}\n", problem.variables.iter().map(|v| format!("exit_{v}")).collect::<Vec<_>>().join(","));
+    let mut csv = format!(
+        "channel,action,error_estimate,points,{}\n",
+        problem
+            .variables
+            .iter()
+            .map(|v| format!("exit_{v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     for (k, c) in report.channels.iter().enumerate() {
         let _ = writeln!(
             csv,
@@ -70,7 +80,11 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &FsPath) -> Result<V
     if !report.fixed_time.is_empty() {
         let mut curve = String::from("time,action,error_estimate\n");
         for (k, ft) in report.fixed_time.iter().enumerate() {
-            let _ = writeln!(curve, "{},{},{}", ft.time, ft.result.action, ft.result.error_estimate);
+            let _ = writeln!(
+                curve,
+                "{},{},{}",
+                ft.time, ft.result.action, ft.result.error_estimate
+            );
             let p = &ft.result.path;
             let mut data = Vec::with_capacity(p.len() * (d + 1));
             let mut csv = format!("t,{header}\n");
@@ -92,7 +106,8 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &FsPath) -> Result<V
     }
 
     let f = dir.join("gmam.json");
-    let json = serde_json::to_string_pretty(report).map_err(|e| Error::numerical("json", e.to_string()))?;
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| Error::numerical("json", e.to_string()))?;
     write_text(&f, &json)?;
     out.push(f);
 
@@ -102,7 +117,10 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &FsPath) -> Result<V
 }
 
 fn join(x: &[f64]) -> String {
-    x.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(",")
+    x.iter()
+        .map(|v| format!("{v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The path figure, precomputed in plane coordinates.
@@ -144,7 +162,15 @@ impl PathFigure {
             let (_, v) = symmetric_eigen(&c, "path covariance")?;
             let e1: Vec<f64> = (0..d).map(|i| v[(i, d - 1)]).collect();
             let e2: Vec<f64> = (0..d).map(|i| v[(i, d - 2)]).collect();
-            (theta.clone(), e1, e2, ("principal direction 1".into(), "principal direction 2".into()))
+            (
+                theta.clone(),
+                e1,
+                e2,
+                (
+                    "principal direction 1".into(),
+                    "principal direction 2".into(),
+                ),
+            )
         };
         let proj = |x: &[f64]| -> (f64, f64) {
             let mut s = (0.0, 0.0);
@@ -168,7 +194,10 @@ impl PathFigure {
         for ft in &report.fixed_time {
             let p = &ft.result.path;
             let pts: Vec<(f64, f64)> = (0..p.len()).map(|i| proj(p.node(i))).collect();
-            paths.push((format!("T = {}: S_T = {:.6}", ft.time, ft.result.action), pts));
+            paths.push((
+                format!("T = {}: S_T = {:.6}", ft.time, ft.result.action),
+                pts,
+            ));
         }
         let minimum = proj(theta);
         // Extent: the paths, and D's box when it is known (d = 2), padded.
@@ -211,8 +240,16 @@ impl PathFigure {
                 level[j * (m + 1) + i] = problem.domain.level(&x);
             }
         }
-        let fmax = field.iter().cloned().filter(|v| v.is_finite()).fold(0.0f64, f64::max);
-        let fmin = field.iter().cloned().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
+        let fmax = field
+            .iter()
+            .cloned()
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max);
+        let fmin = field
+            .iter()
+            .cloned()
+            .filter(|v| v.is_finite())
+            .fold(f64::INFINITY, f64::min);
         let mut contours = Vec::new();
         for k in 1..=12 {
             // Levels denser near the minimum (quadratic spacing).
@@ -248,7 +285,14 @@ impl PathFigure {
 }
 
 /// Line segments of the level set {f = c} of a (m+1)² grid over the given ranges.
-fn marching_squares(f: &[f64], m: usize, xr: (f64, f64), yr: (f64, f64), c: f64, out: &mut Vec<[(f64, f64); 2]>) {
+fn marching_squares(
+    f: &[f64],
+    m: usize,
+    xr: (f64, f64),
+    yr: (f64, f64),
+    c: f64,
+    out: &mut Vec<[(f64, f64); 2]>,
+) {
     let px = |i: f64| xr.0 + (xr.1 - xr.0) * i / m as f64;
     let py = |j: f64| yr.0 + (yr.1 - yr.0) * j / m as f64;
     let at = |i: usize, j: usize| f[j * (m + 1) + i] - c;
@@ -265,7 +309,10 @@ fn marching_squares(f: &[f64], m: usize, xr: (f64, f64), yr: (f64, f64), c: f64,
                 if (a < 0.0) != (b < 0.0) {
                     let t = a / (a - b);
                     let (p, q) = (corners[e], corners[(e + 1) % 4]);
-                    pts.push((px(i as f64 + p.0 + t * (q.0 - p.0)), py(j as f64 + p.1 + t * (q.1 - p.1))));
+                    pts.push((
+                        px(i as f64 + p.0 + t * (q.0 - p.0)),
+                        py(j as f64 + p.1 + t * (q.1 - p.1)),
+                    ));
                 }
             }
             if pts.len() >= 2 {
@@ -288,7 +335,10 @@ impl Figure for PathFigure {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(55)
-            .build_cartesian_2d(self.x_range.0..self.x_range.1, self.y_range.0..self.y_range.1)
+            .build_cartesian_2d(
+                self.x_range.0..self.x_range.1,
+                self.y_range.0..self.y_range.1,
+            )
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -300,12 +350,22 @@ impl Figure for PathFigure {
             .map_err(plot_err)?;
         let grey = RGBColor(170, 185, 205);
         chart
-            .draw_series(self.contours.iter().map(|s| PathElement::new(vec![s[0], s[1]], grey.stroke_width(1))))
+            .draw_series(
+                self.contours
+                    .iter()
+                    .map(|s| PathElement::new(vec![s[0], s[1]], grey.stroke_width(1))),
+            )
             .map_err(plot_err)?
             .label(self.field_label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(2))
+            });
         chart
-            .draw_series(self.boundary.iter().map(|s| PathElement::new(vec![s[0], s[1]], BLACK.stroke_width(2))))
+            .draw_series(
+                self.boundary
+                    .iter()
+                    .map(|s| PathElement::new(vec![s[0], s[1]], BLACK.stroke_width(2))),
+            )
             .map_err(plot_err)?
             .label("∂D")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
@@ -315,7 +375,9 @@ impl Figure for PathFigure {
                 .draw_series(LineSeries::new(pts.iter().cloned(), color.stroke_width(2)))
                 .map_err(plot_err)?
                 .label(label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
             if let Some(&end) = pts.last() {
                 chart
                     .draw_series(std::iter::once(Circle::new(end, 4, color.filled())))
@@ -323,7 +385,11 @@ impl Figure for PathFigure {
             }
         }
         chart
-            .draw_series(std::iter::once(Cross::new(self.minimum, 6, BLACK.stroke_width(2))))
+            .draw_series(std::iter::once(Cross::new(
+                self.minimum,
+                6,
+                BLACK.stroke_width(2),
+            )))
             .map_err(plot_err)?
             .label("θ*")
             .legend(|(x, y)| Cross::new((x + 9, y), 5, BLACK.stroke_width(2)));

@@ -1,5 +1,7 @@
 //! The discrete path type and its re-parametrisation to equal arclength in the a⁻¹ metric.
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas in the kernels
+
 use crate::error::Result;
 use crate::problem::Diffusion;
 use crate::problem::NoiseWorkspace;
@@ -111,7 +113,11 @@ impl Path {
                     detail: format!("a(θ) is not positive definite at θ = {mid:?}"),
                 });
             }
-            out.push(crate::linalg::quad_form(&m, d, &delta, &delta).max(0.0).sqrt());
+            out.push(
+                crate::linalg::quad_form(&m, d, &delta, &delta)
+                    .max(0.0)
+                    .sqrt(),
+            );
         }
         Ok(out)
     }

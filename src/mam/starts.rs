@@ -7,6 +7,8 @@
 //! decays to θ*; that curve (a spiral when the drift rotates) is the first guess. Exact for
 //! linear drift with constant noise, and far better than a straight line for rotating drifts.
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas in the kernels
+
 use super::endpoint::{BoundaryChart, ChartScratch};
 use super::path::Path;
 use crate::error::{Error, Result};
@@ -75,8 +77,14 @@ impl Linearization {
             // w = Qᵀ Σ⁻¹ u0; u(s) = Σ Q (e^{−Λs} ∘ w).
             let mut t = vec![0.0; d];
             self.sigma_inv.mul_vec(&u0, &mut t);
-            let w: Vec<f64> = (0..d).map(|j| (0..d).map(|i| q.get(i, j) * t[i]).sum()).collect();
-            let lmin = lam.iter().cloned().fold(f64::INFINITY, f64::min).max(1e-300);
+            let w: Vec<f64> = (0..d)
+                .map(|j| (0..d).map(|i| q.get(i, j) * t[i]).sum())
+                .collect();
+            let lmin = lam
+                .iter()
+                .cloned()
+                .fold(f64::INFINITY, f64::min)
+                .max(1e-300);
             let smax = (1e3f64).ln() / lmin;
             let m = 200;
             let mut z = vec![0.0; d];
@@ -92,11 +100,23 @@ impl Linearization {
             }
         } else {
             // RK4 on u̇ = −Bu with a stable step, until |u| < 1e-3 |u0|.
-            let nb = self.b.data.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
+            let nb = self
+                .b
+                .data
+                .iter()
+                .map(|v| v * v)
+                .sum::<f64>()
+                .sqrt()
+                .max(1e-300);
             let dt = 0.2 / nb;
             let mut u = u0.clone();
-            let (mut k1, mut k2, mut k3, mut k4, mut tmp) =
-                (vec![0.0; d], vec![0.0; d], vec![0.0; d], vec![0.0; d], vec![0.0; d]);
+            let (mut k1, mut k2, mut k3, mut k4, mut tmp) = (
+                vec![0.0; d],
+                vec![0.0; d],
+                vec![0.0; d],
+                vec![0.0; d],
+                vec![0.0; d],
+            );
             let f = |x: &[f64], out: &mut [f64]| {
                 self.b.mul_vec(x, out);
                 out.iter_mut().for_each(|v| *v = -*v);
@@ -141,6 +161,7 @@ pub(crate) struct Start {
 
 /// Candidate exit directions: ±eigenvectors of Σ, ranked by the local quadratic V at the point
 /// where their ray from θ* meets ∂D (the best `eigen` kept), plus `random` seeded directions.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn boundary_starts(
     problem: &Problem,
     lin: &Linearization,
@@ -202,7 +223,12 @@ pub(crate) fn boundary_starts(
     for c in cands {
         let r = 1.0 + crate::linalg::norm(&c.2);
         let dup = kept.iter().any(|k| {
-            k.2.iter().zip(&c.2).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt() <= 1e-6 * r
+            k.2.iter()
+                .zip(&c.2)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt()
+                <= 1e-6 * r
         });
         if !dup {
             kept.push(c);
@@ -217,7 +243,11 @@ pub(crate) fn boundary_starts(
         let u: Vec<f64> = (0..d).map(|_| StandardNormal.sample(&mut rng)).collect();
         if let Some(x) = hit(&u, &mut scratch) {
             made += 1;
-            cands.push((lin.quadratic_v(&x), format!("random direction {made} (seed {seed})"), x));
+            cands.push((
+                lin.quadratic_v(&x),
+                format!("random direction {made} (seed {seed})"),
+                x,
+            ));
         }
     }
     if cands.is_empty() {
@@ -304,7 +334,11 @@ fn bent_variants(lin: &Linearization, path: &Path, label: &str, count: usize) ->
                 }
             }
             out.push(Start {
-                label: format!("{label}, bent {}{}", if sign > 0.0 { "+" } else { "−" }, used),
+                label: format!(
+                    "{label}, bent {}{}",
+                    if sign > 0.0 { "+" } else { "−" },
+                    used
+                ),
                 path: Path::new(d, nodes),
             });
         }
