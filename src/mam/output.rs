@@ -367,7 +367,7 @@ impl Figure for PathFigure {
                     .map(|s| PathElement::new(vec![s[0], s[1]], BLACK.stroke_width(2))),
             )
             .map_err(plot_err)?
-            .label("∂D")
+            .label("boundary of D")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
         for (k, (label, pts)) in self.paths.iter().enumerate() {
             let color = Palette99::pick(k).to_rgba();
