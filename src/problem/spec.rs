@@ -656,13 +656,11 @@ fn build_domain(
                 offset: offset / len,
             }
         }
-        other => {
-            return Err(Error::invalid(
-                "domain.kind",
-                format!(
+        other => return Err(Error::invalid(
+            "domain.kind",
+            format!(
                 "unknown kind \"{other}\"; expected level-set, ball, ellipsoid, box or half-space"
             ),
-            ))
-        }
+        )),
     })
 }
