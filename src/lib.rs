@@ -20,11 +20,13 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod action;
 pub mod analysis;
 pub mod cli;
 pub mod error;
 pub mod exact;
 pub mod linalg;
+pub mod mam;
 pub mod olim;
 pub mod plot;
 pub mod problem;
