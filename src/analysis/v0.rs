@@ -29,8 +29,11 @@ pub fn best_v0(problem: &Problem) -> Result<BarrierEstimate> {
             method: "exact".into(),
         });
     }
-    Err(crate::Error::Unsupported(format!(
-        "\"{}\" is not linear-Gaussian and the minimum action engine is not available in this build yet",
-        problem.name
-    )))
+    let r = crate::mam::run(problem, &crate::mam::Config::default())?;
+    Ok(BarrierEstimate {
+        v0: r.v0.unwrap_or(r.action),
+        error_estimate: r.error_estimate,
+        exit_point: r.exit_point,
+        method: "gmam".into(),
+    })
 }

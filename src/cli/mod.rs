@@ -4,6 +4,7 @@ pub mod exit;
 pub mod field;
 pub mod lemma4;
 pub mod output;
+pub mod path;
 pub mod problems;
 pub mod scaling;
 pub mod v0;
@@ -91,6 +92,12 @@ pub enum Command {
         after_help = "Examples:\n  quasipot v0 quadratic-2d\n  quasipot v0 quadratic-anisotropic-3d --method exact --weight inverse --json\n  quasipot v0 --hessian H.npy --depth 0.5          # V0 of a quadratic minimum with C = H*\n  quasipot v0 --hessian H.npy --noise C.npy --depth 0.5"
     )]
     V0(v0::V0Args),
+    /// The optimal escape path by the geometric minimum action method: to ∂D (every exit channel)
+    /// or to a point, and the finite-time action min S_T.
+    #[command(
+        after_help = "Examples:\n  quasipot path maier-stein --out path/\n  quasipot path maier-stein --to 0,0 --param beta=5\n  quasipot path quadratic-anisotropic-3d --time 0.5,1,2,4,8"
+    )]
+    Path(path::PathArgs),
     /// V on a 2-D grid by the ordered line integral method (OLIM), V0 on ∂D, and errors against
     /// the exact V where known.
     #[command(
@@ -183,6 +190,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Lemma4(a) => lemma4::run(a, &cli.global, &out),
         Command::Exit(a) => exit::run(a, &cli.global, &out),
         Command::Field(a) => field::run(a, &cli.global, &out),
+        Command::Path(a) => path::run(a, &cli.global, &out),
         Command::Merge(a) => exit::run_merge(a, &cli.global, &out),
         Command::Scaling(a) => scaling::run(a, &cli.global, &out),
     }

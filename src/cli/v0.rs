@@ -99,6 +99,34 @@ pub enum Effort {
     Quick,
 }
 
+/// The geometric minimum action method with free endpoint on ∂D as a [`MethodResult`].
+pub fn run_gmam(
+    problem: &Problem,
+    effort: Effort,
+) -> crate::Result<(MethodResult, crate::mam::Report)> {
+    let mut c = crate::mam::Config::default();
+    if effort == Effort::Quick {
+        c.tol = 1e-4;
+    }
+    let r = crate::mam::run(problem, &c)?;
+    let (v0, exit_point) = (r.v0.unwrap_or(r.action), r.exit_point.clone());
+    Ok((
+        MethodResult {
+            method: "gmam".into(),
+            v0,
+            error_estimate: r.error_estimate,
+            exit_point,
+            wall_time_s: r.seconds,
+            detail: format!(
+                "geometric MAM, {} exit channel(s), termination {:?}",
+                r.channels.len(),
+                r.termination
+            ),
+        },
+        r,
+    ))
+}
+
 /// The grid engine as a [`MethodResult`] (d = 2 only).
 pub fn run_olim(
     problem: &Problem,
@@ -193,6 +221,8 @@ pub struct EngineOutputs {
     pub results: Vec<MethodResult>,
     /// Engines that did not apply, with the reason.
     pub skipped: Vec<String>,
+    /// The minimum action solve.
+    pub gmam: Option<crate::mam::Report>,
     /// The grid solve.
     pub olim: Option<crate::olim::Report>,
     /// The Monte Carlo run.
@@ -238,8 +268,13 @@ pub fn run_engines(
         }
     }
     if want(Method::Gmam) || (method == Method::Auto && !exact_applies) {
-        let msg = "gmam: the minimum action engine is not available in this build yet (issue 3)";
-        fail(&mut o, "gmam", crate::Error::Unsupported(msg.into()))?;
+        match run_gmam(problem, effort) {
+            Ok((r, rep)) => {
+                o.results.push(r);
+                o.gmam = Some(rep);
+            }
+            Err(e) => fail(&mut o, "gmam", e)?,
+        }
     }
     if want(Method::Olim) {
         if problem.dim() != 2 {

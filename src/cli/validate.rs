@@ -40,8 +40,17 @@ pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
     let (results, skipped) = (&engines.results, &engines.skipped);
     let mut files = Vec::new();
     if let Some(dir) = out.dir()? {
+        let path: Option<Vec<Vec<f64>>> = engines.gmam.as_ref().and_then(|g| {
+            g.channels.first().map(|c| {
+                let p = &c.result.path;
+                p.nodes.chunks(p.dim).map(|x| x.to_vec()).collect()
+            })
+        });
+        if let Some(r) = &engines.gmam {
+            files.extend(crate::mam::write_files(r, &problem, dir)?);
+        }
         if let Some(r) = &engines.olim {
-            files.extend(crate::olim::write_files(r, &problem, None, dir)?);
+            files.extend(crate::olim::write_files(r, &problem, path.as_deref(), dir)?);
         }
         if let Some(r) = &engines.monte_carlo {
             files.extend(crate::sde::write_files(r, &problem, dir)?);
