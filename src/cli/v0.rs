@@ -107,6 +107,10 @@ pub fn run_gmam(
     let mut c = crate::mam::Config::default();
     if effort == Effort::Quick {
         c.tol = 1e-4;
+        c.eigen_starts = 2;
+        c.random_starts = 0;
+        c.bent_starts = 0;
+        c.max_points = 257;
     }
     let r = crate::mam::run(problem, &c)?;
     let (v0, exit_point) = (r.v0.unwrap_or(r.action), r.exit_point.clone());
@@ -173,7 +177,7 @@ pub fn run_monte_carlo(
     c.set_eps(ratios.iter().map(|k| (v0_guess / k).sqrt()).collect())?;
     let stiff = sde::ensemble::stiffness(problem)?;
     c.set_dt((0.02 * stiff.h_max).min(1e-3))?;
-    c.set_runs(if effort == Effort::Quick { 300 } else { 1000 })?;
+    c.set_runs(if effort == Effort::Quick { 200 } else { 1000 })?;
     c.max_steps = if effort == Effort::Quick {
         2_000_000
     } else {

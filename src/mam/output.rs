@@ -111,8 +111,11 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &FsPath) -> Result<V
     write_text(&f, &json)?;
     out.push(f);
 
-    let fig = PathFigure::new(report, problem)?;
-    out.extend(save_figure(&fig, &dir.join("path"), (900, 760))?);
+    // A figure needs a plane: for d = 1 the CSV/.npy files are the output.
+    if report.dim >= 2 {
+        let fig = PathFigure::new(report, problem)?;
+        out.extend(save_figure(&fig, &dir.join("path"), (900, 760))?);
+    }
     Ok(out)
 }
 
