@@ -307,3 +307,58 @@ fn bad_flags_name_the_flag() {
     assert_eq!(code, 2);
     assert!(err.contains("--weight"), "{err}");
 }
+
+#[test]
+fn validate_quick_reports_agreement() {
+    let (code, out, err) = run(&["validate", "quadratic-2d", "--quick", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let methods: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    for m in ["exact", "gmam", "olim", "monte-carlo"] {
+        assert!(methods.contains(&m), "{m} missing from {methods:?}");
+    }
+    assert_eq!(v["all_agree"], true, "{out}");
+}
+
+#[test]
+fn exit_runs_and_rejects_bad_noise_levels() {
+    let (code, out, err) = run(&[
+        "exit",
+        "double-well-1d",
+        "--eps",
+        "0.9",
+        "--runs",
+        "40",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["levels"][0]["exited"].as_u64().unwrap() + v["levels"][0]["censored"].as_u64().unwrap(),
+        40
+    );
+    let (code, _, err) = run(&["exit", "double-well-1d", "--eps", "-0.5"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--eps"), "{err}");
+    let (code, _, err) = run(&["exit", "double-well-1d", "--eps", "0.5", "--runs", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--runs"), "{err}");
+}
+
+#[test]
+fn field_and_path_reject_bad_targets() {
+    let (code, _, err) = run(&["field", "quadratic-anisotropic-3d"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("gmam"), "{err}");
+    let (code, _, err) = run(&["path", "maier-stein", "--to", "0.5,0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--to"), "{err}");
+    let (code, _, err) = run(&["path", "maier-stein", "--to", "0.5"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--to"), "{err}");
+}

@@ -22,7 +22,8 @@ pub struct ExitArgs {
         long,
         value_delimiter = ',',
         value_name = "E1,E2,..",
-        required_unless_present = "lr"
+        required_unless_present = "lr",
+        allow_hyphen_values = true
     )]
     pub eps: Vec<f64>,
     /// SGD learning rate η: sets h = η and, with --batch, ε² = η/B.
