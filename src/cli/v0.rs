@@ -323,6 +323,26 @@ pub fn run_engines(
     Ok(o)
 }
 
+/// The table of engine results shared by `v0` and `validate`.
+pub fn results_table(results: &[MethodResult]) -> String {
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            vec![
+                r.method.clone(),
+                format!("{:.9}", r.v0),
+                fmt_error(r.error_estimate),
+                fmt_point(&r.exit_point),
+                format!("{:.3}", r.wall_time_s),
+            ]
+        })
+        .collect();
+    table(
+        &["method", "V0", "± error", "exit point", "time (s)"],
+        &rows,
+    )
+}
+
 /// An error estimate for tables ("exact" when zero).
 pub fn fmt_error(e: f64) -> String {
     if e == 0.0 {
@@ -405,22 +425,7 @@ pub fn run(args: &V0Args, g: &Global, out: &Output) -> Result<i32> {
     let (results, skipped) = run_methods(&problem, args.method)?;
     let mut human = describe_problem(&problem);
     human.push('\n');
-    let rows: Vec<Vec<String>> = results
-        .iter()
-        .map(|r| {
-            vec![
-                r.method.clone(),
-                format!("{:.9}", r.v0),
-                fmt_error(r.error_estimate),
-                fmt_point(&r.exit_point),
-                format!("{:.3}", r.wall_time_s),
-            ]
-        })
-        .collect();
-    human.push_str(&table(
-        &["method", "V0", "± error", "exit point", "time (s)"],
-        &rows,
-    ));
+    human.push_str(&results_table(&results));
     for s in &skipped {
         human.push_str(&format!("skipped  {s}\n"));
     }

@@ -1,6 +1,6 @@
 //! `quasipot validate`: every applicable engine side by side, with a verdict per pair.
 
-use super::output::{fmt_point, table, Output};
+use super::output::Output;
 use super::v0::{describe_problem, problem_json, run_engines, Effort, Method, MethodResult};
 use super::{load_problem, ComputedNo, Global};
 use anyhow::Result;
@@ -58,22 +58,7 @@ pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
     }
     let mut human = describe_problem(&problem);
     human.push('\n');
-    let rows: Vec<Vec<String>> = results
-        .iter()
-        .map(|r| {
-            vec![
-                r.method.clone(),
-                format!("{:.9}", r.v0),
-                super::v0::fmt_error(r.error_estimate),
-                fmt_point(&r.exit_point),
-                format!("{:.3}", r.wall_time_s),
-            ]
-        })
-        .collect();
-    human.push_str(&table(
-        &["method", "V0", "± error", "exit point", "time (s)"],
-        &rows,
-    ));
+    human.push_str(&super::v0::results_table(results));
     let mut verdicts = Vec::new();
     for i in 0..results.len() {
         for j in (i + 1)..results.len() {

@@ -136,28 +136,34 @@ fn gk15(f: &impl Fn(f64) -> f64, lo: f64, hi: f64) -> (f64, f64) {
 /// ∫_lo^hi f(x) dx by adaptive Gauss–Kronrod 7–15 to relative tolerance `rel_tol`.
 pub fn integrate(f: impl FnMut(f64) -> f64, lo: f64, hi: f64, rel_tol: f64) -> f64 {
     let f = std::cell::RefCell::new(f);
-    let g = |x: f64| (f.borrow_mut())(x);
-    let (mut pieces, mut total) = (Vec::new(), 0.0);
-    const PARTS: usize = 16;
-    let w = (hi - lo) / PARTS as f64;
-    for i in 0..PARTS {
-        let (a, b) = (lo + w * i as f64, lo + w * (i + 1) as f64);
-        let (v, e) = gk15(&g, a, b);
-        total += v;
-        pieces.push((a, b, v, e));
-    }
+    adaptive_gk15(&|x: f64| (f.borrow_mut())(x), lo, hi, 16, rel_tol)
+}
+
+/// Adaptive bisection from `parts` equal pieces until each piece's |Kronrod − Gauss| is below
+/// its share of `rel_tol`·|total| (or of round-off, or a budget of 4000 bisections).
+fn adaptive_gk15(f: &impl Fn(f64) -> f64, lo: f64, hi: f64, parts: usize, rel_tol: f64) -> f64 {
+    let w = (hi - lo) / parts as f64;
+    let mut pieces: Vec<(f64, f64, f64, f64)> = (0..parts)
+        .map(|i| {
+            let (a, b) = (lo + w * i as f64, lo + w * (i + 1) as f64);
+            let (v, e) = gk15(f, a, b);
+            (a, b, v, e)
+        })
+        .collect();
+    let total: f64 = pieces.iter().map(|p| p.2).sum();
     let abs_tol = rel_tol * total.abs().max(f64::MIN_POSITIVE);
     let mut result = 0.0;
     let mut budget = 4_000;
     while let Some((a, b, v, e)) = pieces.pop() {
-        if e <= abs_tol * (b - a) / (hi - lo) || budget == 0 || (b - a) < 1e-14 * (hi - lo) {
+        let share = abs_tol * (b - a) / (hi - lo);
+        if e <= share || e <= 1e-14 * v.abs() || budget == 0 || (b - a) < 1e-14 * (hi - lo) {
             result += v;
             continue;
         }
         budget -= 1;
         let m = 0.5 * (a + b);
-        let (v1, e1) = gk15(&g, a, m);
-        let (v2, e2) = gk15(&g, m, b);
+        let (v1, e1) = gk15(f, a, m);
+        let (v2, e2) = gk15(f, m, b);
         pieces.push((a, m, v1, e1));
         pieces.push((m, b, v2, e2));
     }
@@ -183,31 +189,7 @@ pub fn log_integrate(h: impl Fn(f64) -> f64, lo: f64, hi: f64, rel_tol: f64) -> 
         return f64::NEG_INFINITY;
     }
     let f = |x: f64| (h(x) - hmax).exp();
-    // Coarse pass for the scale, then adaptive bisection to an absolute tolerance.
-    let mut pieces: Vec<(f64, f64, f64, f64)> = (0..SAMPLES)
-        .map(|i| {
-            let (a, b) = (lo + w * i as f64, lo + w * (i + 1) as f64);
-            let (v, e) = gk15(&f, a, b);
-            (a, b, v, e)
-        })
-        .collect();
-    let total: f64 = pieces.iter().map(|p| p.2).sum();
-    let abs_tol = rel_tol * total.abs().max(f64::MIN_POSITIVE);
-    let mut result = 0.0;
-    let mut budget = 4_000;
-    while let Some((a, b, v, e)) = pieces.pop() {
-        let share = abs_tol * (b - a) / (hi - lo);
-        if e <= share || e <= 1e-14 * v.abs() || budget == 0 || (b - a) < 1e-14 * (hi - lo) {
-            result += v;
-            continue;
-        }
-        budget -= 1;
-        let m = 0.5 * (a + b);
-        let (v1, e1) = gk15(&f, a, m);
-        let (v2, e2) = gk15(&f, m, b);
-        pieces.push((a, m, v1, e1));
-        pieces.push((m, b, v2, e2));
-    }
+    let result = adaptive_gk15(&f, lo, hi, SAMPLES, rel_tol);
     hmax + result.ln()
 }
 
