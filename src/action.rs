@@ -155,7 +155,10 @@ impl ActionWorkspace {
 }
 
 fn check_shape(nodes: &[f64], d: usize, grad: &Option<&mut [f64]>) {
-    assert!(d > 0 && nodes.len() % d == 0, "nodes must hold n·d values");
+    assert!(
+        d > 0 && nodes.len().is_multiple_of(d),
+        "nodes must hold n·d values"
+    );
     if let Some(g) = grad {
         assert_eq!(g.len(), nodes.len(), "grad must have the shape of nodes");
     }

@@ -22,7 +22,7 @@ impl Path {
     /// # Panics
     /// If `nodes.len()` is not a positive multiple of `dim`.
     pub fn new(dim: usize, nodes: Vec<f64>) -> Self {
-        assert!(dim > 0 && nodes.len() % dim == 0 && !nodes.is_empty());
+        assert!(dim > 0 && nodes.len().is_multiple_of(dim) && !nodes.is_empty());
         Path { dim, nodes }
     }
 

@@ -679,7 +679,7 @@ impl<'a, B: VectorField, N: Diffusion, X: Dim> Kernel<'a, B, N, X> {
                 return next;
             }
             round += 1;
-            if round % CANCEL_CHECK == 0 && cancel.load(Ordering::Relaxed) {
+            if round.is_multiple_of(CANCEL_CHECK) && cancel.load(Ordering::Relaxed) {
                 for lane in lanes.iter_mut().filter(|l| l.active) {
                     sink(Ok(self.finish(
                         lane.index,
