@@ -1,30 +1,14 @@
 //! Minimum action engine against exact references (DESIGN §2).
 
 use quasipot::mam::{self, Config, Target};
-use quasipot::problem::{BuildOptions, Problem, ProblemSpec};
+use quasipot::problem::{BuildOptions, Problem};
 use rand::{Rng, SeedableRng};
 
-fn build(text: &str) -> Problem {
-    ProblemSpec::from_toml(text, "test")
-        .unwrap()
-        .build(std::path::Path::new("."), &BuildOptions::default())
-        .unwrap()
-}
+mod common;
+use common::toml_matrix as rows;
 
-fn rows(m: &[Vec<f64>]) -> String {
-    let r: Vec<String> = m
-        .iter()
-        .map(|r| {
-            format!(
-                "[{}]",
-                r.iter()
-                    .map(|v| format!("{v:.17e}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
-        .collect();
-    format!("[{}]", r.join(", "))
+fn build(text: &str) -> Problem {
+    common::problem_from_toml(text, &BuildOptions::default())
 }
 
 /// A random SPD matrix Q diag(λ) Qᵀ-like: B Bᵀ/d + s I.

@@ -458,6 +458,33 @@ impl<'a, F: FiniteSum> MinibatchStepper<'a, F> {
     }
 }
 
+/// One trajectory from θ0: apply `step` until θ leaves D (exit at that iteration, with the exit
+/// point) or the budget runs out (censored). Generic so that each stepper's loop monomorphises.
+fn walk<E: ExitTest>(
+    theta0: &[f64],
+    exit: &E,
+    max_steps: u64,
+    mut step: impl FnMut(&mut [f64]),
+) -> Run {
+    let mut ews = exit.workspace();
+    let mut theta = theta0.to_vec();
+    for k in 1..=max_steps {
+        step(&mut theta);
+        if !exit.inside(&theta, &mut ews) {
+            return Run {
+                exit: Some(k),
+                steps: k,
+                exit_point: Some(theta),
+            };
+        }
+    }
+    Run {
+        exit: None,
+        steps: max_steps,
+        exit_point: None,
+    }
+}
+
 /// Exit times of real minibatch SGD (eq. 1) from θ₀, in parallel over `config.runs` runs.
 pub fn run_minibatch<F: FiniteSum, E: ExitTest>(
     model: &F,
@@ -473,23 +500,9 @@ pub fn run_minibatch<F: FiniteSum, E: ExitTest>(
         .map(|r| {
             let mut stepper =
                 MinibatchStepper::new(model, config.eta, config.batch, config.seed, r);
-            let mut ews = exit.workspace();
-            let mut theta = theta0.to_vec();
-            for k in 1..=config.max_steps {
-                stepper.step(&mut theta);
-                if !exit.inside(&theta, &mut ews) {
-                    return Run {
-                        exit: Some(k),
-                        steps: k,
-                        exit_point: Some(theta),
-                    };
-                }
-            }
-            Run {
-                exit: None,
-                steps: config.max_steps,
-                exit_point: None,
-            }
+            walk(theta0, exit, config.max_steps, |theta| {
+                stepper.step(theta);
+            })
         })
         .collect();
     Ok(Report::from_runs(
@@ -522,12 +535,10 @@ pub fn run_gaussian<B: VectorField, E: ExitTest>(
         .into_par_iter()
         .map(|r| {
             let mut rng = trajectory_rng(config.seed, r);
-            let mut ews = exit.workspace();
-            let mut theta = theta0.to_vec();
             let mut b = vec![0.0; d];
             let mut xi = vec![0.0; d];
-            for k in 1..=config.max_steps {
-                drift.drift(&theta, &mut b);
+            walk(theta0, exit, config.max_steps, |theta| {
+                drift.drift(theta, &mut b);
                 for v in xi.iter_mut() {
                     *v = rng.sample(StandardNormal);
                 }
@@ -536,19 +547,7 @@ pub fn run_gaussian<B: VectorField, E: ExitTest>(
                     let s: f64 = row.iter().zip(&xi).map(|(a, x)| a * x).sum();
                     theta[i] += config.eta * b[i] + noise_scale * s;
                 }
-                if !exit.inside(&theta, &mut ews) {
-                    return Run {
-                        exit: Some(k),
-                        steps: k,
-                        exit_point: Some(theta),
-                    };
-                }
-            }
-            Run {
-                exit: None,
-                steps: config.max_steps,
-                exit_point: None,
-            }
+            })
         })
         .collect();
     Ok(Report::from_runs(
