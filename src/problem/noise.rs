@@ -6,7 +6,7 @@ use super::formula::Formula;
 use super::model::Diffusion;
 use crate::error::{Error, Result};
 use crate::linalg::{
-    check_eigenvalues_positive, check_spd, power_divided_difference, spectral_apply,
+    check_eigenvalues_positive, check_spd, power_divided_difference, real_power, spectral_apply,
     symmetric_eigen, Matrix, SpectralWorkspace,
 };
 use serde::{Deserialize, Serialize};
@@ -99,7 +99,7 @@ impl ConstantNoise {
         } else {
             let (vals, vecs) = symmetric_eigen(&covariance, field)?;
             check_eigenvalues_positive(&vals, field)?;
-            let a = spectral_apply(&vals, &vecs, |l| l.powf(p));
+            let a = spectral_apply(&vals, &vecs, |l| real_power(l, p));
             let _ = eigen.set((vals, vecs));
             a
         };
@@ -124,7 +124,7 @@ impl ConstantNoise {
     pub fn metric_matrix(&self) -> &Matrix {
         self.metric.get_or_init(|| {
             let (vals, vecs) = self.eigen();
-            spectral_apply(vals, vecs, |l| l.powf(-self.exponent))
+            spectral_apply(vals, vecs, |l| real_power(l, -self.exponent))
         })
     }
 
@@ -132,7 +132,7 @@ impl ConstantNoise {
     pub fn sqrt_matrix(&self) -> &Matrix {
         self.sqrt.get_or_init(|| {
             let (vals, vecs) = self.eigen();
-            spectral_apply(vals, vecs, |l| l.powf(0.5 * self.exponent))
+            spectral_apply(vals, vecs, |l| real_power(l, 0.5 * self.exponent))
         })
     }
 }
@@ -255,7 +255,7 @@ impl VariableNoise {
     /// F(λ) = max(λ, floor)^q and its first divided difference.
     #[inline]
     fn clipped_power(q: f64, floor: f64, l: f64) -> f64 {
-        l.max(floor).powf(q)
+        real_power(l.max(floor), q)
     }
     #[inline]
     fn clipped_dd(q: f64, floor: f64, a: f64, b: f64) -> f64 {
