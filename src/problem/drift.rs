@@ -197,6 +197,18 @@ impl VectorField for LinearDrift {
             out[1] = -(a[2] * u + a[3] * v);
             return;
         }
+        // From d = 16 on, u = x − c once and fast row dots (crate::linalg::dot).
+        const STACK: usize = 256;
+        if (16..=STACK).contains(&d) {
+            let mut u = [0.0f64; STACK];
+            for j in 0..d {
+                u[j] = x[j] - self.center[j];
+            }
+            for i in 0..d {
+                out[i] = -crate::linalg::dot(&self.a.data[i * d..(i + 1) * d], &u[..d]);
+            }
+            return;
+        }
         for i in 0..d {
             let row = &self.a.data[i * d..(i + 1) * d];
             let mut s = 0.0;

@@ -167,14 +167,14 @@ impl<'a, X: Dim> Region<'a, X> {
 
     /// True when x ∉ D or x is not finite (g(x) ≥ 0 or NaN).
     #[inline(always)]
-    fn outside(&self, x: &[f64], d: usize) -> bool {
-        !(self.level_fast(x, d) < 0.0)
+    fn outside(&self, x: &[f64], d: usize, tmp: &mut [f64]) -> bool {
+        !(self.level_fast(x, d, tmp) < 0.0)
     }
 
     /// A level function with the sign of g: uᵀQu − k for quadrics, |x − c|² − r² for balls,
-    /// [`Domain::level`] otherwise.
+    /// [`Domain::level`] otherwise. `tmp` (length d) is scratch for d > 4.
     #[inline(always)]
-    fn level_fast(&self, x: &[f64], d: usize) -> f64 {
+    fn level_fast(&self, x: &[f64], d: usize, tmp: &mut [f64]) -> f64 {
         match self {
             Region::Quadric { c, q, k } => {
                 let (c, q) = (c.as_ref(), X::m(q));
@@ -193,15 +193,11 @@ impl<'a, X: Dim> Region<'a, X> {
                     }
                     s
                 } else {
-                    let mut s = 0.0;
+                    let u = &mut tmp[..d];
                     for i in 0..d {
-                        let mut r = 0.0;
-                        for j in 0..d {
-                            r += q[i * d + j] * (x[j] - c[j]);
-                        }
-                        s += (x[i] - c[i]) * r;
+                        u[i] = x[i] - c[i];
                     }
-                    s
+                    crate::linalg::quad_form(q, d, u, u)
                 };
                 s - k
             }
@@ -250,19 +246,21 @@ impl<'a, X: Dim> Region<'a, X> {
     }
 
     /// Signed distance to ∂D (as [`Domain::signed_distance`]) and the outward unit normal.
+    /// `tmp` (length d) is scratch.
     #[inline(always)]
-    fn distance_and_normal(&self, x: &[f64], d: usize, n: &mut [f64]) -> f64 {
+    fn distance_and_normal(&self, x: &[f64], d: usize, n: &mut [f64], tmp: &mut [f64]) -> f64 {
         match self {
             Region::Quadric { c, q, k } => {
                 let (c, q) = (c.as_ref(), X::m(q));
+                let u = &mut tmp[..d];
+                for i in 0..d {
+                    u[i] = x[i] - c[i];
+                }
                 let mut s = 0.0;
                 let mut gg = 0.0;
                 for i in 0..d {
-                    let mut r = 0.0;
-                    for j in 0..d {
-                        r += q[i * d + j] * (x[j] - c[j]);
-                    }
-                    s += (x[i] - c[i]) * r;
+                    let r = crate::linalg::dot(&q[i * d..(i + 1) * d], u);
+                    s += u[i] * r;
                     n[i] = 2.0 * r;
                     gg += 4.0 * r * r;
                 }
@@ -559,6 +557,7 @@ impl<'a, B: VectorField, N: Diffusion, X: Dim> Kernel<'a, B, N, X> {
         let mut b = self.dim.vec();
         let mut xi = self.dim.vec();
         let mut nrm = self.dim.vec();
+        let mut tmp = self.dim.vec();
         let constant = self.noise.is_constant();
         let h = self.h;
         let esh = self.eps_sqrt_h;
@@ -619,19 +618,18 @@ impl<'a, B: VectorField, N: Diffusion, X: Dim> Kernel<'a, B, N, X> {
                     zig.fill(&mut lane.rng, xi.as_mut());
                     let (bs, xis) = (b.as_ref(), xi.as_ref());
                     for i in 0..d {
-                        let mut s = 0.0;
-                        for j in 0..d {
-                            s += sig[i * d + j] * xis[j];
-                        }
+                        let s = crate::linalg::dot(&sig[i * d..(i + 1) * d], xis);
                         xs[i] += h * bs[i] + esh * s;
                     }
-                    let exited = if corrected && self.region.level_fast(xs, d) < self.skip_level {
+                    let exited = if corrected
+                        && self.region.level_fast(xs, d, tmp.as_mut()) < self.skip_level
+                    {
                         // Provably deeper inside than any correction band.
                         false
                     } else if corrected {
                         // Signed distance against the shrunk boundary, σ at the new point.
                         let ns = nrm.as_mut();
-                        let dist = self.region.distance_and_normal(xs, d, ns);
+                        let dist = self.region.distance_and_normal(xs, d, ns, tmp.as_mut());
                         let sig_now = if constant {
                             X::m(&self.sigma)
                         } else if self
@@ -645,18 +643,15 @@ impl<'a, B: VectorField, N: Diffusion, X: Dim> Kernel<'a, B, N, X> {
                                 step,
                             )));
                         };
-                        // ‖σᵀn‖ (σ is symmetric; the transpose is kept explicit).
+                        // ‖σᵀn‖ = ‖σn‖: σ is the symmetric root, so its rows are its columns.
                         let mut sn2 = 0.0;
                         for j in 0..d {
-                            let mut s = 0.0;
-                            for i in 0..d {
-                                s += sig_now[i * d + j] * ns[i];
-                            }
+                            let s = crate::linalg::dot(&sig_now[j * d..(j + 1) * d], ns);
                             sn2 += s * s;
                         }
                         !(dist + self.correction * sn2.sqrt() < 0.0)
                     } else {
-                        self.region.outside(xs, d)
+                        self.region.outside(xs, d, tmp.as_mut())
                     };
                     if exited {
                         if xs.iter().any(|v| !v.is_finite()) {
@@ -740,8 +735,8 @@ mod tests {
                 assert_eq!(b1, b2, "bitwise");
                 let g = p.domain.level(&x);
                 let outside = match d {
-                    2 => Region::new(&p.domain, Fixed::<2>).outside(&x, 2),
-                    _ => Region::new(&p.domain, Fixed::<3>).outside(&x, 3),
+                    2 => Region::new(&p.domain, Fixed::<2>).outside(&x, 2, &mut [0.0; 2]),
+                    _ => Region::new(&p.domain, Fixed::<3>).outside(&x, 3, &mut [0.0; 3]),
                 };
                 if g.abs() > 1e-12 {
                     assert_eq!(outside, g >= 0.0);
@@ -751,8 +746,18 @@ mod tests {
                 let sd = p.domain.signed_distance(&x, &mut n);
                 p.domain.normal(&x, &mut n);
                 let sd2 = match d {
-                    2 => Region::new(&p.domain, Fixed::<2>).distance_and_normal(&x, 2, &mut n2),
-                    _ => Region::new(&p.domain, Fixed::<3>).distance_and_normal(&x, 3, &mut n2),
+                    2 => Region::new(&p.domain, Fixed::<2>).distance_and_normal(
+                        &x,
+                        2,
+                        &mut n2,
+                        &mut [0.0; 2],
+                    ),
+                    _ => Region::new(&p.domain, Fixed::<3>).distance_and_normal(
+                        &x,
+                        3,
+                        &mut n2,
+                        &mut [0.0; 3],
+                    ),
                 };
                 assert!((sd - sd2).abs() < 1e-12 * (1.0 + sd.abs()));
                 for i in 0..d {
