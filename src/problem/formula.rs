@@ -93,6 +93,76 @@ fn expand_scientific_literals(text: &str) -> String {
     out
 }
 
+/// The first place where a unary minus meets a power, like `-x^2` or `2*-sin(y)^2`, if any.
+///
+/// exmex binds unary operators tighter than every binary one, so it reads `-x^2` as (−x)² = x²,
+/// not as −(x²) as mathematics does. Such formulas are refused with the snippet named, rather than
+/// silently evaluated the other way.
+fn unary_minus_before_power(text: &str) -> Option<String> {
+    let c: Vec<char> = text.chars().collect();
+    let skip_space = |mut i: usize| {
+        while i < c.len() && c[i].is_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    // Index just past the parenthesised group opening at `i`.
+    let close = |mut i: usize| {
+        let mut depth = 0usize;
+        while i < c.len() {
+            match c[i] {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        c.len()
+    };
+    let mut expect_operand = true;
+    let mut i = 0;
+    while i < c.len() {
+        let ch = c[i];
+        if ch.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if expect_operand && ch == '-' {
+            // The operand the minus applies to: a group, a name (maybe a call) or a number.
+            let start = skip_space(i + 1);
+            let mut j = start;
+            if j < c.len() && c[j] == '(' {
+                j = close(j);
+            } else {
+                while j < c.len() && (c[j].is_alphanumeric() || c[j] == '_' || c[j] == '.') {
+                    j += 1;
+                }
+                let k = skip_space(j);
+                if j > start && k < c.len() && c[k] == '(' && !c[start].is_ascii_digit() {
+                    j = close(k);
+                }
+            }
+            let k = skip_space(j);
+            if j > start && k < c.len() && c[k] == '^' {
+                let end = (k + 1..c.len())
+                    .find(|&m| matches!(c[m], '+' | '-' | '*' | '/' | ')' | ','))
+                    .unwrap_or(c.len());
+                return Some(c[i..end.max(k + 2).min(c.len())].iter().collect());
+            }
+            i += 1;
+            continue;
+        }
+        expect_operand = matches!(ch, '(' | ',' | '+' | '-' | '*' | '/' | '^');
+        i += 1;
+    }
+    None
+}
+
 /// A compiled scalar formula f(θ, parameters).
 #[derive(Clone, Debug)]
 pub struct Formula {
@@ -123,6 +193,14 @@ impl Formula {
             }
         }
         let expanded = expand_scientific_literals(text);
+        if let Some(snippet) = unary_minus_before_power(&expanded) {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "formula \"{text}\": \"{snippet}\" is ambiguous — the formula parser would read it as (−a)^b; write -(a^b) for the usual meaning, or (-a)^b"
+                ),
+            ));
+        }
         let expr = Expr::parse(&expanded).map_err(|e| {
             Error::invalid(field, format!("formula \"{text}\" does not parse: {e}"))
         })?;
@@ -234,6 +312,31 @@ mod tests {
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_unary_minus_before_a_power_is_refused_and_the_parenthesised_forms_are_read_right() {
+        let s = names(&["x", "y"]);
+        for bad in [
+            "-x^2/2 + x^4/4",
+            "y*-x^2",
+            "1 + -(x+y)^2",
+            "-sin(x)^2",
+            "(-2^x)",
+            "-2.5^x",
+        ] {
+            let e = Formula::parse(bad, &s, "loss").unwrap_err().to_string();
+            assert!(e.contains("ambiguous") && e.contains("loss"), "{bad}: {e}");
+        }
+        // Binary minus, a minus inside the exponent, and the explicit forms are fine.
+        let ok = |t: &str, x: f64, y: f64| Formula::parse(t, &s, "f").unwrap().eval(&[x, y]);
+        assert_eq!(ok("x^4/4 - x^2/2", 2.0, 0.0), 2.0);
+        assert_eq!(ok("-(x^2)", 3.0, 0.0), -9.0);
+        assert_eq!(ok("(-x)^2", 3.0, 0.0), 9.0);
+        assert_eq!(ok("-x*y", 3.0, 2.0), -6.0);
+        assert!((ok("2^-x", 1.0, 0.0) - 0.5).abs() < 1e-15);
+        assert!(Formula::parse("exp(-x^2)", &s, "f").is_err());
+        assert!((ok("exp(-(x^2))", 1.5, 0.0) - (-2.25f64).exp()).abs() < 1e-15);
     }
 
     #[test]
