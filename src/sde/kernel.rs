@@ -768,6 +768,63 @@ mod tests {
     }
 
     #[test]
+    fn fixed_and_dynamic_dimensions_simulate_the_same_trajectories() {
+        use crate::problem::Noise;
+        let p = Problem::load("quadratic-anisotropic-3d", &BuildOptions::default()).unwrap();
+        let (Drift::Linear(lin), Noise::Constant(n)) = (&p.drift, &p.noise) else {
+            panic!()
+        };
+        let idx: Vec<u64> = (0..64).collect();
+        for detection in [ExitDetection::Discrete, ExitDetection::BoundaryCorrected] {
+            let fixed = {
+                let f = LinearFixed::<3>::new(lin);
+                let k = Kernel::new(
+                    &f,
+                    n,
+                    Fixed::<3>,
+                    &p.domain,
+                    &p.minimum,
+                    0.6,
+                    2e-3,
+                    detection,
+                    1 << 40,
+                    9,
+                )
+                .unwrap();
+                let mut out = Vec::new();
+                k.run_chunk(&idx, &mut k.scratch(), &AtomicBool::new(false), &mut |r| {
+                    out.push(r.ok().unwrap())
+                });
+                out
+            };
+            let dynamic = {
+                let k = Kernel::new(
+                    lin,
+                    n,
+                    Dynamic(3),
+                    &p.domain,
+                    &p.minimum,
+                    0.6,
+                    2e-3,
+                    detection,
+                    1 << 40,
+                    9,
+                )
+                .unwrap();
+                let mut out = Vec::new();
+                k.run_chunk(&idx, &mut k.scratch(), &AtomicBool::new(false), &mut |r| {
+                    out.push(r.ok().unwrap())
+                });
+                out
+            };
+            assert_eq!(fixed.len(), dynamic.len());
+            for (a, b) in fixed.iter().zip(&dynamic) {
+                assert_eq!((a.index, a.steps), (b.index, b.steps), "{detection:?}");
+            }
+        }
+    }
+
+    #[test]
     fn the_corrected_test_skip_bound_changes_nothing() {
         use crate::problem::{Noise, Weight};
         for (name, w) in [
