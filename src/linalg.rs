@@ -260,7 +260,7 @@ pub fn jacobi_eigen(a: &mut [f64], n: usize, vals: &mut [f64], vecs: &mut [f64])
     }
 }
 
-/// Workspace for [`spectral_function`]; allocate once per thread and reuse.
+/// Workspace for [`SpectralWorkspace::apply`]; allocate once per thread and reuse.
 #[derive(Clone, Debug)]
 pub struct SpectralWorkspace {
     n: usize,
@@ -302,7 +302,7 @@ impl SpectralWorkspace {
             }
         }
     }
-    /// Daleckii–Krein derivative: out = Q [f^{[1]}(λᵢ, λⱼ) (Qᵀ dC Q)ᵢⱼ] Qᵀ, the directional
+    /// Daleckii–Krein derivative: out = Q [f^{\[1\]}(λᵢ, λⱼ) (Qᵀ dC Q)ᵢⱼ] Qᵀ, the directional
     /// derivative of f(C) along the symmetric perturbation `dc`, for the last decomposition.
     /// `f1(λᵢ, λⱼ)` is the first divided difference of f (f'(λ) when λᵢ = λⱼ).
     pub fn apply_derivative(&mut self, f1: impl Fn(f64, f64) -> f64, dc: &[f64], out: &mut [f64]) {

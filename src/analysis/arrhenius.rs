@@ -1,12 +1,12 @@
-//! The Arrhenius fit ln E[τ] = ln A + κ ln ε + V₀ · (1/ε²) by weighted least squares.
+//! The Arrhenius fit ln E\[τ\] = ln A + κ ln ε + V₀ · (1/ε²) by weighted least squares.
 //!
-//! By Freidlin–Wentzell theory lim ε² ln E[τ] = V₀ (the paper's Theorem 1), so the slope of
+//! By Freidlin–Wentzell theory lim ε² ln E\[τ\] = V₀ (the paper's Theorem 1), so the slope of
 //! yᵢ = ln τ̂ᵢ − κ ln εᵢ against xᵢ = 1/εᵢ² estimates V₀ and the intercept the prefactor A.
-//! κ is the known power of ε in the prefactor, E[τ] ≈ A εᵏ e^{V₀/ε²}: κ = 0 for exit over a
+//! κ is the known power of ε in the prefactor, E\[τ\] ≈ A εᵏ e^{V₀/ε²}: κ = 0 for exit over a
 //! saddle on ∂D (characteristic boundary; Eyring–Kramers), κ = 1 for a non-characteristic
 //! boundary (the drift points into D, e.g. level sets and balls about θ*) with a single
 //! non-degenerate minimum of V on ∂D (Day 1987; for the 1-D Ornstein–Uhlenbeck process
-//! E[τ] ≈ (√π ε / 2r) e^{r²/ε²}). Ignoring κ biases the slope by about −κ/(2x̄) at moderate ε. Weights
+//! E\[τ\] ≈ (√π ε / 2r) e^{r²/ε²}). Ignoring κ biases the slope by about −κ/(2x̄) at moderate ε. Weights
 //! wᵢ = 1/SE(ln τ̂ᵢ)² (delta method). With S = Σw, Sₓ = Σwx, S_y = Σwy, Sₓₓ = Σwx², Sₓᵧ = Σwxy
 //! and Δ = S Sₓₓ − Sₓ²: slope = (S Sₓᵧ − Sₓ S_y)/Δ, intercept = (Sₓₓ S_y − Sₓ Sₓᵧ)/Δ,
 //! Var(slope) = S/Δ, Var(intercept) = Sₓₓ/Δ. With more than two points the variances are
@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 pub struct ArrheniusPoint {
     /// ε.
     pub eps: f64,
-    /// Estimated E[τ] (time units).
+    /// Estimated E\[τ\] (time units).
     pub mean: f64,
-    /// SE of ln E[τ].
+    /// SE of ln E\[τ\].
     pub log_se: f64,
 }
 
@@ -56,14 +56,14 @@ pub struct ArrheniusFit {
     pub dof: usize,
     /// Factor applied to the variances (≥ 1).
     pub variance_scale: f64,
-    /// κ: the power of ε taken out of the prefactor (y = ln E[τ] − κ ln ε).
+    /// κ: the power of ε taken out of the prefactor (y = ln E\[τ\] − κ ln ε).
     pub prefactor_exponent: f64,
     /// Points used.
     pub points: Vec<ArrheniusPoint>,
 }
 
 impl ArrheniusPoint {
-    /// y = ln E[τ] − κ ln ε.
+    /// y = ln E\[τ\] − κ ln ε.
     pub fn y(&self, kappa: f64) -> f64 {
         self.mean.ln() - kappa * self.eps.ln()
     }
@@ -86,7 +86,7 @@ impl ArrheniusFit {
     pub fn covers(&self, v0: f64) -> bool {
         self.slope_ci95[0] <= v0 && v0 <= self.slope_ci95[1]
     }
-    /// y = ln E[τ] − κ ln ε on the fitted line at 1/ε² = x.
+    /// y = ln E\[τ\] − κ ln ε on the fitted line at 1/ε² = x.
     pub fn line(&self, x: f64) -> f64 {
         self.intercept + self.slope * x
     }
@@ -103,7 +103,7 @@ impl ArrheniusFit {
     }
 }
 
-/// Fit y = ln E[τ] − κ ln ε against 1/ε² (needs ≥ 2 distinct ε with finite, positive standard
+/// Fit y = ln E\[τ\] − κ ln ε against 1/ε² (needs ≥ 2 distinct ε with finite, positive standard
 /// errors); κ = `prefactor_exponent`.
 pub fn fit_arrhenius(points: &[ArrheniusPoint], prefactor_exponent: f64) -> Result<ArrheniusFit> {
     let kappa = prefactor_exponent;

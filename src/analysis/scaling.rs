@@ -3,7 +3,7 @@
 //! For each setting of one varied quantity — sharpness α (the map L(θ) → L(√α θ), which scales
 //! every eigenvalue of H* by α exactly and moves θ* to θ*/√α), learning rate η, batch size B, or
 //! depth β (the map L → βL, which scales H* by β and the depth of the level set D by β, D itself
-//! unchanged) — measure the mean discrete exit time E[ν] (iterations) of
+//! unchanged) — measure the mean discrete exit time E\[ν\] (iterations) of
 //!
 //! 1. **Gaussian SGD** (eq. 2): θ_{k+1} = θ_k − η∇L(θ_k) + (η/√B) C^{1/2} ξ_k, with C = C*·(N−B)/(N−1)
 //!    (`gradient-covariance`, the per-example gradient covariance at θ* times the
@@ -16,7 +16,7 @@
 //! 3. **minibatch SGD** (eq. 1): B examples drawn without replacement per step (finite sums only).
 //!
 //! **Predictions.** Gaussian SGD is the Euler–Maruyama scheme of dθ = b dt + ε C^{1/2} dW with step
-//! η and ε² = η/B (DESIGN §1), so to leading order ln E[ν] = (B/η)·V0 + const. V0 is computed by
+//! η and ε² = η/B (DESIGN §1), so to leading order ln E\[ν\] = (B/η)·V0 + const. V0 is computed by
 //! the exact engine ([`crate::exact::quasi_potential_barrier`]) on the quadratic model of the
 //! setting (b = −H*(θ−θ*), constant noise, D the level set of ½(θ−θ*)ᵀH*(θ−θ*) at the setting's
 //! depth), under both action weights: `inverse-sqrt` (a = C^{1/2}, the paper's Definition 4; for
@@ -47,12 +47,12 @@
 //! miss both. The O(ηλ) bias is computed exactly by a third, reported prediction (not part of the
 //! verdict): V0 of the discrete chain eq. (2) itself on the quadratic model,
 //! [`discrete_level_set_v0`] (level-set domains), which tends to the inverse-weight V0 as η → 0.
-//! To first order in η it lowers V0 by a term ∝ η, i.e. it shifts ln E[ν] by a constant when η
+//! To first order in η it lowers V0 by a term ∝ η, i.e. it shifts ln E\[ν\] by a constant when η
 //! is varied, so it changes slopes against α, β and B but not against B/η in an η sweep.
 //!
-//! **Fit.** ln E[ν] against x and (when it varies) against B/η by weighted least squares, weights
-//! 1/se(ln E[ν])², slope standard error inflated by √(χ²/(n−2)) when that exceeds 1 (Birge ratio),
-//! 95% CI = ±1.96 se. E[ν] per point: the sample mean with the delta-method se(ln) = se/mean when
+//! **Fit.** ln E\[ν\] against x and (when it varies) against B/η by weighted least squares, weights
+//! 1/se(ln E\[ν\])², slope standard error inflated by √(χ²/(n−2)) when that exceeds 1 (Birge ratio),
+//! 95% CI = ±1.96 se. E\[ν\] per point: the sample mean with the delta-method se(ln) = se/mean when
 //! no run is censored; with censored runs the maximum-likelihood mean of an exponential law,
 //! Σ min(νᵣ, max_steps)/exited, with se(ln) = 1/√exited (censored runs count, they are not
 //! dropped); a point where no run exited gives only a lower bound, is reported and plotted as
@@ -211,7 +211,7 @@ pub struct ScalingConfig {
     pub batch: Option<usize>,
     /// Depth ΔL of the level set D: for `mlp` D = {½(θ−θ*)ᵀH*(θ−θ*) < ΔL} (default 0.005); for a
     /// problem with a level-set domain it replaces the file's depth (default: the depth that puts
-    /// (B/η)·V0 = 6 for Gaussian SGD, weight inverse, at the base setting, so that E[ν] ~ 1e3);
+    /// (B/η)·V0 = 6 for Gaussian SGD, weight inverse, at the base setting, so that E\[ν\] ~ 1e3);
     /// an error for other domains.
     pub delta_l: Option<f64>,
     /// Runs per point (default 100).
@@ -272,15 +272,15 @@ pub struct ScalingPoint {
     pub lambda_max: f64,
     /// ΔL of D at this setting.
     pub delta_l: f64,
-    /// Estimated E[ν] (None when no run exited).
+    /// Estimated E\[ν\] (None when no run exited).
     pub mean_exit_steps: Option<f64>,
-    /// 95% CI of E[ν] (from that of ln E[ν]).
+    /// 95% CI of E\[ν\] (from that of ln E\[ν\]).
     pub ci95: Option<[f64; 2]>,
-    /// ln E[ν].
+    /// ln E\[ν\].
     pub ln_mean: Option<f64>,
-    /// Standard error of ln E[ν].
+    /// Standard error of ln E\[ν\].
     pub ln_se: Option<f64>,
-    /// `sample-mean`, `censored-exponential-mle`, or `lower-bound` (no run exited: E[ν] ≥
+    /// `sample-mean`, `censored-exponential-mle`, or `lower-bound` (no run exited: E\[ν\] ≥
     /// max_steps).
     pub estimator: String,
     /// Runs that exited.
@@ -327,7 +327,7 @@ pub struct LinearFit {
     pub points: usize,
 }
 
-/// The fit of one method's ln E[ν] against one quantity, beside the predictions.
+/// The fit of one method's ln E\[ν\] against one quantity, beside the predictions.
 #[derive(Clone, Debug, Serialize)]
 pub struct SweepFit {
     /// The method.
@@ -435,7 +435,7 @@ pub fn weighted_fit(x: &[f64], y: &[f64], se: &[f64]) -> Option<LinearFit> {
     })
 }
 
-/// ln E[ν], its standard error and the estimator name from an ensemble (see the module docs).
+/// ln E\[ν\], its standard error and the estimator name from an ensemble (see the module docs).
 pub fn log_mean_estimate(r: &Report) -> (Option<f64>, Option<f64>, &'static str) {
     if r.exited == 0 {
         return (None, None, "lower-bound");
@@ -1292,7 +1292,7 @@ const INVERSE_COLOR: RGBColor = RGBColor(255, 127, 14);
 const INVERSE_SQRT_COLOR: RGBColor = RGBColor(148, 103, 189);
 const DISCRETE_COLOR: RGBColor = RGBColor(90, 90, 90);
 
-/// Draw one panel: ln E[ν] of `methods` against the varied quantity, CI bars, and (for a single
+/// Draw one panel: ln E\[ν\] of `methods` against the varied quantity, CI bars, and (for a single
 /// method) both predicted curves anchored at the points' weighted mean.
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -1603,7 +1603,7 @@ pub fn fits_markdown(reports: &[ScalingReport]) -> String {
     s
 }
 
-/// Markdown table of the points (E[ν] with CI per method and setting).
+/// Markdown table of the points (E\[ν\] with CI per method and setting).
 pub fn points_markdown(reports: &[ScalingReport]) -> String {
     let mut s = String::from(
         "| sweep | method | x | η | B | E[ν] (95% CI) | censored | V0 inverse-sqrt | V0 inverse | V0 discrete |\n|---|---|---|---|---|---|---|---|---|---|\n",

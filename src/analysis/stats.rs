@@ -9,7 +9,7 @@
 //!   test over the number of exits), with standard error τ̂/√(Σδᵢ). The exit law from a
 //!   neighbourhood of a stable point is asymptotically exponential as ε → 0 (Day 1983; Bovier et
 //!   al. 2005), so this is the natural survival-based estimate; it is flagged in the report.
-//! * Always: the restricted mean (1/n) Σ tᵢ, a **lower bound** on E[τ] under censoring (it
+//! * Always: the restricted mean (1/n) Σ tᵢ, a **lower bound** on E\[τ\] under censoring (it
 //!   equals ∫₀^{t_max} S(t) dt of the Kaplan–Meier curve when every censoring is at t_max), and
 //!   the Kaplan–Meier median (Kaplan & Meier 1958).
 //!
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 /// z-value of a two-sided 95 % normal interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
 
-/// Which estimator of E[τ] was used.
+/// Which estimator of E\[τ\] was used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MeanEstimator {
@@ -56,7 +56,7 @@ pub struct ExitStatistics {
     pub censored: usize,
     /// The estimator in use.
     pub estimator: MeanEstimator,
-    /// Estimate of E[τ] (`None` when nothing exited).
+    /// Estimate of E\[τ\] (`None` when nothing exited).
     pub mean: Option<f64>,
     /// Its standard error.
     pub std_error: Option<f64>,
@@ -64,7 +64,7 @@ pub struct ExitStatistics {
     pub ci95: Option<[f64; 2]>,
     /// 95 % percentile-bootstrap interval (`None` when disabled or nothing exited).
     pub ci95_bootstrap: Option<[f64; 2]>,
-    /// (1/n) Σ tᵢ: the mean itself without censoring, a lower bound on E[τ] with it.
+    /// (1/n) Σ tᵢ: the mean itself without censoring, a lower bound on E\[τ\] with it.
     pub mean_lower_bound: f64,
     /// Sample standard deviation of the observed times.
     pub std_dev: f64,

@@ -51,7 +51,7 @@ pub struct ExitArgs {
     /// Continue the run streamed in --out with the same random streams.
     #[arg(long)]
     pub resume: bool,
-    /// κ in E[τ] ≈ A·εᵏ·e^{V0/ε²} for the Arrhenius fit: 0 over a saddle, 1 through a
+    /// κ in E\[τ\] ≈ A·εᵏ·e^{V0/ε²} for the Arrhenius fit: 0 over a saddle, 1 through a
     /// non-characteristic boundary; default auto (1 for bounded domains, 0 for half-spaces).
     #[arg(long, value_name = "κ")]
     pub prefactor_exponent: Option<f64>,

@@ -105,7 +105,7 @@ pub enum Command {
     )]
     Field(field::FieldArgs),
     /// Monte Carlo exit times of the SDE (Gaussian SGD) at one or more noise levels, and V0 from
-    /// the Arrhenius fit of ln E[τ] against 1/ε².
+    /// the Arrhenius fit of ln E\[τ\] against 1/ε².
     #[command(
         after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.01 --batch 2,3,4 --runs 500      # SGD parametrisation ε² = η/B\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n\nCtrl-C stops cleanly and keeps finished trajectories; --resume continues a run in --out."
     )]
@@ -124,9 +124,9 @@ pub enum Command {
     /// Every applicable engine side by side, with a verdict on their agreement.
     #[command(after_help = "Example:\n  quasipot validate quadratic-2d --out results/")]
     Validate(validate::ValidateArgs),
-    /// Exit-rate scaling (the paper's Figures 5–7): E[ν] of Gaussian SGD, the proximal system and
+    /// Exit-rate scaling (the paper's Figures 5–7): E\[ν\] of Gaussian SGD, the proximal system and
     /// minibatch SGD over sharpness, learning rate, batch size or depth, with fitted slopes of
-    /// ln E[ν] beside both weights' predictions.
+    /// ln E\[ν\] beside both weights' predictions.
     #[command(
         after_help = "Examples:\n  quasipot scaling mlp --vary lr --out scaling/\n  quasipot scaling mlp --vary sharpness --values 0.8,0.9,1,1.15,1.3 --runs 50\n  quasipot scaling quadratic-2d --vary batch --json"
     )]

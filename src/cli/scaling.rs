@@ -1,5 +1,5 @@
 //! `quasipot scaling`: exit-rate sweeps over sharpness, learning rate, batch size or depth
-//! (the paper's Figures 5–7), with fitted slopes of ln E[ν] beside both weights' predictions.
+//! (the paper's Figures 5–7), with fitted slopes of ln E\[ν\] beside both weights' predictions.
 
 use super::output::{table, Output};
 use super::{build_options, Global};
@@ -30,7 +30,7 @@ pub struct ScalingArgs {
     #[arg(long)]
     pub batch: Option<usize>,
     /// Depth ΔL of the level set D (mlp: {½(θ−θ*)ᵀH*(θ−θ*) < ΔL}, default 0.005; level-set
-    /// problems: default the ΔL giving (B/η)·V0 = 6 at the base, so E[ν] ~ 1e3).
+    /// problems: default the ΔL giving (B/η)·V0 = 6 at the base, so E\[ν\] ~ 1e3).
     #[arg(long)]
     pub delta_l: Option<f64>,
     /// Runs per point.

@@ -25,13 +25,13 @@ pub enum LeftBoundary {
 /// A mean exit time.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct ExitTime1d {
-    /// ln E[τ] (finite even when E[τ] overflows).
+    /// ln E\[τ\] (finite even when E\[τ\] overflows).
     pub log_mean: f64,
-    /// E[τ] (may be +∞ for tiny ε; use `log_mean`).
+    /// E\[τ\] (may be +∞ for tiny ε; use `log_mean`).
     pub mean: f64,
 }
 
-/// E[τ] for dX = −U′dt + ε dW started at x in (a, b).
+/// E\[τ\] for dX = −U′dt + ε dW started at x in (a, b).
 pub fn mean_exit_time_1d(
     u: impl Fn(f64) -> f64,
     eps: f64,

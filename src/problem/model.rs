@@ -29,7 +29,7 @@ pub trait Diffusion: Send + Sync {
     fn diffusion(&self, x: &[f64], ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool;
     /// out = a(x)⁻¹, the metric M of the Freidlin–Wentzell action.
     fn metric(&self, x: &[f64], ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool;
-    /// m = a(x)⁻¹ and dm[k·d² ..][..d²] = ∂(a⁻¹)/∂xₖ for k = 0..d (zeros for constant noise).
+    /// m = a(x)⁻¹ and dm\[k·d² ..\]\[..d²\] = ∂(a⁻¹)/∂xₖ for k = 0..d (zeros for constant noise).
     fn metric_with_derivatives(
         &self,
         x: &[f64],

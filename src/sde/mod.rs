@@ -6,7 +6,7 @@
 //! discretely or with the Gobet–Menozzi boundary correction. A step budget ends a trajectory as
 //! *censored*; censored trajectories enter the statistics as survival data
 //! ([`crate::analysis::stats`]), never silently dropped. Over several ε, the Arrhenius fit of
-//! ln E[τ] against 1/ε² estimates V₀ (slope) and the prefactor ([`crate::analysis::arrhenius`]).
+//! ln E\[τ\] against 1/ε² estimates V₀ (slope) and the prefactor ([`crate::analysis::arrhenius`]).
 //!
 //! **SGD.** Discrete Gaussian SGD θ_{k+1} = θ_k − η∇L + √(η/B)·√η C^{1/2} ξ is exactly this
 //! scheme with h = η and ε² = η/B ([`Config::set_sgd`]); exit times are reported in iterations
@@ -30,7 +30,7 @@
 //! let r = run(&p, &c).unwrap();
 //! let s = &r.levels[0].stats;
 //! assert_eq!(s.n, 200);
-//! assert!(s.mean.unwrap() > 1.0); // E[τ] ≈ 5.6 at ε = 0.8
+//! assert!(s.mean.unwrap() > 1.0); // E\[τ\] ≈ 5.6 at ε = 0.8
 //! ```
 
 pub mod ensemble;
@@ -116,7 +116,7 @@ pub struct Config {
     pub bootstrap: usize,
     /// Histogram bins; default 40.
     pub bins: usize,
-    /// κ in E[τ] ≈ A εᵏ e^{V₀/ε²} for the Arrhenius fit; default 0 (pure Arrhenius, right for
+    /// κ in E\[τ\] ≈ A εᵏ e^{V₀/ε²} for the Arrhenius fit; default 0 (pure Arrhenius, right for
     /// exit over a saddle). Use 1 for non-characteristic boundaries (level sets, balls) with a
     /// single non-degenerate exit point; see [`crate::analysis::arrhenius`].
     #[serde(default)]
@@ -336,7 +336,7 @@ pub struct LevelReport {
     pub not_run: u64,
     /// Exit-time statistics in time units (τ = steps·h).
     pub stats: ExitStatistics,
-    /// The mean estimate in iterations (E[τ]/h; SGD steps).
+    /// The mean estimate in iterations (E\[τ\]/h; SGD steps).
     pub mean_iterations: Option<f64>,
     /// Its 95 % interval in iterations.
     pub ci95_iterations: Option<[f64; 2]>,
@@ -402,7 +402,7 @@ pub struct Report {
     pub detection: ExitDetection,
     /// One entry per noise level.
     pub levels: Vec<LevelReport>,
-    /// ln E[τ] against 1/ε² (when ≥ 2 levels have a finite estimate).
+    /// ln E\[τ\] against 1/ε² (when ≥ 2 levels have a finite estimate).
     pub arrhenius: Option<ArrheniusFit>,
     /// The V₀ the slope is compared with.
     pub v0_reference: Option<ReferenceV0>,

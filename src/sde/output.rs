@@ -7,7 +7,7 @@
 //! * `exit_summary.csv` — one row per noise level with the estimates and intervals;
 //! * `exit_report.json` — the whole [`Report`];
 //! * `exit_points_eps{ℓ}.npy` — the exit points of level ℓ, shape (exits, d);
-//! * figures (PNG + SVG): `arrhenius` (ln E[τ] against 1/ε² with 95 % bars, the fitted line and
+//! * figures (PNG + SVG): `arrhenius` (ln E\[τ\] against 1/ε² with 95 % bars, the fitted line and
 //!   the line of the reference slope V₀), `exit_time_histogram_eps{ℓ}` (exit-time density against
 //!   the exponential law of the same mean), and `exit_points` (d = 2: exit points and ∂D).
 

@@ -39,7 +39,7 @@
 //! use quasipot::problem::mlp::{fit, MlpConfig};
 //! use quasipot::sgd::{run_minibatch, Config, LossLevelSet};
 //! let m = fit(&MlpConfig::default()).unwrap();
-//! // The paper's D: {L(θ) − L(θ*) < ΔL}, ΔL = 0.005; E[ν] ≈ 1.5e3 at η = 0.3, B = 32.
+//! // The paper's D: {L(θ) − L(θ*) < ΔL}, ΔL = 0.005; E\[ν\] ≈ 1.5e3 at η = 0.3, B = 32.
 //! let exit = LossLevelSet::new(&m.model, &m.theta_star, 0.005);
 //! let config = Config { eta: 0.3, batch: 32, runs: 4, max_steps: 2_000, seed: 1 };
 //! let report = run_minibatch(&m.model, &m.theta_star, &exit, &config).unwrap();

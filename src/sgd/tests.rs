@@ -231,7 +231,7 @@ impl VectorField for Ou {
 }
 
 /// Gaussian SGD is Euler–Maruyama of dθ = −U′dt + σ dW with σ² = (η/B)·C: its mean exit time
-/// η·E[ν] from (−1, 1) matches the exact quadrature (DESIGN §2) on the interval widened by the
+/// η·E\[ν\] from (−1, 1) matches the exact quadrature (DESIGN §2) on the interval widened by the
 /// discrete-monitoring shift 0.5826·σ·√η (Broadie–Glasserman–Kou), which leaves an O(η) bias.
 #[test]
 fn gaussian_sgd_matches_the_exact_1d_exit_time() {
