@@ -260,7 +260,8 @@ pub fn jacobi_eigen(a: &mut [f64], n: usize, vals: &mut [f64], vecs: &mut [f64])
     }
 }
 
-/// Workspace for [`SpectralWorkspace::apply`]; allocate once per thread and reuse.
+/// The eigendecomposition of one small symmetric matrix and functions of it (f(C) = Q f(Λ) Qᵀ and
+/// its Daleckii–Krein derivative), allocation-free; allocate once per thread and reuse.
 #[derive(Clone, Debug)]
 pub struct SpectralWorkspace {
     n: usize,
