@@ -79,13 +79,14 @@ pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
     let mc_disagrees = verdicts.iter().any(|v| {
         v["agree"] == json!(false) && (v["a"] == "monte-carlo" || v["b"] == "monte-carlo")
     });
-    if mc_disagrees {
-        human.push_str(
-            "note     Monte Carlo measures the Arrhenius slope at finite noise (V0/ε² = 4…6; quick: 3…5), \
-             which tends to V0 only as ε → 0 and slowly when the exit is over a saddle or V has \
-             nearly equal minima on ∂D; check the trend with `quasipot exit PROBLEM --eps …` at \
-             smaller ε\n",
-        );
+    let note = mc_disagrees.then_some(
+        "Monte Carlo measures the Arrhenius slope at finite noise (V0/ε² = 4…6; quick: 3…5), \
+         which tends to V0 only as ε → 0 and slowly when the exit is over a saddle or V has \
+         nearly equal minima on ∂D; check the trend with `quasipot exit PROBLEM --eps …` at \
+         smaller ε",
+    );
+    if let Some(n) = note {
+        human.push_str(&format!("note     {n}\n"));
     }
     if let Some(v) = problem.reference.v0 {
         for r in results.iter() {
@@ -109,6 +110,7 @@ pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
         "all_agree": all_agree,
         "skipped": skipped,
         "reference_v0": problem.reference.v0,
+        "note": note,
     });
     out.finish(&human, &js)?;
     if args.strict && !all_agree {
