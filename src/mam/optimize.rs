@@ -367,6 +367,9 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
             self.evaluate(&param, n, s)?;
         }
         let mut prev = scratch.borrow().cost;
+        if std::env::var_os("MAM_TRACE").is_some() {
+            eprintln!("  initial n={n}: cost {prev:.14}");
+        }
         let mut action = prev;
         let mut best_path = path.clone();
         let mut gradient_norm = f64::NAN;

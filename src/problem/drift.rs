@@ -211,6 +211,33 @@ impl VectorField for LinearDrift {
             *o = -a;
         }
     }
+    /// Rows bᵢ = −A(xᵢ − θ*): out = −X Aᵀ (one sequential faer product), then + Aθ* per row.
+    fn drift_rows(&self, xs: &[f64], out: &mut [f64]) {
+        let d = self.center.len();
+        let rows = xs.len() / d;
+        let x = faer::MatRef::from_row_major_slice(xs, rows, d);
+        let at = faer::MatRef::from_row_major_slice(&self.a.data, d, d).transpose();
+        let dst = faer::MatMut::from_row_major_slice_mut(out, rows, d);
+        faer::linalg::matmul::matmul(dst, faer::Accum::Replace, x, at, -1.0, faer::Par::Seq);
+        for i in 0..d {
+            let row = &self.a.data[i * d..(i + 1) * d];
+            let k: f64 = row.iter().zip(&self.center).map(|(a, c)| a * c).sum();
+            if k != 0.0 {
+                for o in out.iter_mut().skip(i).step_by(d) {
+                    *o += k;
+                }
+            }
+        }
+    }
+    /// J = −A everywhere: rows (Jᵀgᵢ)ᵀ = −gᵢᵀA, i.e. out = −G A (one faer product).
+    fn jacobian_transpose_rows(&self, _xs: &[f64], gs: &[f64], _jac: &mut [f64], out: &mut [f64]) {
+        let d = self.center.len();
+        let rows = gs.len() / d;
+        let g = faer::MatRef::from_row_major_slice(gs, rows, d);
+        let a = faer::MatRef::from_row_major_slice(&self.a.data, d, d);
+        let dst = faer::MatMut::from_row_major_slice_mut(out, rows, d);
+        faer::linalg::matmul::matmul(dst, faer::Accum::Replace, g, a, -1.0, faer::Par::Seq);
+    }
 }
 
 /// b = −∇L for a loss given by a formula.
