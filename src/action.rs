@@ -630,7 +630,9 @@ mod tests {
             .unwrap()
             .build(std::path::Path::new("."), &BuildOptions::default())
             .unwrap();
-        let end: Vec<f64> = (0..d).map(|i| center[i] + 0.1 * ((i * 5) as f64).sin()).collect();
+        let end: Vec<f64> = (0..d)
+            .map(|i| center[i] + 0.1 * ((i * 5) as f64).sin())
+            .collect();
         let worst = p.visit(Cmp {
             nodes: wiggly_path(&p.minimum, &end, 9),
         });

@@ -367,9 +367,6 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
             self.evaluate(&param, n, s)?;
         }
         let mut prev = scratch.borrow().cost;
-        if std::env::var_os("MAM_TRACE").is_some() {
-            eprintln!("  initial n={n}: cost {prev:.14}");
-        }
         let mut action = prev;
         let mut best_path = path.clone();
         let mut gradient_norm = f64::NAN;
@@ -436,9 +433,6 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
             self.evaluate(&best, n, s)?;
             gradient_norm = s.param_grad.iter().map(|g| g * g).sum::<f64>().sqrt();
             change = (optimised - prev).abs();
-            if std::env::var_os("MAM_TRACE").is_some() {
-                eprintln!("  round n={n}: iters {iterations} evals {} action {optimised:.14} change {change:.2e} |g| {gradient_norm:.2e} {status}", s.evaluations);
-            }
             prev = optimised;
             action = optimised;
             if change <= cfg.action_tol * optimised.abs().max(f64::MIN_POSITIVE) {
@@ -453,9 +447,6 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
             param = self.start_round(&path, s)?;
         }
         let evaluations = scratch.borrow().evaluations;
-        if std::env::var_os("MAM_TRACE").is_some() {
-            eprintln!("minimise n={n}: rounds {rounds} iters {iterations} evals {evaluations} action {action:.12} change {change:.2e} status {status}");
-        }
         let residual = hamiltonian_residual(self.drift, self.noise, &best_path, self.functional)?;
         Ok(Outcome {
             path: best_path,

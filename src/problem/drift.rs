@@ -138,12 +138,14 @@ impl ScalarField for Loss {
     fn value(&self, x: &[f64]) -> f64 {
         match self {
             Loss::Quadratic { hessian, center } => {
+                // Iterators instead of indices (no bounds checks); same operations in the same
+                // order as the indexed double loop, so the same bits.
                 let d = center.len();
                 let mut s = 0.0;
-                for i in 0..d {
-                    let di = x[i] - center[i];
-                    for j in 0..d {
-                        s += di * hessian.data[i * d + j] * (x[j] - center[j]);
+                for ((row, xi), ci) in hessian.data.chunks_exact(d).zip(x).zip(center) {
+                    let di = xi - ci;
+                    for ((h, xj), cj) in row.iter().zip(x).zip(center) {
+                        s += di * h * (xj - cj);
                     }
                 }
                 0.5 * s
@@ -154,13 +156,14 @@ impl ScalarField for Loss {
     fn gradient(&self, x: &[f64], out: &mut [f64]) {
         match self {
             Loss::Quadratic { hessian, center } => {
+                // Iterators (no bounds checks); same operations and order as the indexed loop.
                 let d = center.len();
-                for i in 0..d {
+                for (row, o) in hessian.data.chunks_exact(d).zip(out.iter_mut()) {
                     let mut s = 0.0;
-                    for j in 0..d {
-                        s += hessian.data[i * d + j] * (x[j] - center[j]);
+                    for ((h, xj), cj) in row.iter().zip(x).zip(center) {
+                        s += h * (xj - cj);
                     }
-                    out[i] = s;
+                    *o = s;
                 }
             }
             Loss::Formula(f) => {
