@@ -11,8 +11,14 @@
 //!
 //! The gradients with respect to every node are exact: they include the drift Jacobian
 //! J = ∂b/∂x at m and, for state-dependent noise, ∂M/∂xₖ (from
-//! [`Diffusion::metric_with_derivatives`]). The kernels allocate nothing; with constant noise the
-//! metric is read once per workspace, and each segment costs O(d²) (O(d³) where a(θ) varies).
+//! [`Diffusion::metric_with_derivatives`]). The kernels allocate nothing (the row buffers of the
+//! workspace grow once per path length). With constant noise the metric is read once per
+//! workspace and the segments are batched: the drifts at all midpoints
+//! ([`VectorField::drift_rows`]), the products [Δ; b]·M and the pull-backs Jᵀ∂s/∂b
+//! ([`VectorField::jacobian_transpose_rows`]) are each one sequential faer matrix product over
+//! all segments for a linear drift (row by row through the model otherwise): O(n·d²) in
+//! cache- and SIMD-friendly form. Where a(θ) varies, each segment is evaluated on its own,
+//! O(d³).
 //!
 //! Removable singularities: where b(m) = 0 (at θ* and at saddles) or Δ = 0 the term ‖Δ‖‖b‖ is
 //! not differentiable; the kernels use the zero subgradient of that cone term there (the ratios

@@ -33,7 +33,8 @@ pub struct Diagnostics {
     pub evaluations: u64,
     /// Optimise → re-parametrise rounds.
     pub rounds: usize,
-    /// Euclidean norm of the action's gradient with respect to the free parameters at the end.
+    /// Euclidean norm of the action's gradient with respect to the free (preconditioned)
+    /// parameters w of the last round, at its best point.
     pub gradient_norm: f64,
     /// |S_last round − S_previous round|.
     pub action_change: f64,
