@@ -174,6 +174,8 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
         let (mut m, mut mid, mut delta, mut b) =
             (vec![0.0; d * d], vec![0.0; d], vec![0.0; d], vec![0.0; d]);
         let mut out = Vec::with_capacity(n - 1);
+        // Constant noise: M read once.
+        let constant = self.noise.is_constant() && self.noise.metric(path.node(0), &mut ws, &mut m);
         for j in 0..n - 1 {
             let (p, q) = (path.node(j), path.node(j + 1));
             for k in 0..d {
@@ -181,7 +183,7 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
                 delta[k] = q[k] - p[k];
             }
             self.drift.drift(&mid, &mut b);
-            if !self.noise.metric(&mid, &mut ws, &mut m) {
+            if !constant && !self.noise.metric(&mid, &mut ws, &mut m) {
                 return Err(Error::NotPositiveDefinite {
                     field: "noise a(θ) along the path".into(),
                     detail: format!("a(θ) is not positive definite at θ = {mid:?}"),
