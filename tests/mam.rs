@@ -121,13 +121,11 @@ fn linear_non_commuting_d3() {
 }
 
 #[test]
-#[ignore = "d = 50: a few seconds in release"]
 fn linear_non_commuting_d50() {
     linear_suite(50, 13, 2);
 }
 
 #[test]
-#[ignore = "slow (~1 min): a focus at θ* makes the optimal path spiral, refinement goes to 1000+ nodes"]
 fn rotating_linear_drift_uses_the_curved_guess() {
     // Non-normal, rotating A = [[1, 3], [-3, 1]] with anisotropic noise: V = ½θᵀΣ⁻¹θ.
     let p = build(
@@ -214,7 +212,7 @@ fn maier_stein_published_values() {
 }
 
 #[test]
-#[ignore = "slow (~1 min): more targets for the manufactured case"]
+#[ignore = "slow (~10 s in release): more targets for the manufactured case"]
 fn manufactured_more_points() {
     let p = Problem::load("manufactured-anisotropic", &BuildOptions::default()).unwrap();
     for x in [vec![0.2, 0.6], vec![0.6, 0.3], vec![-0.4, -0.5]] {

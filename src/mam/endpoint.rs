@@ -136,29 +136,18 @@ impl BoundaryChart {
             domain.level_gradient(&s.x, &mut s.grad);
             (g, dot(&s.grad, y) / ny)
         };
-        // Bracket [lo, hi] with h(lo) < 0 ≤ h(hi).
+        // Safeguarded Newton from the last root (the previous call's ray is close): the bracket
+        // [lo, hi] with h(lo) < 0 ≤ h(hi) is tightened as points are seen (hi = ∞ until a point
+        // outside D is found, doubling ρ where Newton does not move outwards). A Newton step of
+        // relative size δ leaves an error O(δ²): below δ = 1e-9 it is taken and the search ends.
         let mut lo = 0.0;
-        let mut hi = if s.rho_guess > 0.0 { s.rho_guess } else { 1.0 };
-        let mut found = false;
-        for _ in 0..200 {
-            if h(hi, s, false).0 >= 0.0 {
-                found = true;
-                break;
-            }
-            lo = hi;
-            hi *= 2.0;
-        }
-        if !found {
-            return Err(Error::numerical(
-                "boundary chart",
-                format!("the ray from θ* in direction {y:?} does not leave D"),
-            ));
-        }
-        // Tighten lo from below when the guess overshoots by a lot (keeps Newton local).
-        let mut rho = hi;
-        for _ in 0..100 {
+        let mut hi = f64::INFINITY;
+        let mut rho = if s.rho_guess > 0.0 { s.rho_guess } else { 1.0 };
+        let mut converged = false;
+        for _ in 0..300 {
             let (g, dg) = h(rho, s, true);
             if g == 0.0 {
+                converged = true;
                 break;
             }
             if g < 0.0 {
@@ -167,14 +156,27 @@ impl BoundaryChart {
                 hi = rho;
             }
             let mut next = if dg > 0.0 { rho - g / dg } else { f64::NAN };
-            if !(next > lo && next < hi) {
-                next = 0.5 * (lo + hi);
+            let newton = next > lo && next < hi;
+            if !newton {
+                next = if hi.is_finite() {
+                    0.5 * (lo + hi)
+                } else {
+                    2.0 * rho
+                };
             }
-            let done = (next - rho).abs() <= 1e-15 * rho.abs().max(1e-300) || hi - lo <= 1e-15 * hi;
+            let step = (next - rho).abs();
             rho = next;
-            if done {
+            let bracketed = hi.is_finite() && hi - lo <= 1e-15 * hi;
+            if (newton && step <= 1e-9 * rho) || bracketed {
+                converged = true;
                 break;
             }
+        }
+        if !converged {
+            return Err(Error::numerical(
+                "boundary chart",
+                format!("the ray from θ* in direction {y:?} does not leave D"),
+            ));
         }
         s.rho_guess = rho;
         Ok(rho)
@@ -258,7 +260,7 @@ mod tests {
         let center = vec![0.1, -0.2, 0.3];
         let dom = Domain::LevelSet {
             loss: Loss::Quadratic {
-                hessian: h,
+                hessian: h.clone(),
                 center: center.clone(),
             },
             base: 0.0,
@@ -273,20 +275,37 @@ mod tests {
                 },
                 &center,
             ),
+            // Deeper: ρ > 1 (the first guess) in every direction, the root search starts inside.
+            BoundaryChart::for_domain(
+                &Domain::LevelSet {
+                    loss: Loss::Quadratic {
+                        hessian: h.clone(),
+                        center: center.clone(),
+                    },
+                    base: 0.0,
+                    depth: 6.0,
+                },
+                &center,
+            ),
             BoundaryChart::Plane {
                 normal: vec![0.6, 0.0, 0.8],
                 offset: 0.5,
             },
         ] {
             let mut s = ChartScratch::new(3);
-            let y = vec![0.3, -0.5, 0.4];
             let mut x = vec![0.0; 3];
-            chart.point(&y, &mut x, &mut s).unwrap();
-            let g = match &chart {
-                BoundaryChart::Plane { normal, offset } => dot(normal, &x) - offset,
-                BoundaryChart::Radial { domain, .. } => domain.level(&x),
+            let level = |x: &[f64]| match &chart {
+                BoundaryChart::Plane { normal, offset } => dot(normal, x) - offset,
+                BoundaryChart::Radial { domain, .. } => domain.level(x),
             };
-            assert!(g.abs() < 1e-12, "{chart:?}: g = {g}");
+            // A sequence of directions through one scratch (each search starts from the last
+            // root, from inside or outside D).
+            for y in [[0.9, 0.1, -0.2], [-0.2, 0.05, 0.1], [0.3, -0.5, 0.4]] {
+                chart.point(&y, &mut x, &mut s).unwrap();
+                let g = level(&x);
+                assert!(g.abs() < 1e-12, "{chart:?} {y:?}: g = {g}");
+            }
+            let y = vec![0.3, -0.5, 0.4];
             // Directional derivative of f(x(y)) = w·x(y) against the pulled-back gradient.
             let w = [0.7, -0.1, 0.4];
             let mut gy = vec![0.0; 3];

@@ -4,7 +4,9 @@
 //! - **gMAM** (Heymann & Vanden-Eijnden 2008): minimise the discrete geometric action
 //!   ([`crate::action::geometric_action`]) over the free nodes with argmin's L-BFGS and
 //!   More–Thuente line search, re-parametrising to equal arclength in the a⁻¹ metric between
-//!   rounds, until the action changes by less than `action_tol` (relative) over a round.
+//!   rounds, until the action changes by less than `action_tol` (relative) over a round. The
+//!   nodes are preconditioned by the Cholesky factor of the chain Laplacian along the path, which
+//!   removes the n² growth of the condition number (see `optimize::Context::start_round`).
 //! - **Accuracy**: the segment count doubles (h, h/2, h/4, …; at least three levels) and the
 //!   Richardson value at the observed order (≤ 2, the midpoint rule's) is reported with the
 //!   estimated error of the finest level ([`extrapolate`]), until that estimate is ≤ `tol`·|S*|.
@@ -83,7 +85,8 @@ pub struct Config {
     /// Relative target for the Richardson error estimate (default 1e-5).
     pub tol: f64,
     /// Relative action change over a round below which a minimisation has converged
-    /// (default 1e-9).
+    /// (default 1e-9). Within a round, L-BFGS stops once an iteration improves the action by
+    /// less than 1e-3·`action_tol` (relative).
     pub action_tol: f64,
     /// L-BFGS gradient-norm tolerance within a round (default 1e-11).
     pub gradient_tol: f64,

@@ -33,7 +33,8 @@ pub struct Diagnostics {
     pub evaluations: u64,
     /// Optimise → re-parametrise rounds.
     pub rounds: usize,
-    /// Euclidean norm of the action's gradient with respect to the free parameters at the end.
+    /// Euclidean norm of the action's gradient with respect to the free (preconditioned)
+    /// parameters w of the last round, at its best point.
     pub gradient_norm: f64,
     /// |S_last round − S_previous round|.
     pub action_change: f64,
@@ -57,6 +58,16 @@ struct Scratch {
     /// Reference interior nodes φ⁰ of the round and their unit tangents τ (zero for S_T).
     reference: Vec<f64>,
     tangents: Vec<f64>,
+    /// The round's preconditioner: the free parameters are p = p⁰ + (L⁻ᵀ ⊗ I_d) w, with p⁰ the
+    /// parameters of the reference path and L the bidiagonal Cholesky factor of the scalar
+    /// stiffness matrix K along the path (see [`Context::start_round`]); L-BFGS works on w.
+    offset: Vec<f64>,
+    /// Diagonal of L.
+    chol_diag: Vec<f64>,
+    /// Sub-diagonal of L (L[i+1, i]).
+    chol_sub: Vec<f64>,
+    /// p for the current w.
+    raw: Vec<f64>,
     ws: ActionWorkspace,
     nodes: Vec<f64>,
     grad: Vec<f64>,
@@ -90,9 +101,16 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
     /// Start a round at `path`: interior node i is φᵢ = φᵢ⁰ + (I − τᵢτᵢᵀ) zᵢ with the reference
     /// φ⁰ = `path` and, for the geometric action, its unit tangents τᵢ (so nodes move only normal to
     /// the path and cannot slide along it to exploit the discretisation; the re-parametrisation
-    /// between rounds redistributes them). Returns the parameters (z = 0, then the endpoint's
-    /// chart parameter).
-    fn start_round(&self, path: &Path, s: &mut Scratch) -> Vec<f64> {
+    /// between rounds redistributes them). The parameters p = (z, then the endpoint's chart
+    /// parameter y) are preconditioned: p = p⁰ + (L⁻ᵀ ⊗ I_d) w with p⁰ = (0, y(φ⁰ₙ₋₁)), where
+    /// K = LLᵀ is the scalar stiffness of the chain of nodes, K = λ̄ Σⱼ (eⱼ₊₁ − eⱼ)(eⱼ₊₁ − eⱼ)ᵀ
+    /// over the segments j (node 0 fixed; the last node fixed or free), with λ̄ the mean over the
+    /// segments of λⱼ = ‖b(mⱼ)‖_a/‖Δⱼ‖_a for the geometric action (its Hessian with respect to Δⱼ
+    /// normal to Δⱼ is λⱼ M) and λ̄ = 1/h for S_T (Hessian M/h). The action's Hessian in w is
+    /// then close to I ⊗ M instead of K ⊗ M, whose condition number grows like n²: L-BFGS needs
+    /// far fewer iterations (d = 100, n = 33: 87 instead of 211 per minimisation).
+    /// Returns the starting parameters w = 0.
+    fn start_round(&self, path: &Path, s: &mut Scratch) -> Result<Vec<f64>> {
         let d = self.dim();
         let n = path.len();
         s.reference.clear();
@@ -113,11 +131,106 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
             }
         }
         s.valid = false;
-        let mut p = vec![0.0; (n - 2) * d];
+        s.offset.clear();
+        s.offset.resize((n - 2) * d, 0.0);
+        let free_end = matches!(self.endpoint, Endpoint::Boundary(_));
         if let Endpoint::Boundary(chart) = self.endpoint {
-            p.extend(chart.parameter_of(path.end()));
+            s.offset.extend(chart.parameter_of(path.end()));
         }
-        p
+        // The mean segment stiffness λ̄ (a uniform weight did better than the per-segment λⱼ:
+        // near θ* and saddles the drift-Jacobian terms, not λⱼ, dominate the stiffness).
+        let lambda = self.segment_stiffness(path)?;
+        let mean = lambda.iter().filter(|l| l.is_finite()).sum::<f64>() / lambda.len() as f64;
+        let lam = if mean > 0.0 && mean.is_finite() {
+            mean
+        } else {
+            1.0
+        };
+        // K = λ̄ × (chain Laplacian) over the unknown nodes 1..=m (m = n − 2, or n − 1 with the
+        // free end: Neumann there), and its Cholesky factor.
+        let m = if free_end { n - 1 } else { n - 2 };
+        s.chol_diag.clear();
+        s.chol_sub.clear();
+        let mut prev_sub = 0.0;
+        for i in 1..=m {
+            let diag = if i < n - 1 { 2.0 * lam } else { lam };
+            let l = (diag - prev_sub * prev_sub).max(1e-300 * diag).sqrt();
+            s.chol_diag.push(l);
+            if i < m {
+                prev_sub = -lam / l;
+                s.chol_sub.push(prev_sub);
+            }
+        }
+        Ok(vec![0.0; s.offset.len()])
+    }
+
+    /// λⱼ for each segment of `path` (see [`Context::start_round`]).
+    fn segment_stiffness(&self, path: &Path) -> Result<Vec<f64>> {
+        let (d, n) = (self.dim(), path.len());
+        if let Functional::Time(t) = self.functional {
+            return Ok(vec![(n - 1) as f64 / t; n - 1]);
+        }
+        let mut ws = self.noise.workspace();
+        let (mut m, mut mid, mut delta, mut b) =
+            (vec![0.0; d * d], vec![0.0; d], vec![0.0; d], vec![0.0; d]);
+        let mut out = Vec::with_capacity(n - 1);
+        // Constant noise: M read once.
+        let constant = self.noise.is_constant() && self.noise.metric(path.node(0), &mut ws, &mut m);
+        for j in 0..n - 1 {
+            let (p, q) = (path.node(j), path.node(j + 1));
+            for k in 0..d {
+                mid[k] = 0.5 * (p[k] + q[k]);
+                delta[k] = q[k] - p[k];
+            }
+            self.drift.drift(&mid, &mut b);
+            if !constant && !self.noise.metric(&mid, &mut ws, &mut m) {
+                return Err(Error::NotPositiveDefinite {
+                    field: "noise a(θ) along the path".into(),
+                    detail: format!("a(θ) is not positive definite at θ = {mid:?}"),
+                });
+            }
+            let dd = crate::linalg::quad_form(&m, d, &delta, &delta);
+            let bb = crate::linalg::quad_form(&m, d, &b, &b);
+            out.push(if dd > 0.0 { (bb / dd).sqrt() } else { 0.0 });
+        }
+        Ok(out)
+    }
+
+    /// p = p⁰ + (L⁻ᵀ ⊗ I) w into `s.raw` (back substitution with the upper bidiagonal Lᵀ).
+    fn unprecondition(&self, w: &[f64], s: &mut Scratch) {
+        let d = self.dim();
+        let m = s.chol_diag.len();
+        s.raw.clear();
+        s.raw.resize(w.len(), 0.0);
+        for i in (0..m).rev() {
+            let l = s.chol_diag[i];
+            for k in 0..d {
+                let mut v = w[i * d + k];
+                if i + 1 < m {
+                    v -= s.chol_sub[i] * s.raw[(i + 1) * d + k];
+                }
+                s.raw[i * d + k] = v / l;
+            }
+        }
+        for (r, o) in s.raw.iter_mut().zip(&s.offset) {
+            *r += o;
+        }
+    }
+
+    /// g ← (L⁻¹ ⊗ I) g, the gradient with respect to w (forward substitution).
+    fn precondition_gradient(&self, s: &mut Scratch) {
+        let d = self.dim();
+        let m = s.chol_diag.len();
+        for i in 0..m {
+            let l = s.chol_diag[i];
+            for k in 0..d {
+                let mut v = s.param_grad[i * d + k];
+                if i > 0 {
+                    v -= s.chol_sub[i - 1] * s.param_grad[(i - 1) * d + k];
+                }
+                s.param_grad[i * d + k] = v / l;
+            }
+        }
     }
 
     fn assemble(&self, param: &[f64], n: usize, s: &mut Scratch) -> Result<()> {
@@ -170,7 +283,11 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
         }
         let d = self.dim();
         s.valid = false;
-        self.assemble(param, n, s)?;
+        self.unprecondition(param, s);
+        let raw = std::mem::take(&mut s.raw);
+        let assembled = self.assemble(&raw, n, s);
+        s.raw = raw;
+        assembled?;
         let cost = self.action(s, n, true)?;
         s.evaluations += 1;
         s.param.clear();
@@ -190,8 +307,9 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
             let m = (n - 2) * d;
             s.param_grad.resize(m + d, 0.0);
             let (x, gx) = (&s.nodes[(n - 1) * d..], &s.grad[(n - 1) * d..]);
-            chart.pull_back(&param[m..], x, gx, &mut s.param_grad[m..], &mut s.chart);
+            chart.pull_back(&s.raw[m..], x, gx, &mut s.param_grad[m..], &mut s.chart);
         }
+        self.precondition_gradient(s);
         s.valid = true;
         if cost.is_finite() && cost < s.best_cost {
             s.best_cost = cost;
@@ -202,7 +320,11 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
     }
 
     fn path_of(&self, param: &[f64], n: usize, s: &mut Scratch) -> Result<Path> {
-        self.assemble(param, n, s)?;
+        self.unprecondition(param, s);
+        let raw = std::mem::take(&mut s.raw);
+        let assembled = self.assemble(&raw, n, s);
+        s.raw = raw;
+        assembled?;
         Ok(Path::new(self.dim(), s.nodes.clone()))
     }
 
@@ -216,6 +338,10 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
         let scratch = RefCell::new(Scratch {
             reference: Vec::new(),
             tangents: Vec::new(),
+            offset: Vec::new(),
+            chol_diag: Vec::new(),
+            chol_sub: Vec::new(),
+            raw: Vec::new(),
             ws: ActionWorkspace::new(self.noise),
             nodes: vec![0.0; n * d],
             grad: vec![0.0; n * d],
@@ -240,7 +366,7 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
         let mut param;
         {
             let s = &mut *scratch.borrow_mut();
-            param = self.start_round(&path, s);
+            param = self.start_round(&path, s)?;
             self.evaluate(&param, n, s)?;
         }
         let mut prev = scratch.borrow().cost;
@@ -252,6 +378,10 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
         let mut termination = Termination::MaxRounds;
         let mut status = String::new();
         let mut rounds = 0;
+        // A round ends when an L-BFGS iteration improves the action by less than
+        // 1e-3·action_tol (relative): far below what a round must resolve, and it skips the long
+        // tail of round-off-level steps (the re-parametrisation moves the action by more anyway).
+        let step_tol = (1e-3 * cfg.action_tol).max(f64::EPSILON);
         for _ in 0..cfg.max_rounds {
             rounds += 1;
             {
@@ -269,7 +399,7 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
             };
             let solver = LBFGS::new(MoreThuenteLineSearch::new(), cfg.memory)
                 .with_tolerance_grad(cfg.gradient_tol)
-                .and_then(|s| s.with_tolerance_cost(f64::EPSILON * prev.abs()))
+                .and_then(|s| s.with_tolerance_cost(step_tol * prev.abs()))
                 .map_err(|e| Error::numerical("L-BFGS set-up", e.to_string()))?;
             let start = param.clone();
             let res = Executor::new(problem, solver)
@@ -317,7 +447,7 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
             } else {
                 best_path.clone()
             };
-            param = self.start_round(&path, s);
+            param = self.start_round(&path, s)?;
         }
         let evaluations = scratch.borrow().evaluations;
         let residual = hamiltonian_residual(self.drift, self.noise, &best_path, self.functional)?;

@@ -101,13 +101,15 @@ impl Path {
         let mut mid = vec![0.0; d];
         let mut delta = vec![0.0; d];
         let mut out = Vec::with_capacity(self.len().saturating_sub(1));
+        // Constant noise: M read once.
+        let constant = noise.is_constant() && noise.metric(self.node(0), &mut ws, &mut m);
         for i in 1..self.len() {
             let (p, q) = (self.node(i - 1), self.node(i));
             for k in 0..d {
                 mid[k] = 0.5 * (p[k] + q[k]);
                 delta[k] = q[k] - p[k];
             }
-            if !noise.metric(&mid, &mut ws, &mut m) {
+            if !constant && !noise.metric(&mid, &mut ws, &mut m) {
                 return Err(crate::Error::NotPositiveDefinite {
                     field: "noise a(θ) along the path".into(),
                     detail: format!("a(θ) is not positive definite at θ = {mid:?}"),

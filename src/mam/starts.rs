@@ -304,7 +304,7 @@ fn bent_variants(lin: &Linearization, path: &Path, label: &str, count: usize) ->
     let (a, b) = (path.node(0), path.end());
     let chord: Vec<f64> = (0..d).map(|k| b[k] - a[k]).collect();
     let len = crate::linalg::norm(&chord);
-    if d < 2 || len == 0.0 {
+    if count == 0 || d < 2 || len == 0.0 {
         return Vec::new();
     }
     let Ok((_, vecs)) = symmetric_eigen(&lin.sigma, "local covariance Σ") else {

@@ -138,12 +138,14 @@ impl ScalarField for Loss {
     fn value(&self, x: &[f64]) -> f64 {
         match self {
             Loss::Quadratic { hessian, center } => {
+                // Iterators instead of indices (no bounds checks); same operations in the same
+                // order as the indexed double loop, so the same bits.
                 let d = center.len();
                 let mut s = 0.0;
-                for i in 0..d {
-                    let di = x[i] - center[i];
-                    for j in 0..d {
-                        s += di * hessian.data[i * d + j] * (x[j] - center[j]);
+                for ((row, xi), ci) in hessian.data.chunks_exact(d).zip(x).zip(center) {
+                    let di = xi - ci;
+                    for ((h, xj), cj) in row.iter().zip(x).zip(center) {
+                        s += di * h * (xj - cj);
                     }
                 }
                 0.5 * s
@@ -154,13 +156,14 @@ impl ScalarField for Loss {
     fn gradient(&self, x: &[f64], out: &mut [f64]) {
         match self {
             Loss::Quadratic { hessian, center } => {
+                // Iterators (no bounds checks); same operations and order as the indexed loop.
                 let d = center.len();
-                for i in 0..d {
+                for (row, o) in hessian.data.chunks_exact(d).zip(out.iter_mut()) {
                     let mut s = 0.0;
-                    for j in 0..d {
-                        s += hessian.data[i * d + j] * (x[j] - center[j]);
+                    for ((h, xj), cj) in row.iter().zip(x).zip(center) {
+                        s += h * (xj - cj);
                     }
-                    out[i] = s;
+                    *o = s;
                 }
             }
             Loss::Formula(f) => {
@@ -222,6 +225,33 @@ impl VectorField for LinearDrift {
         for (o, a) in out.iter_mut().zip(&self.a.data) {
             *o = -a;
         }
+    }
+    /// Rows bᵢ = −A(xᵢ − θ*): out = −X Aᵀ (one sequential faer product), then + Aθ* per row.
+    fn drift_rows(&self, xs: &[f64], out: &mut [f64]) {
+        let d = self.center.len();
+        let rows = xs.len() / d;
+        let x = faer::MatRef::from_row_major_slice(xs, rows, d);
+        let at = faer::MatRef::from_row_major_slice(&self.a.data, d, d).transpose();
+        let dst = faer::MatMut::from_row_major_slice_mut(out, rows, d);
+        faer::linalg::matmul::matmul(dst, faer::Accum::Replace, x, at, -1.0, faer::Par::Seq);
+        for i in 0..d {
+            let row = &self.a.data[i * d..(i + 1) * d];
+            let k: f64 = row.iter().zip(&self.center).map(|(a, c)| a * c).sum();
+            if k != 0.0 {
+                for o in out.iter_mut().skip(i).step_by(d) {
+                    *o += k;
+                }
+            }
+        }
+    }
+    /// J = −A everywhere: rows (Jᵀgᵢ)ᵀ = −gᵢᵀA, i.e. out = −G A (one faer product).
+    fn jacobian_transpose_rows(&self, _xs: &[f64], gs: &[f64], _jac: &mut [f64], out: &mut [f64]) {
+        let d = self.center.len();
+        let rows = gs.len() / d;
+        let g = faer::MatRef::from_row_major_slice(gs, rows, d);
+        let a = faer::MatRef::from_row_major_slice(&self.a.data, d, d);
+        let dst = faer::MatMut::from_row_major_slice_mut(out, rows, d);
+        faer::linalg::matmul::matmul(dst, faer::Accum::Replace, g, a, -1.0, faer::Par::Seq);
     }
 }
 
