@@ -204,7 +204,7 @@ pub fn triangle<const VARIABLE: bool>(
         }
         let step = (next - lambda).abs();
         lambda = next;
-        if step < 1e-7 {
+        if step < 1e-5 {
             break;
         }
     }
