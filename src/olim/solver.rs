@@ -15,7 +15,7 @@
 
 use super::grid::{Grid, RowBits, State, BOUNDARY_FLAG, EDGE_FLAG, STATE_MASK};
 use super::heap::IndexedHeap;
-use super::update::{one_point_below, triangle, Midpoint};
+use super::update::{one_point_below, triangle, triangle_identity, Midpoint};
 use crate::problem::{Diffusion, NoiseWorkspace, VectorField};
 
 /// Why the solve stopped.
@@ -82,6 +82,8 @@ struct Solver<'a, B: VectorField, N: Diffusion> {
     /// half-grid node (hx, hy) = 2·(padded column, row) + offset is the midpoint of a segment.
     half_origin: [f64; 2],
     half_h: [f64; 2],
+    /// Lᵀ of the constant metric A = LLᵀ as [L₀₀, L₁₀, L₁₁] (Lᵀv = [L₀₀v₀ + L₁₀v₁, L₁₁v₁]).
+    chol_t: [f64; 3],
     /// K as i32 and the stencil row length 2K + 1.
     kk: i32,
     kw: i32,
@@ -211,6 +213,18 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         Some(u0 + pp.sqrt() - bl)
     }
 
+    /// The action Q = ‖b‖_A‖l‖_A − bᵀAl of the segment l = sign·(di, dj)·h (stencil index `o`)
+    /// with midpoint drift `b` and the constant metric A.
+    #[inline(always)]
+    fn segment_action_const(&self, b: [f64; 2], o: usize, sign: f64) -> f64 {
+        debug_assert!(o < self.st_ll.len());
+        // SAFETY: as in `one_point_const`.
+        let (al, ll) = unsafe { (*self.st_al.get_unchecked(o), *self.st_ll.get_unchecked(o)) };
+        let a = &self.constant_a;
+        let bb = a[0] * b[0] * b[0] + 2.0 * a[1] * b[0] * b[1] + a[2] * b[1] * b[1];
+        (bb * ll).sqrt() - sign * (b[0] * al[0] + b[1] * al[1])
+    }
+
     #[inline(always)]
     fn triangle(
         &mut self,
@@ -223,7 +237,10 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     ) -> Option<f64> {
         self.n_tri += 1;
         if self.noise.is_constant() {
-            triangle::<false>(u0, u1, m0, m1, l0, e)
+            // A = LLᵀ is constant: map every vector by Lᵀ and use the identity metric.
+            let c = self.chol_t;
+            let t = |v: [f64; 2]| [c[0] * v[0] + c[1] * v[1], c[2] * v[1]];
+            triangle_identity(u0, u1, t(m0.b), t(m1.b), t(l0), t(e))
         } else {
             triangle::<true>(u0, u1, m0, m1, l0, e)
         }
@@ -263,14 +280,90 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     /// Value of a newly Considered point x (padded column c, row r) from all Accepted Front
     /// points within K·h, then triangle updates around the best one.
     fn fresh_value(&mut self, x: usize, c: usize, r: usize) {
+        let (best, src) = if self.noise.is_constant() {
+            self.best_source_constant(c, r)
+        } else {
+            self.best_source_variable(c, r)
+        };
+        let mut best = best;
+        if let Some((q, m)) = src {
+            let w = self.g.width;
+            let (di, dj) = ((q % w) as i32 - c as i32, (q / w) as i32 - r as i32);
+            let t = self.triangles_around(q, (c as i32 + di, r as i32 + dj), &m, -di, -dj);
+            best = best.min(t);
+            self.parent[x] = q as u32;
+        }
+        self.u[x] = best;
+        self.set_state(x, State::Considered);
+        self.considered.set(x);
+        self.heap.push_or_decrease(x, best);
+    }
+
+    /// The best one-point update of the point at padded column c, row r over the Accepted Front
+    /// points within K·h, with constant metric: (value, Some((source, midpoint data))).
+    ///
+    /// Branch-free over the candidates: each candidate's action is computed in full and the
+    /// minimum kept by selects, so neither the square roots nor the comparisons wait on the
+    /// running minimum (a data-dependent branch here mispredicts about once per candidate).
+    #[inline]
+    fn best_source_constant(&mut self, c: usize, r: usize) -> (f64, Option<(usize, Midpoint)>) {
         let w = self.g.width;
         let (ci, ri) = (c as i32, r as i32);
         let mut best = f64::INFINITY;
-        let mut src = (usize::MAX, 0i32, 0i32);
-        let mut msrc = Midpoint {
-            b: [0.0; 2],
-            a: self.constant_a,
-        };
+        let mut best_q = usize::MAX;
+        let mut evaluated = 0u64;
+        for k in 0..self.disk.len() {
+            let (dr, half) = self.disk[k];
+            let row = (r as isize + dr) as usize;
+            let (c0, c1) = (c - half, c + half);
+            let (mut wi, w1) = (c0 >> 6, c1 >> 6);
+            let dj = dr as i32;
+            // Stencil index of (col − c, dj) is obase + col.
+            let obase = self.st_index(0, dj) as isize - ci as isize;
+            while wi <= w1 {
+                let mut word = self.front.masked_word(row, wi, c0, c1);
+                let base = wi * 64;
+                wi += 1;
+                evaluated += word.count_ones() as u64;
+                while word != 0 {
+                    let col = base + word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    let q = row * w + col;
+                    let di = col as i32 - ci;
+                    let b = self.drift_mid(2 * ci + di, 2 * ri + dj);
+                    let v = self.uval(q) + self.segment_action_const(b, (obase + col as isize) as usize, -1.0);
+                    let better = v < best;
+                    best = if better { v } else { best };
+                    best_q = if better { q } else { best_q };
+                }
+            }
+        }
+        self.n_one += evaluated;
+        if best_q == usize::MAX {
+            return (best, None);
+        }
+        let (di, dj) = ((best_q % w) as i32 - ci, (best_q / w) as i32 - ri);
+        let b = self.drift_mid(2 * ci + di, 2 * ri + dj);
+        (
+            best,
+            Some((
+                best_q,
+                Midpoint {
+                    b,
+                    a: self.constant_a,
+                },
+            )),
+        )
+    }
+
+    /// As [`Self::best_source_constant`] for state-dependent noise (with the early rejection
+    /// tests of [`one_point_below`]: a metric evaluation or cache fetch per candidate dominates).
+    #[inline]
+    fn best_source_variable(&mut self, c: usize, r: usize) -> (f64, Option<(usize, Midpoint)>) {
+        let w = self.g.width;
+        let (ci, ri) = (c as i32, r as i32);
+        let mut best = f64::INFINITY;
+        let mut src = None;
         let mut evaluated = 0u64;
         for k in 0..self.disk.len() {
             let (dr, half) = self.disk[k];
@@ -279,9 +372,10 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
             let (mut wi, w1) = (c0 >> 6, c1 >> 6);
             while wi <= w1 {
                 let mut word = self.front.masked_word(row, wi, c0, c1);
+                let base = wi * 64;
                 wi += 1;
                 while word != 0 {
-                    let col = (wi - 1) * 64 + word.trailing_zeros() as usize;
+                    let col = base + word.trailing_zeros() as usize;
                     word &= word - 1;
                     let q = row * w + col;
                     let uq = self.uval(q);
@@ -291,36 +385,16 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
                     }
                     evaluated += 1;
                     let (di, dj) = (col as i32 - ci, dr as i32);
-                    if self.noise.is_constant() {
-                        let b = self.drift_mid(2 * ci + di, 2 * ri + dj);
-                        let o = self.st_index(di, dj);
-                        if let Some(v) = self.one_point_const(uq, b, o, -1.0, best) {
-                            best = v;
-                            src = (q, di, dj);
-                            msrc.b = b;
-                        }
-                    } else {
-                        let m = self.midpoint(2 * ci + di, 2 * ri + dj);
-                        if let Some(v) = one_point_below(uq, &m, self.vec(-di, -dj), best) {
-                            best = v;
-                            src = (q, di, dj);
-                            msrc = m;
-                        }
+                    let m = self.midpoint(2 * ci + di, 2 * ri + dj);
+                    if let Some(v) = one_point_below(uq, &m, self.vec(-di, -dj), best) {
+                        best = v;
+                        src = Some((q, m));
                     }
                 }
             }
         }
         self.n_one += evaluated;
-        if src.0 != usize::MAX {
-            let (q, di, dj) = src;
-            let t = self.triangles_around(q, (ci + di, ri + dj), &msrc, -di, -dj);
-            best = best.min(t);
-            self.parent[x] = q as u32;
-        }
-        self.u[x] = best;
-        self.set_state(x, State::Considered);
-        self.considered.set(x);
-        self.heap.push_or_decrease(x, best);
+        (best, src)
     }
 
     /// Updates of every Considered point within K·h of the newly accepted x_new (padded column
@@ -512,6 +586,13 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
             g.lo[1] - g.pad as f64 * g.h[1],
         ],
         half_h: [0.5 * g.h[0], 0.5 * g.h[1]],
+        chol_t: if noise.is_constant() {
+            let a = constant_a;
+            let l00 = a[0].sqrt();
+            [l00, a[1] / l00, (a[2] - a[1] * a[1] / a[0]).sqrt()]
+        } else {
+            [0.0; 3]
+        },
         kk: k as i32,
         kw: 2 * k as i32 + 1,
         st_ll,
