@@ -213,6 +213,23 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "range {c0}..={c1}");
         }
+        // masked_word sees the same points, word by word.
+        for (c0, c1) in [(0, 149), (1, 64), (64, 64), (66, 127), (2, 62), (128, 149)] {
+            let mut got = Vec::new();
+            for w in c0 >> 6..=c1 >> 6 {
+                let mut word = bits.masked_word(row, w, c0, c1);
+                while word != 0 {
+                    got.push(w * 64 + word.trailing_zeros() as usize);
+                    word &= word - 1;
+                }
+            }
+            let want: Vec<usize> = set
+                .iter()
+                .copied()
+                .filter(|&c| c >= c0 && c <= c1)
+                .collect();
+            assert_eq!(got, want, "masked words, range {c0}..={c1}");
+        }
         bits.clear(row * width + 64);
         let mut got = Vec::new();
         bits.for_each_in_row(row, 60, 70, |p| got.push(p - row * width));
