@@ -44,12 +44,14 @@
 //!
 //! **Cost.** Memory: U (8 bytes), a state byte, the best one-point source (4), the heap slot (4)
 //! and two bits per point of the padded (N + 2K + 2)² grid — 17.25 bytes per point, 19 MB at
-//! N = 1025 — plus the heap entries of the Considered band. Time: each accepted point costs
+//! N = 1025 — plus the heap entries of the Considered band and, with constant noise, three
+//! numbers per stencil offset ((2K + 1)², 24 kB at K = 17). Time: each accepted point costs
 //! one-point updates to the Considered points within K·h and, for each point it makes
 //! Considered, from the Accepted Front points within K·h (both bands are one to two points
 //! thick, so O(K) each), plus a few triangle updates; O(N² K) overall, O(N² log N) with the
-//! default K. Measured (one core, shared machine): N = 1025 `d` 1.0–1.35 s, `l` 1.3–2.2 s
-//! with the default K (14 and 18); see `benches/olim.rs` and `examples/olim_convergence.rs`.
+//! default K. Measured with `cargo bench --bench olim -- N=1025,K=default` (one core, default
+//! K: 14 for `d`, 17 for `l`): see the bench file for the figures and how they compare with the
+//! reference C code.
 //!
 //! Works for every weight and noise source of the problem model through the
 //! [`crate::problem::Diffusion`] trait; with constant noise the metric A = a⁻¹ is evaluated once,

@@ -12,6 +12,14 @@
 //!    that best source only (the hierarchical strategy);
 //! 3. Accepted Front points among x_new and its neighbours whose 8 neighbours are all accepted
 //!    become Accepted and stop serving as update sources.
+//!
+//! The Considered and Accepted Front sets within K·h are found by scanning one 64-bit word of a
+//! row bitset at a time (2K + 1 rows, one or two words each); nothing is collected or allocated
+//! in the loop. With constant noise (A = a⁻¹ fixed) the one-point updates read lᵀAl and Al from
+//! tables over the (2K + 1)² offsets, the best-source scan of step 2 is branch-free (every
+//! candidate's action is computed and the minimum kept by selects: the comparison outcome is
+//! data-dependent and mispredicts otherwise), and the triangle updates run in the coordinates
+//! mapped by Lᵀ (A = LLᵀ), where the metric is the identity.
 
 use super::grid::{Grid, RowBits, State, BOUNDARY_FLAG, EDGE_FLAG, STATE_MASK};
 use super::heap::IndexedHeap;
@@ -194,7 +202,14 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     /// [`one_point_below`] with constant metric A from the stencil tables: the segment is
     /// l = sign·(di, dj)·h (stencil index `o`), the midpoint drift is `b`.
     #[inline(always)]
-    fn one_point_const(&self, u0: f64, b: [f64; 2], o: usize, sign: f64, bound: f64) -> Option<f64> {
+    fn one_point_const(
+        &self,
+        u0: f64,
+        b: [f64; 2],
+        o: usize,
+        sign: f64,
+        bound: f64,
+    ) -> Option<f64> {
         debug_assert!(o < self.st_ll.len());
         // SAFETY: o = st_index(di, dj) with |di|, |dj| ≤ K (disk offsets), inside the
         // (2K + 1)² tables.
@@ -331,7 +346,8 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
                     let q = row * w + col;
                     let di = col as i32 - ci;
                     let b = self.drift_mid(2 * ci + di, 2 * ri + dj);
-                    let v = self.uval(q) + self.segment_action_const(b, (obase + col as isize) as usize, -1.0);
+                    let v = self.uval(q)
+                        + self.segment_action_const(b, (obase + col as isize) as usize, -1.0);
                     let better = v < best;
                     best = if better { v } else { best };
                     best_q = if better { q } else { best_q };
@@ -448,8 +464,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
                                 let m0 = self.midpoint(2 * ci + ni + di, 2 * ri + nj + dj);
                                 let l0 = self.vec(di - ni, dj - nj);
                                 let e = self.vec(-ni, -nj);
-                                if let Some(t) = self.triangle(self.uval(x0), un, &m0, &m, l0, e)
-                                {
+                                if let Some(t) = self.triangle(self.uval(x0), un, &m0, &m, l0, e) {
                                     v = v.min(t);
                                 }
                             }
