@@ -147,6 +147,20 @@ impl RowBits {
         self.words[w] &= !b;
     }
 
+    /// Word `w` of `row` masked to the columns [c0, c1] (inclusive): bit k stands for column
+    /// 64·w + k. Scanning words this way lets a caller mutate other state between bits.
+    #[inline(always)]
+    pub fn masked_word(&self, row: usize, w: usize, c0: usize, c1: usize) -> u64 {
+        let mut word = self.words[row * self.words_per_row + w];
+        if w == c0 >> 6 {
+            word &= !0u64 << (c0 & 63);
+        }
+        if w == c1 >> 6 {
+            word &= !0u64 >> (63 - (c1 & 63));
+        }
+        word
+    }
+
     /// Call `f(p)` for every set point p = row·width + c with c in [c0, c1] (inclusive).
     #[inline(always)]
     pub fn for_each_in_row(&self, row: usize, c0: usize, c1: usize, mut f: impl FnMut(usize)) {
@@ -198,6 +212,23 @@ mod tests {
                 .filter(|&c| c >= c0 && c <= c1)
                 .collect();
             assert_eq!(got, want, "range {c0}..={c1}");
+        }
+        // masked_word sees the same points, word by word.
+        for (c0, c1) in [(0, 149), (1, 64), (64, 64), (66, 127), (2, 62), (128, 149)] {
+            let mut got = Vec::new();
+            for w in c0 >> 6..=c1 >> 6 {
+                let mut word = bits.masked_word(row, w, c0, c1);
+                while word != 0 {
+                    got.push(w * 64 + word.trailing_zeros() as usize);
+                    word &= word - 1;
+                }
+            }
+            let want: Vec<usize> = set
+                .iter()
+                .copied()
+                .filter(|&c| c >= c0 && c <= c1)
+                .collect();
+            assert_eq!(got, want, "masked words, range {c0}..={c1}");
         }
         bits.clear(row * width + 64);
         let mut got = Vec::new();

@@ -18,14 +18,18 @@
 //!   about its centre and enlarged by 10 % per side. For a half-space {n·θ < c}, which has no
 //!   bounding box, the default is the square centred at θ* with half-width 2·dist, where
 //!   dist = c − n·θ* is the distance from θ* to ∂D; pass an explicit box to choose another.
-//! - **K.** Default K = clamp(round(c·log₂(N − 1)), 4, (N − 1)/2) ([`default_k`]) with
-//!   c = 1.8 when the midpoint rule is exact on straight segments (linear drift and constant
-//!   noise: the error then comes from the straight-segment and interpolation approximations,
-//!   which shrink as K grows) and c = 1.4 otherwise (the midpoint rule's own error grows with the
-//!   segment length K·h). At N = 1025 that is K = 18 and K = 14. Measured on Dahiya & Cameron's
-//!   fields at N = 1025 (ErrMax over the points accepted before the front reaches the grid
-//!   edge): `l` (linear) K = 14, 16, 18, 20 → 2.3e-4, 1.9e-4, 1.6e-4, 1.5e-4; `d` (cubic)
-//!   K = 12, 14, 16, 18, 20 → 6.2e-4, 3.2e-4, 4.5e-4, 6.7e-4, 9.5e-4.
+//! - **K.** Default K ([`default_k`]), clamped to [4, (N − 1)/2]: K = 2·log₂(N − 1) − 3 when
+//!   the midpoint rule is exact on straight segments (linear drift and constant noise: the
+//!   error then comes from the straight-segment and interpolation approximations, and the part
+//!   that K controls falls roughly as K⁻², so K must keep growing with N for the table to
+//!   converge at first order), and K = round(1.4·log₂(N − 1)) otherwise (the midpoint rule's own
+//!   error grows with the segment length K·h). At N = 129, 257, 513, 1025 that is K = 11, 13,
+//!   15, 17 and K = 10, 11, 13, 14. Measured on Dahiya & Cameron's fields at N = 1025 (ErrMax /
+//!   ERMS over the points accepted before the front reaches the grid edge): `l` (linear)
+//!   K = 14, 15, 16, 17, 18 → 2.35e-4 / 7.1e-5, 2.13e-4 / 6.0e-5, 1.91e-4 / 5.2e-5,
+//!   1.53e-4 / 4.6e-5, 1.56e-4 / 4.1e-5 (K = 17 is the least K with both below the reference
+//!   C code's 2.27e-4 / 5.09e-5 at K = 16); `d` (cubic) K = 12, 13, 14, 16, 18, 20 → ErrMax
+//!   6.2e-4, 4.4e-4, 3.2e-4, 4.5e-4, 6.7e-4, 9.5e-4.
 //! - **Stop.** Rule [`StopRule::Boundary`] (default): stop when every grid point at an end of a
 //!   grid edge crossing ∂D is Accepted, or when the front reaches the edge of the grid at a point
 //!   inside D or on ∂D (values beyond need paths that leave the grid; edge points outside D do
@@ -40,12 +44,14 @@
 //!
 //! **Cost.** Memory: U (8 bytes), a state byte, the best one-point source (4), the heap slot (4)
 //! and two bits per point of the padded (N + 2K + 2)² grid — 17.25 bytes per point, 19 MB at
-//! N = 1025 — plus the heap entries of the Considered band. Time: each accepted point costs
+//! N = 1025 — plus the heap entries of the Considered band and, with constant noise, three
+//! numbers per stencil offset ((2K + 1)², 24 kB at K = 17). Time: each accepted point costs
 //! one-point updates to the Considered points within K·h and, for each point it makes
 //! Considered, from the Accepted Front points within K·h (both bands are one to two points
 //! thick, so O(K) each), plus a few triangle updates; O(N² K) overall, O(N² log N) with the
-//! default K. Measured (one core, shared machine): N = 1025 `d` 1.0–1.35 s, `l` 1.3–2.2 s
-//! with the default K (14 and 18); see `benches/olim.rs` and `examples/olim_convergence.rs`.
+//! default K. Measured with `cargo bench --bench olim -- N=1025,K=default` (one core, default
+//! K: 14 for `d`, 17 for `l`): see the bench file for the figures and how they compare with the
+//! reference C code.
 //!
 //! Works for every weight and noise source of the problem model through the
 //! [`crate::problem::Diffusion`] trait; with constant noise the metric A = a⁻¹ is evaluated once,
@@ -212,11 +218,16 @@ impl Config {
     }
 }
 
-/// Default update radius K = clamp(round(c·log₂(N − 1)), 4, (N − 1)/2), with c = 1.8 when
-/// `exact_quadrature` (linear drift and constant noise) and c = 1.4 otherwise (module docs).
+/// Default update radius, clamped to [4, (N − 1)/2]: K = round(2·log₂(N − 1)) − 3 when
+/// `exact_quadrature` (linear drift and constant noise), K = round(1.4·log₂(N − 1)) otherwise
+/// (module docs: 17 and 14 at N = 1025).
 pub fn default_k(n: usize, exact_quadrature: bool) -> usize {
-    let c = if exact_quadrature { 1.8 } else { 1.4 };
-    let k = (c * ((n.max(2) - 1) as f64).log2()).round() as usize;
+    let lg = ((n.max(2) - 1) as f64).log2();
+    let k = if exact_quadrature {
+        ((2.0 * lg).round() as usize).saturating_sub(3)
+    } else {
+        (1.4 * lg).round() as usize
+    };
     k.clamp(4, ((n.max(3) - 1) / 2).max(1))
 }
 

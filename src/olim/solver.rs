@@ -12,10 +12,18 @@
 //!    that best source only (the hierarchical strategy);
 //! 3. Accepted Front points among x_new and its neighbours whose 8 neighbours are all accepted
 //!    become Accepted and stop serving as update sources.
+//!
+//! The Considered and Accepted Front sets within K·h are found by scanning one 64-bit word of a
+//! row bitset at a time (2K + 1 rows, one or two words each); nothing is collected or allocated
+//! in the loop. With constant noise (A = a⁻¹ fixed) the one-point updates read lᵀAl and Al from
+//! tables over the (2K + 1)² offsets, the best-source scan of step 2 is branch-free (every
+//! candidate's action is computed and the minimum kept by selects: the comparison outcome is
+//! data-dependent and mispredicts otherwise), and the triangle updates run in the coordinates
+//! mapped by Lᵀ (A = LLᵀ), where the metric is the identity.
 
 use super::grid::{Grid, RowBits, State, BOUNDARY_FLAG, EDGE_FLAG, STATE_MASK};
 use super::heap::IndexedHeap;
-use super::update::{one_point_below, triangle, Midpoint};
+use super::update::{one_point_below, triangle, triangle_identity, Midpoint};
 use crate::problem::{Diffusion, NoiseWorkspace, VectorField};
 
 /// Why the solve stopped.
@@ -61,14 +69,6 @@ pub(crate) struct Setup {
     pub stop_early: bool,
 }
 
-/// A point found in a K-disk: padded index and offset (di, dj) from the disk's centre.
-#[derive(Clone, Copy, Debug)]
-struct Near {
-    p: u32,
-    di: i16,
-    dj: i16,
-}
-
 struct Solver<'a, B: VectorField, N: Diffusion> {
     g: Grid,
     drift: &'a B,
@@ -86,7 +86,20 @@ struct Solver<'a, B: VectorField, N: Diffusion> {
     /// Padded index offsets of the 8 neighbours and their (di, dj).
     nbr: [isize; 8],
     nbr_ij: [(i32, i32); 8],
-    buf: Vec<Near>,
+    /// Coordinates of half-grid node (0, 0) (= lo − pad·h) and the half-grid spacing h/2:
+    /// half-grid node (hx, hy) = 2·(padded column, row) + offset is the midpoint of a segment.
+    half_origin: [f64; 2],
+    half_h: [f64; 2],
+    /// Lᵀ of the constant metric A = LLᵀ as [L₀₀, L₁₀, L₁₁] (Lᵀv = [L₀₀v₀ + L₁₀v₁, L₁₁v₁]).
+    chol_t: [f64; 3],
+    /// K as i32 and the stencil row length 2K + 1.
+    kk: i32,
+    kw: i32,
+    /// Constant-metric stencil tables over the offsets o = (di, dj) ∈ [−K, K]² (index
+    /// (dj + K)(2K + 1) + di + K), l = (di·hₓ, dj·h_y): lᵀAl and A·l (empty unless the noise is
+    /// constant).
+    st_ll: Vec<f64>,
+    st_al: Vec<[f64; 2]>,
     /// (b, A) per half-grid node for state-dependent noise (NaN = not yet computed).
     cache: Vec<f64>,
     bad_point: Option<[f64; 2]>,
@@ -123,16 +136,14 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         [oi as f64 * self.g.h[0], oj as f64 * self.g.h[1]]
     }
 
-    /// Drift and metric at the midpoint of padded points (c, r) and (c + oi, r + oj), i.e. at
-    /// half-grid node (2c + oi, 2r + oj), cached per half-grid node when
-    /// [`Setup::midpoint_cache`] is set.
+    /// Drift and metric at half-grid node (hx, hy), i.e. at lo + (hx/2 − pad, hy/2 − pad)·h:
+    /// the midpoint of padded points (c, r) and (c + oi, r + oj) is node (2c + oi, 2r + oj).
+    /// Cached per half-grid node when [`Setup::midpoint_cache`] is set.
     #[inline(always)]
-    fn midpoint(&mut self, c: i32, r: i32, oi: i32, oj: i32) -> Midpoint {
-        let (hx, hy) = (2 * c + oi, 2 * r + oj);
-        let pad = self.g.pad as f64;
+    fn midpoint(&mut self, hx: i32, hy: i32) -> Midpoint {
         let m = [
-            self.g.lo[0] + (0.5 * hx as f64 - pad) * self.g.h[0],
-            self.g.lo[1] + (0.5 * hy as f64 - pad) * self.g.h[1],
+            self.half_origin[0] + hx as f64 * self.half_h[0],
+            self.half_origin[1] + hy as f64 * self.half_h[1],
         ];
         let slot = if self.cache.is_empty() {
             usize::MAX
@@ -149,20 +160,84 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         };
         let mut b = [0.0; 2];
         self.drift.drift(&m, &mut b);
-        let mut full = [0.0; 4];
         let a = if self.noise.is_constant() {
             self.constant_a
-        } else if self.noise.metric(&m, &mut self.ws, &mut full) {
-            [full[0], 0.5 * (full[1] + full[2]), full[3]]
         } else {
-            self.bad_point.get_or_insert(m);
-            // An infinite metric makes every update through here infinite.
-            [f64::INFINITY, 0.0, f64::INFINITY]
+            let mut full = [0.0; 4];
+            if self.noise.metric(&m, &mut self.ws, &mut full) {
+                [full[0], 0.5 * (full[1] + full[2]), full[3]]
+            } else {
+                self.bad_point.get_or_insert(m);
+                // An infinite metric makes every update through here infinite.
+                [f64::INFINITY, 0.0, f64::INFINITY]
+            }
         };
         if slot != usize::MAX {
             self.cache[slot..slot + 5].copy_from_slice(&[b[0], b[1], a[0], a[1], a[2]]);
         }
         Midpoint { b, a }
+    }
+
+    /// b at half-grid node (hx, hy) (see [`Self::midpoint`]).
+    #[inline(always)]
+    fn drift_mid(&mut self, hx: i32, hy: i32) -> [f64; 2] {
+        if !self.cache.is_empty() {
+            return self.midpoint(hx, hy).b;
+        }
+        let m = [
+            self.half_origin[0] + hx as f64 * self.half_h[0],
+            self.half_origin[1] + hy as f64 * self.half_h[1],
+        ];
+        let mut b = [0.0; 2];
+        self.drift.drift(&m, &mut b);
+        b
+    }
+
+    /// Stencil index of offset (di, dj), |di|, |dj| ≤ K.
+    #[inline(always)]
+    fn st_index(&self, di: i32, dj: i32) -> usize {
+        ((dj + self.kk) * self.kw + di + self.kk) as usize
+    }
+
+    /// [`one_point_below`] with constant metric A from the stencil tables: the segment is
+    /// l = sign·(di, dj)·h (stencil index `o`), the midpoint drift is `b`.
+    #[inline(always)]
+    fn one_point_const(
+        &self,
+        u0: f64,
+        b: [f64; 2],
+        o: usize,
+        sign: f64,
+        bound: f64,
+    ) -> Option<f64> {
+        debug_assert!(o < self.st_ll.len());
+        // SAFETY: o = st_index(di, dj) with |di|, |dj| ≤ K (disk offsets), inside the
+        // (2K + 1)² tables.
+        let (al, ll) = unsafe { (*self.st_al.get_unchecked(o), *self.st_ll.get_unchecked(o)) };
+        let bl = sign * (b[0] * al[0] + b[1] * al[1]);
+        let t = bound - u0 + bl;
+        if !(t > 0.0) {
+            return None;
+        }
+        let a = &self.constant_a;
+        let bb = a[0] * b[0] * b[0] + 2.0 * a[1] * b[0] * b[1] + a[2] * b[1] * b[1];
+        let pp = bb * ll;
+        if pp >= t * t {
+            return None;
+        }
+        Some(u0 + pp.sqrt() - bl)
+    }
+
+    /// The action Q = ‖b‖_A‖l‖_A − bᵀAl of the segment l = sign·(di, dj)·h (stencil index `o`)
+    /// with midpoint drift `b` and the constant metric A.
+    #[inline(always)]
+    fn segment_action_const(&self, b: [f64; 2], o: usize, sign: f64) -> f64 {
+        debug_assert!(o < self.st_ll.len());
+        // SAFETY: as in `one_point_const`.
+        let (al, ll) = unsafe { (*self.st_al.get_unchecked(o), *self.st_ll.get_unchecked(o)) };
+        let a = &self.constant_a;
+        let bb = a[0] * b[0] * b[0] + 2.0 * a[1] * b[0] * b[1] + a[2] * b[1] * b[1];
+        (bb * ll).sqrt() - sign * (b[0] * al[0] + b[1] * al[1])
     }
 
     #[inline(always)]
@@ -177,7 +252,10 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     ) -> Option<f64> {
         self.n_tri += 1;
         if self.noise.is_constant() {
-            triangle::<false>(u0, u1, m0, m1, l0, e)
+            // A = LLᵀ is constant: map every vector by Lᵀ and use the identity metric.
+            let c = self.chol_t;
+            let t = |v: [f64; 2]| [c[0] * v[0] + c[1] * v[1], c[2] * v[1]];
+            triangle_identity(u0, u1, t(m0.b), t(m1.b), t(l0), t(e))
         } else {
             triangle::<true>(u0, u1, m0, m1, l0, e)
         }
@@ -205,7 +283,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
             }
             let (ni, nj) = self.nbr_ij[k];
             // Midpoint of x₁ = x₀ + n and x = x₀ + t.
-            let m1 = self.midpoint(c0, r0, ni + ti, nj + tj);
+            let m1 = self.midpoint(2 * c0 + ni + ti, 2 * r0 + nj + tj);
             let e = self.vec(ni, nj);
             if let Some(v) = self.triangle(u0, self.uval(x1), m0, &m1, l0, e) {
                 best = best.min(v);
@@ -214,62 +292,21 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         best
     }
 
-    /// Collect the points of the Front (or Considered) set within the K-disk around the point
-    /// at padded column c, row r into self.buf.
-    #[inline]
-    fn collect_disk(&mut self, front: bool, c: usize, r: usize) {
-        let w = self.g.width;
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        let bits = if front { &self.front } else { &self.considered };
-        for &(dr, half) in &self.disk {
-            let row = (r as isize + dr) as usize;
-            let base = row * w;
-            bits.for_each_in_row(row, c - half, c + half, |q| {
-                buf.push(Near {
-                    p: q as u32,
-                    di: (q - base) as i16 - c as i16,
-                    dj: dr as i16,
-                })
-            });
-        }
-        self.buf = buf;
-    }
-
     /// Value of a newly Considered point x (padded column c, row r) from all Accepted Front
     /// points within K·h, then triangle updates around the best one.
     fn fresh_value(&mut self, x: usize, c: usize, r: usize) {
-        self.collect_disk(true, c, r);
-        let buf = std::mem::take(&mut self.buf);
-        let (ci, ri) = (c as i32, r as i32);
-        let mut best = f64::INFINITY;
-        let mut src = Near {
-            p: u32::MAX,
-            di: 0,
-            dj: 0,
+        let (best, src) = if self.noise.is_constant() {
+            self.best_source_constant(c, r)
+        } else {
+            self.best_source_variable(c, r)
         };
-        let mut msrc = Midpoint::default();
-        for &q in &buf {
-            let uq = self.uval(q.p as usize);
-            // Q ≥ 0: a source already above the best value cannot win.
-            if uq >= best {
-                continue;
-            }
-            let (di, dj) = (q.di as i32, q.dj as i32);
-            let m = self.midpoint(ci, ri, di, dj);
-            if let Some(v) = one_point_below(uq, &m, self.vec(-di, -dj), best) {
-                best = v;
-                src = q;
-                msrc = m;
-            }
-        }
-        self.n_one += buf.len() as u64;
-        self.buf = buf;
-        if src.p != u32::MAX {
-            let (di, dj) = (src.di as i32, src.dj as i32);
-            let t = self.triangles_around(src.p as usize, (ci + di, ri + dj), &msrc, -di, -dj);
+        let mut best = best;
+        if let Some((q, m)) = src {
+            let w = self.g.width;
+            let (di, dj) = ((q % w) as i32 - c as i32, (q / w) as i32 - r as i32);
+            let t = self.triangles_around(q, (c as i32 + di, r as i32 + dj), &m, -di, -dj);
             best = best.min(t);
-            self.parent[x] = src.p;
+            self.parent[x] = q as u32;
         }
         self.u[x] = best;
         self.set_state(x, State::Considered);
@@ -277,47 +314,170 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         self.heap.push_or_decrease(x, best);
     }
 
-    /// Updates of every Considered point within K·h of the newly accepted x_new (padded column
-    /// c, row r).
-    fn update_considered(&mut self, xn: usize, c: usize, r: usize) {
-        self.collect_disk(false, c, r);
-        let buf = std::mem::take(&mut self.buf);
-        let un = self.u[xn];
+    /// The best one-point update of the point at padded column c, row r over the Accepted Front
+    /// points within K·h, with constant metric: (value, Some((source, midpoint data))).
+    ///
+    /// Branch-free over the candidates: each candidate's action is computed in full and the
+    /// minimum kept by selects, so neither the square roots nor the comparisons wait on the
+    /// running minimum (a data-dependent branch here mispredicts about once per candidate).
+    #[inline]
+    fn best_source_constant(&mut self, c: usize, r: usize) -> (f64, Option<(usize, Midpoint)>) {
+        let w = self.g.width;
         let (ci, ri) = (c as i32, r as i32);
-        let w = self.g.width as isize;
-        for &q in &buf {
-            let x = q.p as usize;
-            let (di, dj) = (q.di as i32, q.dj as i32);
-            let old = self.uval(x);
-            let m = self.midpoint(ci, ri, di, dj);
-            let mut v = old;
-            if let Some(q1) = one_point_below(un, &m, self.vec(di, dj), old) {
-                v = q1;
-                self.parent[x] = xn as u32;
-                v = v.min(self.triangles_around(xn, (ci, ri), &m, di, dj));
-            } else {
-                // The triangle (x₀, x_new) when x_new neighbours x's best source x₀.
-                let x0 = self.parent[x] as usize;
-                let off = x0 as isize - xn as isize;
-                if off.abs() <= w + 1 && self.st(x0) == State::Front as u8 {
-                    if let Some(k) = self.nbr.iter().position(|&o| o == off) {
-                        let (ni, nj) = self.nbr_ij[k];
-                        let m0 = self.midpoint(ci, ri, ni + di, nj + dj);
-                        let l0 = self.vec(di - ni, dj - nj);
-                        let e = self.vec(-ni, -nj);
-                        if let Some(t) = self.triangle(self.uval(x0), un, &m0, &m, l0, e) {
-                            v = v.min(t);
-                        }
+        let mut best = f64::INFINITY;
+        let mut best_q = usize::MAX;
+        let mut evaluated = 0u64;
+        for k in 0..self.disk.len() {
+            let (dr, half) = self.disk[k];
+            let row = (r as isize + dr) as usize;
+            let (c0, c1) = (c - half, c + half);
+            let (mut wi, w1) = (c0 >> 6, c1 >> 6);
+            let dj = dr as i32;
+            // Stencil index of (col − c, dj) is obase + col.
+            let obase = self.st_index(0, dj) as isize - ci as isize;
+            while wi <= w1 {
+                let mut word = self.front.masked_word(row, wi, c0, c1);
+                let base = wi * 64;
+                wi += 1;
+                evaluated += word.count_ones() as u64;
+                while word != 0 {
+                    let col = base + word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    let q = row * w + col;
+                    let di = col as i32 - ci;
+                    let b = self.drift_mid(2 * ci + di, 2 * ri + dj);
+                    let v = self.uval(q)
+                        + self.segment_action_const(b, (obase + col as isize) as usize, -1.0);
+                    let better = v < best;
+                    best = if better { v } else { best };
+                    best_q = if better { q } else { best_q };
+                }
+            }
+        }
+        self.n_one += evaluated;
+        if best_q == usize::MAX {
+            return (best, None);
+        }
+        let (di, dj) = ((best_q % w) as i32 - ci, (best_q / w) as i32 - ri);
+        let b = self.drift_mid(2 * ci + di, 2 * ri + dj);
+        (
+            best,
+            Some((
+                best_q,
+                Midpoint {
+                    b,
+                    a: self.constant_a,
+                },
+            )),
+        )
+    }
+
+    /// As [`Self::best_source_constant`] for state-dependent noise (with the early rejection
+    /// tests of [`one_point_below`]: a metric evaluation or cache fetch per candidate dominates).
+    #[inline]
+    fn best_source_variable(&mut self, c: usize, r: usize) -> (f64, Option<(usize, Midpoint)>) {
+        let w = self.g.width;
+        let (ci, ri) = (c as i32, r as i32);
+        let mut best = f64::INFINITY;
+        let mut src = None;
+        let mut evaluated = 0u64;
+        for k in 0..self.disk.len() {
+            let (dr, half) = self.disk[k];
+            let row = (r as isize + dr) as usize;
+            let (c0, c1) = (c - half, c + half);
+            let (mut wi, w1) = (c0 >> 6, c1 >> 6);
+            while wi <= w1 {
+                let mut word = self.front.masked_word(row, wi, c0, c1);
+                let base = wi * 64;
+                wi += 1;
+                while word != 0 {
+                    let col = base + word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    let q = row * w + col;
+                    let uq = self.uval(q);
+                    // Q ≥ 0: a source already above the best value cannot win.
+                    if uq >= best {
+                        continue;
+                    }
+                    evaluated += 1;
+                    let (di, dj) = (col as i32 - ci, dr as i32);
+                    let m = self.midpoint(2 * ci + di, 2 * ri + dj);
+                    if let Some(v) = one_point_below(uq, &m, self.vec(-di, -dj), best) {
+                        best = v;
+                        src = Some((q, m));
                     }
                 }
             }
-            if v < old {
-                self.u[x] = v;
-                self.heap.push_or_decrease(x, v);
+        }
+        self.n_one += evaluated;
+        (best, src)
+    }
+
+    /// Updates of every Considered point within K·h of the newly accepted x_new (padded column
+    /// c, row r).
+    fn update_considered(&mut self, xn: usize, c: usize, r: usize) {
+        let w = self.g.width;
+        let un = self.u[xn];
+        let (ci, ri) = (c as i32, r as i32);
+        let wi_ = w as isize;
+        let mut evaluated = 0u64;
+        for k in 0..self.disk.len() {
+            let (dr, half) = self.disk[k];
+            let row = (r as isize + dr) as usize;
+            let (c0, c1) = (c - half, c + half);
+            let (mut wi, w1) = (c0 >> 6, c1 >> 6);
+            while wi <= w1 {
+                let mut word = self.considered.masked_word(row, wi, c0, c1);
+                wi += 1;
+                while word != 0 {
+                    let col = (wi - 1) * 64 + word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    let x = row * w + col;
+                    evaluated += 1;
+                    let (di, dj) = (col as i32 - ci, dr as i32);
+                    let old = self.uval(x);
+                    let (m, improved) = if self.noise.is_constant() {
+                        let b = self.drift_mid(2 * ci + di, 2 * ri + dj);
+                        let o = self.st_index(di, dj);
+                        let m = Midpoint {
+                            b,
+                            a: self.constant_a,
+                        };
+                        (m, self.one_point_const(un, b, o, 1.0, old))
+                    } else {
+                        let m = self.midpoint(2 * ci + di, 2 * ri + dj);
+                        let v = one_point_below(un, &m, self.vec(di, dj), old);
+                        (m, v)
+                    };
+                    let mut v = old;
+                    if let Some(q1) = improved {
+                        v = q1;
+                        self.parent[x] = xn as u32;
+                        v = v.min(self.triangles_around(xn, (ci, ri), &m, di, dj));
+                    } else {
+                        // The triangle (x₀, x_new) when x_new neighbours x's best source x₀.
+                        let x0 = self.parent[x] as usize;
+                        let off = x0 as isize - xn as isize;
+                        if off.abs() <= wi_ + 1 && self.st(x0) == State::Front as u8 {
+                            if let Some(k) = self.nbr.iter().position(|&o| o == off) {
+                                let (ni, nj) = self.nbr_ij[k];
+                                let m0 = self.midpoint(2 * ci + ni + di, 2 * ri + nj + dj);
+                                let l0 = self.vec(di - ni, dj - nj);
+                                let e = self.vec(-ni, -nj);
+                                if let Some(t) = self.triangle(self.uval(x0), un, &m0, &m, l0, e) {
+                                    v = v.min(t);
+                                }
+                            }
+                        }
+                    }
+                    if v < old {
+                        self.u[x] = v;
+                        self.heap.push_or_decrease(x, v);
+                    }
+                }
             }
         }
-        self.n_one += buf.len() as u64;
-        self.buf = buf;
+        self.n_one += evaluated;
     }
 
     /// Whether p has an Unknown or Considered 8-neighbour.
@@ -405,6 +565,18 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
     } else {
         [0.0; 3]
     };
+    let (mut st_ll, mut st_al) = (Vec::new(), Vec::new());
+    if noise.is_constant() {
+        let a = constant_a;
+        for dj in -k..=k {
+            for di in -k..=k {
+                let l = [di as f64 * g.h[0], dj as f64 * g.h[1]];
+                let al = [a[0] * l[0] + a[1] * l[1], a[1] * l[0] + a[2] * l[1]];
+                st_ll.push(l[0] * al[0] + l[1] * al[1]);
+                st_al.push(al);
+            }
+        }
+    }
     let mut s = Solver {
         drift,
         noise,
@@ -424,7 +596,22 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
         } else {
             Vec::new()
         },
-        buf: Vec::with_capacity(4 * (2 * setup.k + 1) * (2 * setup.k + 1)),
+        half_origin: [
+            g.lo[0] - g.pad as f64 * g.h[0],
+            g.lo[1] - g.pad as f64 * g.h[1],
+        ],
+        half_h: [0.5 * g.h[0], 0.5 * g.h[1]],
+        chol_t: if noise.is_constant() {
+            let a = constant_a;
+            let l00 = a[0].sqrt();
+            [l00, a[1] / l00, (a[2] - a[1] * a[1] / a[0]).sqrt()]
+        } else {
+            [0.0; 3]
+        },
+        kk: k as i32,
+        kw: 2 * k as i32 + 1,
+        st_ll,
+        st_al,
         bad_point: None,
         n_one: 0,
         n_tri: 0,
