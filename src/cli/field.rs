@@ -16,8 +16,8 @@ pub struct FieldArgs {
     /// Grid points per axis N.
     #[arg(long, default_value_t = 513)]
     pub grid: usize,
-    /// Update radius K in grid steps (default: round(c·log₂(N−1)), c = 1.8 for linear drift with
-    /// constant noise, 1.4 otherwise).
+    /// Update radius K in grid steps (default: round(2·log₂(N−1)) − 3 for linear drift with
+    /// constant noise, round(1.4·log₂(N−1)) otherwise; 17 and 14 at N = 1025).
     #[arg(long)]
     pub k: Option<usize>,
     /// Grid box XLO,XHI,YLO,YHI (default: D's bounding box with a 10 % margin; for half-spaces a
