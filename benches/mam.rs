@@ -5,59 +5,15 @@
 //!   (target: 1e-4 relative in ≤ 1 s);
 //! - `action_gradient/*`: one geometric action + gradient evaluation.
 
+#[path = "support/linear_level_set.rs"]
+mod linear_level_set;
+
 use criterion::{criterion_group, criterion_main, Criterion};
+use linear_level_set::linear_level_set;
 use quasipot::action::{geometric_action, ActionWorkspace};
 use quasipot::mam::{self, Config, Target};
-use quasipot::problem::{BuildOptions, Diffusion, ModelVisitor, Problem, ProblemSpec, VectorField};
-use rand::{Rng, SeedableRng};
+use quasipot::problem::{BuildOptions, Diffusion, ModelVisitor, Problem, VectorField};
 use std::hint::black_box;
-
-fn random_spd(d: usize, shift: f64, rng: &mut impl Rng) -> Vec<Vec<f64>> {
-    let b: Vec<Vec<f64>> = (0..d)
-        .map(|_| (0..d).map(|_| rng.random::<f64>() - 0.5).collect())
-        .collect();
-    (0..d)
-        .map(|i| {
-            (0..d)
-                .map(|j| {
-                    (0..d).map(|k| b[i][k] * b[j][k]).sum::<f64>() * 4.0 / d as f64
-                        + if i == j { shift } else { 0.0 }
-                })
-                .collect()
-        })
-        .collect()
-}
-
-fn rows(m: &[Vec<f64>]) -> String {
-    let r: Vec<String> = m
-        .iter()
-        .map(|r| {
-            format!(
-                "[{}]",
-                r.iter()
-                    .map(|v| format!("{v:.17e}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
-        .collect();
-    format!("[{}]", r.join(", "))
-}
-
-fn linear_level_set(d: usize) -> Problem {
-    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(100);
-    let (h, c) = (random_spd(d, 0.5, &mut rng), random_spd(d, 0.3, &mut rng));
-    let text = format!(
-        "minimum = {:?}\n[drift]\nhessian = {}\n[noise]\nsource = \"matrix\"\nmatrix = {}\nweight = \"inverse-sqrt\"\n[domain]\nkind = \"level-set\"\ndepth = 0.5\n",
-        vec![0.0; d],
-        rows(&h),
-        rows(&c)
-    );
-    ProblemSpec::from_toml(&text, "bench")
-        .unwrap()
-        .build(std::path::Path::new("."), &BuildOptions::default())
-        .unwrap()
-}
 
 /// Times one action + gradient evaluation; workspace and gradient buffer are allocated once,
 /// outside the timed loop (the kernel itself allocates nothing).

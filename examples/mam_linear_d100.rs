@@ -5,52 +5,11 @@
 //! engine's default configuration, 4 eigen + 2 random + 1 bent starts, tol 1e-5); use with
 //! `perf stat -e instructions:u` or `valgrind --tool=callgrind` for load-independent counts.
 
+#[path = "../benches/support/linear_level_set.rs"]
+mod linear_level_set;
+
+use linear_level_set::linear_level_set;
 use quasipot::mam::{self, Config};
-use quasipot::problem::{BuildOptions, Problem, ProblemSpec};
-use rand::{Rng, SeedableRng};
-
-fn random_spd(d: usize, shift: f64, rng: &mut impl Rng) -> Vec<Vec<f64>> {
-    let b: Vec<Vec<f64>> = (0..d)
-        .map(|_| (0..d).map(|_| rng.random::<f64>() - 0.5).collect())
-        .collect();
-    (0..d)
-        .map(|i| {
-            (0..d)
-                .map(|j| {
-                    (0..d).map(|k| b[i][k] * b[j][k]).sum::<f64>() * 4.0 / d as f64
-                        + if i == j { shift } else { 0.0 }
-                })
-                .collect()
-        })
-        .collect()
-}
-
-fn rows(m: &[Vec<f64>]) -> String {
-    let r: Vec<String> = m
-        .iter()
-        .map(|r| {
-            let v: Vec<String> = r.iter().map(|v| format!("{v:.17e}")).collect();
-            format!("[{}]", v.join(", "))
-        })
-        .collect();
-    format!("[{}]", r.join(", "))
-}
-
-/// The bench's problem (same seed, same matrices).
-fn linear_level_set(d: usize) -> Problem {
-    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(100);
-    let (h, c) = (random_spd(d, 0.5, &mut rng), random_spd(d, 0.3, &mut rng));
-    let text = format!(
-        "minimum = {:?}\n[drift]\nhessian = {}\n[noise]\nsource = \"matrix\"\nmatrix = {}\nweight = \"inverse-sqrt\"\n[domain]\nkind = \"level-set\"\ndepth = 0.5\n",
-        vec![0.0; d],
-        rows(&h),
-        rows(&c)
-    );
-    ProblemSpec::from_toml(&text, "bench")
-        .unwrap()
-        .build(std::path::Path::new("."), &BuildOptions::default())
-        .unwrap()
-}
 
 fn main() {
     let all: Vec<String> = std::env::args().skip(1).collect();

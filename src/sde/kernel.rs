@@ -774,49 +774,36 @@ mod tests {
         let (Drift::Linear(lin), Noise::Constant(n)) = (&p.drift, &p.noise) else {
             panic!()
         };
-        let idx: Vec<u64> = (0..64).collect();
+        fn simulate<B: VectorField, N: Diffusion, X: Dim>(
+            b: &B,
+            n: &N,
+            dim: X,
+            p: &Problem,
+            detection: ExitDetection,
+        ) -> Vec<Trajectory> {
+            let k = Kernel::new(
+                b,
+                n,
+                dim,
+                &p.domain,
+                &p.minimum,
+                0.6,
+                2e-3,
+                detection,
+                1 << 40,
+                9,
+            )
+            .unwrap();
+            let idx: Vec<u64> = (0..64).collect();
+            let mut out = Vec::new();
+            k.run_chunk(&idx, &mut k.scratch(), &AtomicBool::new(false), &mut |r| {
+                out.push(r.ok().unwrap())
+            });
+            out
+        }
         for detection in [ExitDetection::Discrete, ExitDetection::BoundaryCorrected] {
-            let fixed = {
-                let f = LinearFixed::<3>::new(lin);
-                let k = Kernel::new(
-                    &f,
-                    n,
-                    Fixed::<3>,
-                    &p.domain,
-                    &p.minimum,
-                    0.6,
-                    2e-3,
-                    detection,
-                    1 << 40,
-                    9,
-                )
-                .unwrap();
-                let mut out = Vec::new();
-                k.run_chunk(&idx, &mut k.scratch(), &AtomicBool::new(false), &mut |r| {
-                    out.push(r.ok().unwrap())
-                });
-                out
-            };
-            let dynamic = {
-                let k = Kernel::new(
-                    lin,
-                    n,
-                    Dynamic(3),
-                    &p.domain,
-                    &p.minimum,
-                    0.6,
-                    2e-3,
-                    detection,
-                    1 << 40,
-                    9,
-                )
-                .unwrap();
-                let mut out = Vec::new();
-                k.run_chunk(&idx, &mut k.scratch(), &AtomicBool::new(false), &mut |r| {
-                    out.push(r.ok().unwrap())
-                });
-                out
-            };
+            let fixed = simulate(&LinearFixed::<3>::new(lin), n, Fixed::<3>, &p, detection);
+            let dynamic = simulate(lin, n, Dynamic(3), &p, detection);
             assert_eq!(fixed.len(), dynamic.len());
             for (a, b) in fixed.iter().zip(&dynamic) {
                 assert_eq!((a.index, a.steps), (b.index, b.steps), "{detection:?}");
