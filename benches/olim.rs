@@ -4,9 +4,9 @@
 //! with constant anisotropic noise, which must cost the same as the isotropic one.
 //!
 //! `cargo bench --bench olim`; one thread. Reference (C olim2D, gcc -O3, N = 1025, K = 16):
-//! `d` 1.84 s, `l` 2.06 s. Measured on the 2-core shared machine (load average about 1.5, the
-//! previous engine timed in the same minutes), `-- N=1025,K=default`: `d` (K = 14) 0.83–0.85 s
-//! (previous 1.07 s), `l` (K = 17) 1.05–1.10 s (previous 1.36 s at K = 18).
+//! `d` 1.84 s, `l` 2.06 s. Measured on the idle 2-core machine, `-- N=1025,K=default` with
+//! quadratic interpolation: `d` (K = 10) 0.756 s, `l` (K = 15) 1.006 s (linear interpolation
+//! and the earlier K rules: 0.90–0.93 s at K = 14, 1.08–1.15 s at K = 17).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use quasipot::olim::{run, Config, StopRule};

@@ -7,7 +7,7 @@
 //! time (wall clock, solver only; `run=` is all of `olim::run`, with `NOCOMPARE=1` without the
 //! comparison with the exact V), K, ErrMax, ERMS, V₀ and the update counts. With `REPS=r` the
 //! solve is repeated and the least time printed. With `BINS=1` it also prints the signed error
-//! U − V in ten bins of V/V₀ and the relative error (U − V)/V in 24 angular sectors about θ*
+//! U − V in ten bins of V/V₀, where the largest |U − V| is, and the relative error (U − V)/V in 24 angular sectors about θ*
 //! (points with V ≥ 0.3·V₀): a discretisation error that builds up along the characteristics
 //! shows as mean error growing in proportion to V.
 
@@ -71,6 +71,7 @@ fn error_bins(p: &Problem, r: &Report) {
     let (nb, na) = (10usize, 24usize);
     let mut by_v = vec![(0usize, 0.0f64, f64::NEG_INFINITY, f64::INFINITY); nb];
     let mut by_angle = vec![(0usize, 0.0f64, f64::NEG_INFINITY); na];
+    let mut worst = (0.0f64, [0.0; 2], 0.0, 0.0);
     for j in 0..n {
         for i in 0..n {
             let u = r.values[j * n + i];
@@ -88,6 +89,9 @@ fn error_bins(p: &Problem, r: &Report) {
                 continue;
             }
             let e = u - v;
+            if e.abs() > worst.0 {
+                worst = (e.abs(), x, u, v);
+            }
             let b = &mut by_v[((v / v0 * nb as f64) as usize).min(nb - 1)];
             *b = (b.0 + 1, b.1 + e, b.2.max(e), b.3.min(e));
             if v >= 0.3 * v0 {
@@ -98,6 +102,10 @@ fn error_bins(p: &Problem, r: &Report) {
             }
         }
     }
+    println!(
+        "largest |U − V| = {:.3e} at ({:.5}, {:.5}): U = {:.9}, V = {:.9}",
+        worst.0, worst.1[0], worst.1[1], worst.2, worst.3
+    );
     for (k, (cnt, sum, max, min)) in by_v.iter().enumerate() {
         println!(
             "V/V0 in [{:.1}, {:.1}): n = {cnt:7}  mean U−V = {:+.3e}  max {max:+.3e}  min {min:+.3e}",

@@ -1,6 +1,6 @@
 //! The OLIM grid solver against exact references (DESIGN §2), and its rejections of bad input.
 
-use quasipot::olim::{run, write_files, Config, StopRule, Termination};
+use quasipot::olim::{run, write_files, Config, Interpolation, StopRule, Termination};
 use quasipot::problem::{BuildOptions, Problem, ProblemSpec};
 use std::path::Path;
 
@@ -261,4 +261,30 @@ fn rejects_bad_boxes_and_radii() {
         .with_box([0.0, f64::NAN], [1.0, 1.0])
         .is_err());
     assert!(Config::new(33).unwrap().with_init_radius(1.0).is_err());
+}
+
+/// Quadratic interpolation along the triangle segment removes the linear interpolant's O(h)
+/// overestimate: on the manufactured case (winding paths, anisotropic state-dependent noise) the
+/// linear form's error is a positive bias that converges at order < 1 (measured 0.06 from
+/// N = 129 to 257), the quadratic form's is 5× smaller at N = 257 and converges at order ≥ 1.5
+/// (measured 2.0; up to N = 1025 the RMS order stays ≥ 1, see the module docs).
+#[test]
+fn quadratic_interpolation_removes_the_linear_bias() {
+    let p = load("manufactured-anisotropic");
+    let solve = |n: usize, interpolation| {
+        let mut c = config(n, None);
+        c.interpolation = interpolation;
+        let r = run(&p, &c).unwrap();
+        assert_eq!(r.interpolation, interpolation);
+        r.errors.unwrap().error_rms
+    };
+    let lin = [129, 257].map(|n| solve(n, Interpolation::Linear));
+    let quad = [129, 257].map(|n| solve(n, Interpolation::Quadratic));
+    assert!(
+        quad[1] < 0.3 * lin[1],
+        "ERMS at N = 257: {quad:?} vs {lin:?}"
+    );
+    let order = (quad[0] / quad[1]).log2();
+    assert!(order >= 1.5, "quadratic RMS order {order:.2}: {quad:?}");
+    assert!((lin[0] / lin[1]).log2() < 1.0, "linear: {lin:?}");
 }

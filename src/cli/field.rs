@@ -16,8 +16,8 @@ pub struct FieldArgs {
     /// Grid points per axis N.
     #[arg(long, default_value_t = 513)]
     pub grid: usize,
-    /// Update radius K in grid steps (default: round(2·log₂(N−1)) − 3 for linear drift with
-    /// constant noise, round(1.4·log₂(N−1)) otherwise; 17 and 14 at N = 1025).
+    /// Update radius K in grid steps (default: round(2·log₂(N−1)) − 5 for linear drift with
+    /// constant noise, round(log₂(N−1)) otherwise; 15 and 10 at N = 1025).
     #[arg(long)]
     pub k: Option<usize>,
     /// Grid box XLO,XHI,YLO,YHI (default: D's bounding box with a 10 % margin; for half-spaces a
@@ -32,6 +32,19 @@ pub struct FieldArgs {
     /// Skip the coarse-grid solve behind the V0 error estimate (about 25 % faster).
     #[arg(long)]
     pub no_error_estimate: bool,
+    /// How triangle updates interpolate V between two front points: `quadratic` (default) or
+    /// `linear` (Dahiya & Cameron's original OLIM-MID, for comparison).
+    #[arg(long, value_enum, default_value_t = InterpolationArg::Quadratic)]
+    pub interpolation: InterpolationArg,
+}
+
+/// `--interpolation` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InterpolationArg {
+    /// Quadratic along the segment (second difference from the collinear Accepted point).
+    Quadratic,
+    /// Linear along the segment (OLIM-MID as published).
+    Linear,
 }
 
 /// The grid configuration from the flags.
@@ -50,6 +63,10 @@ pub fn config(args: &FieldArgs) -> Result<Config> {
         c = c.with_box([b[0], b[2]], [b[1], b[3]])?;
     }
     c.estimate_error = !args.no_error_estimate;
+    c.interpolation = match args.interpolation {
+        InterpolationArg::Quadratic => olim::Interpolation::Quadratic,
+        InterpolationArg::Linear => olim::Interpolation::Linear,
+    };
     Ok(c)
 }
 

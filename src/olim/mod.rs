@@ -18,18 +18,28 @@
 //!   about its centre and enlarged by 10 % per side. For a half-space {n·θ < c}, which has no
 //!   bounding box, the default is the square centred at θ* with half-width 2·dist, where
 //!   dist = c − n·θ* is the distance from θ* to ∂D; pass an explicit box to choose another.
-//! - **K.** Default K ([`default_k`]), clamped to [4, (N − 1)/2]: K = 2·log₂(N − 1) − 3 when
-//!   the midpoint rule is exact on straight segments (linear drift and constant noise: the
-//!   error then comes from the straight-segment and interpolation approximations, and the part
-//!   that K controls falls roughly as K⁻², so K must keep growing with N for the table to
-//!   converge at first order), and K = round(1.4·log₂(N − 1)) otherwise (the midpoint rule's own
-//!   error grows with the segment length K·h). At N = 129, 257, 513, 1025 that is K = 11, 13,
-//!   15, 17 and K = 10, 11, 13, 14. Measured on Dahiya & Cameron's fields at N = 1025 (ErrMax /
-//!   ERMS over the points accepted before the front reaches the grid edge): `l` (linear)
-//!   K = 14, 15, 16, 17, 18 → 2.35e-4 / 7.1e-5, 2.13e-4 / 6.0e-5, 1.91e-4 / 5.2e-5,
-//!   1.53e-4 / 4.6e-5, 1.56e-4 / 4.1e-5 (K = 17 is the least K with both below the reference
-//!   C code's 2.27e-4 / 5.09e-5 at K = 16); `d` (cubic) K = 12, 13, 14, 16, 18, 20 → ErrMax
-//!   6.2e-4, 4.4e-4, 3.2e-4, 4.5e-4, 6.7e-4, 9.5e-4.
+//! - **Triangle updates** interpolate U quadratically along the segment between the two Accepted
+//!   Front points ([`Interpolation::Quadratic`], default), with the second difference taken from
+//!   the Accepted point collinear with them; [`Interpolation::Linear`] is the published method.
+//!   The linear interpolant overestimates a convex U by O(h²) per update, which builds up to an
+//!   O(h) bias along winding paths. Measured at N = 1025 (ErrMax / ERMS; `examples/olim_one.rs`
+//!   and `examples/olim_convergence.rs`): manufactured case 1.31e-4 / 6.26e-5 linear vs
+//!   2.50e-5 / 3.56e-6 quadratic, with the RMS order over N = 513 → 1025 going from 0.75 to
+//!   1.09; `l` 1.53e-4 / 4.55e-5 vs 8.9e-5 / 1.31e-5 at K = 17.
+//! - **K.** Default K ([`default_k`]), clamped to [4, (N − 1)/2]: K = round(2·log₂(N − 1)) − 5
+//!   when the midpoint rule is exact on straight segments (linear drift and constant noise), and
+//!   K = round(log₂(N − 1)) otherwise (the midpoint rule's own error grows with the segment
+//!   length K·h). At N = 129, 257, 513, 1025 that is K = 9, 11, 13, 15 and K = 7, 8, 9, 10.
+//!   The trade-off, measured at N = 1025 with quadratic interpolation: a field whose paths wind
+//!   fast needs long segments, because there the characteristics meet the front at a shallow
+//!   angle (5.7° in the wedge of `l` where the error concentrates) and the right source lies far
+//!   along the front; a nonlinear field loses accuracy on long segments. `l` (linear,
+//!   ρ = 10): K = 13, 14, 15, 16, 17 → 1.25e-4 / 4.3e-5, 1.15e-4 / 2.9e-5, 1.06e-4 / 2.0e-5,
+//!   1.17e-4 / 1.4e-5, 8.9e-5 / 1.3e-5 (the reference C code: 2.27e-4 / 5.09e-5 at K = 16);
+//!   `d` (cubic, ρ = 10): K = 8, 9, 10, 11, 12, 14 → 1.7e-3 / 3.0e-4, 7.7e-4 / 1.4e-4,
+//!   3.9e-4 / 1.45e-4, 3.7e-4 / 1.5e-4, 3.7e-4 / 1.6e-4, 5.0e-4 / 2.3e-4 (C: 4.54e-4 /
+//!   1.75e-4); the manufactured case (ρ = 1) K = 4, 6, 8…14 → 3.7e-6 / 1.3e-6,
+//!   6.2e-6 / 1.8e-6, 2.5e-5 / 3.6e-6.
 //! - **Stop.** Rule [`StopRule::Boundary`] (default): stop when every grid point at an end of a
 //!   grid edge crossing ∂D is Accepted, or when the front reaches the edge of the grid at a point
 //!   inside D or on ∂D (values beyond need paths that leave the grid; edge points outside D do
@@ -50,7 +60,7 @@
 //! Considered, from the Accepted Front points within K·h (both bands are one to two points
 //! thick, so O(K) each), plus a few triangle updates; O(N² K) overall, O(N² log N) with the
 //! default K. Measured with `cargo bench --bench olim -- N=1025,K=default` (one core, default
-//! K: 14 for `d`, 17 for `l`): see the bench file for the figures and how they compare with the
+//! K: 10 for `d`, 15 for `l`): see the bench file for the figures and how they compare with the
 //! reference C code.
 //!
 //! Works for every weight and noise source of the problem model through the
@@ -94,6 +104,19 @@ pub enum StopRule {
     Exhaust,
 }
 
+/// How a triangle update interpolates U along the segment between its two Accepted Front points.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Interpolation {
+    /// Linear in the segment parameter, as in Dahiya & Cameron's OLIM-MID and their C code: an
+    /// O(h²) overestimate per update for convex U, O(h) in total.
+    Linear,
+    /// Quadratic, with the second difference from the Accepted point collinear with the two
+    /// (module docs): removes the linear interpolant's bias.
+    #[default]
+    Quadratic,
+}
+
 /// Settings of the grid solver; build with [`Config::new`] and the checked `with_*` setters.
 #[derive(Clone, Debug, Serialize)]
 pub struct Config {
@@ -119,6 +142,8 @@ pub struct Config {
     /// Also solve on the grid with (N + 1)/2 points and report |V₀(N) − V₀((N+1)/2)| as the
     /// error estimate of V₀ (first-order method; default true, costs about 25 % more).
     pub estimate_error: bool,
+    /// Interpolation of U in triangle updates (default [`Interpolation::Quadratic`]).
+    pub interpolation: Interpolation,
 }
 
 impl Default for Config {
@@ -132,6 +157,7 @@ impl Default for Config {
             compare_with_reference: true,
             midpoint_cache: true,
             estimate_error: true,
+            interpolation: Interpolation::Quadratic,
         }
     }
 }
@@ -218,15 +244,15 @@ impl Config {
     }
 }
 
-/// Default update radius, clamped to [4, (N − 1)/2]: K = round(2·log₂(N − 1)) − 3 when
-/// `exact_quadrature` (linear drift and constant noise), K = round(1.4·log₂(N − 1)) otherwise
-/// (module docs: 17 and 14 at N = 1025).
+/// Default update radius, clamped to [4, (N − 1)/2]: K = round(2·log₂(N − 1)) − 5 when
+/// `exact_quadrature` (linear drift and constant noise), K = round(log₂(N − 1)) otherwise
+/// (module docs: 15 and 10 at N = 1025).
 pub fn default_k(n: usize, exact_quadrature: bool) -> usize {
     let lg = ((n.max(2) - 1) as f64).log2();
     let k = if exact_quadrature {
-        ((2.0 * lg).round() as usize).saturating_sub(3)
+        ((2.0 * lg).round() as usize).saturating_sub(5)
     } else {
-        (1.4 * lg).round() as usize
+        lg.round() as usize
     };
     k.clamp(4, ((n.max(3) - 1) / 2).max(1))
 }
@@ -278,6 +304,8 @@ pub struct Report {
     pub k: usize,
     /// Initialisation radius (grid steps).
     pub init_radius: f64,
+    /// Interpolation of U in triangle updates.
+    pub interpolation: Interpolation,
     /// Why the solve stopped.
     pub termination: Termination,
     /// V₀ = min over ∂D ∩ grid of V, when certified (module docs).
@@ -661,6 +689,7 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         edge,
         midpoint_cache: uses_cache,
         stop_early: config.stop == StopRule::Boundary,
+        quadratic: config.interpolation == Interpolation::Quadratic,
     };
     let start = Instant::now();
     let sol = problem.visit(Visit {
@@ -766,6 +795,7 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         },
         k,
         init_radius: config.init_radius,
+        interpolation: config.interpolation,
         termination: sol.termination,
         v0,
         exit_point,
