@@ -32,5 +32,6 @@ pub mod plot;
 pub mod problem;
 pub mod sde;
 pub mod sgd;
+mod simd;
 
 pub use error::{Error, Result};
