@@ -5,8 +5,9 @@
 //!
 //! `cargo bench --bench olim`; one thread. Reference (C olim2D, gcc -O3, N = 1025, K = 16):
 //! `d` 1.84 s, `l` 2.06 s. Measured on the idle 2-core machine, `-- N=1025,K=default` with
-//! quadratic interpolation: `d` (K = 10) 0.756 s, `l` (K = 15) 1.006 s (linear interpolation
-//! and the earlier K rules: 0.90–0.93 s at K = 14, 1.08–1.15 s at K = 17).
+//! quadratic interpolation and the x86-64-v3 copy of the loop: `d` (K = 10) 0.76–0.81 s, `l`
+//! (K = 16) 0.95 s (linear interpolation, the earlier K rules and the baseline build:
+//! 0.90–0.93 s at K = 14, 1.08–1.15 s at K = 17).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use quasipot::olim::{run, Config, StopRule};

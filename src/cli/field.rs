@@ -16,8 +16,8 @@ pub struct FieldArgs {
     /// Grid points per axis N.
     #[arg(long, default_value_t = 513)]
     pub grid: usize,
-    /// Update radius K in grid steps (default: round(2·log₂(N−1)) − 5 for linear drift with
-    /// constant noise, round(log₂(N−1)) otherwise; 15 and 10 at N = 1025).
+    /// Update radius K in grid steps (default: round(2.5·log₂(N−1)) − 9 for linear drift with
+    /// constant noise, round(log₂(N−1)) otherwise; 16 and 10 at N = 1025).
     #[arg(long)]
     pub k: Option<usize>,
     /// Grid box XLO,XHI,YLO,YHI (default: D's bounding box with a 10 % margin; for half-spaces a

@@ -26,20 +26,22 @@
 //!   and `examples/olim_convergence.rs`): manufactured case 1.31e-4 / 6.26e-5 linear vs
 //!   2.50e-5 / 3.56e-6 quadratic, with the RMS order over N = 513 → 1025 going from 0.75 to
 //!   1.09; `l` 1.53e-4 / 4.55e-5 vs 8.9e-5 / 1.31e-5 at K = 17.
-//! - **K.** Default K ([`default_k`]), clamped to [4, (N − 1)/2]: K = round(2·log₂(N − 1)) − 5
+//!   Convergence tables with the default K: `cargo run --release --example olim_convergence`.
+//! - **K.** Default K ([`default_k`]), clamped to [4, (N − 1)/2]: K = round(2.5·log₂(N − 1)) − 9
 //!   when the midpoint rule is exact on straight segments (linear drift and constant noise), and
 //!   K = round(log₂(N − 1)) otherwise (the midpoint rule's own error grows with the segment
-//!   length K·h). At N = 129, 257, 513, 1025 that is K = 9, 11, 13, 15 and K = 7, 8, 9, 10.
-//!   The trade-off, measured at N = 1025 with quadratic interpolation: a field whose paths wind
-//!   fast needs long segments, because there the characteristics meet the front at a shallow
-//!   angle (5.7° in the wedge of `l` where the error concentrates) and the right source lies far
-//!   along the front; a nonlinear field loses accuracy on long segments. `l` (linear,
-//!   ρ = 10): K = 13, 14, 15, 16, 17 → 1.25e-4 / 4.3e-5, 1.15e-4 / 2.9e-5, 1.06e-4 / 2.0e-5,
-//!   1.17e-4 / 1.4e-5, 8.9e-5 / 1.3e-5 (the reference C code: 2.27e-4 / 5.09e-5 at K = 16);
-//!   `d` (cubic, ρ = 10): K = 8, 9, 10, 11, 12, 14 → 1.7e-3 / 3.0e-4, 7.7e-4 / 1.4e-4,
-//!   3.9e-4 / 1.45e-4, 3.7e-4 / 1.5e-4, 3.7e-4 / 1.6e-4, 5.0e-4 / 2.3e-4 (C: 4.54e-4 /
-//!   1.75e-4); the manufactured case (ρ = 1) K = 4, 6, 8…14 → 3.7e-6 / 1.3e-6,
-//!   6.2e-6 / 1.8e-6, 2.5e-5 / 3.6e-6.
+//!   length K·h). At N = 129, 257, 513, 1025 that is K = 9, 11, 14, 16 and K = 7, 8, 9, 10.
+//!   The trade-off, measured with quadratic interpolation: where paths wind fast the
+//!   characteristics meet the front at a shallow angle (5.7° in the wedge of `l` where the error
+//!   concentrates), the right source lies far along the front, and errors jump down once K
+//!   reaches it — on `l` at K ≈ 11, 14, 16 for N = 129, 257, 513, so K must grow by about 2.5
+//!   per doubling of N; a nonlinear field instead loses accuracy on long segments. At
+//!   N = 1025 (ErrMax / ERMS): `l` (linear, ρ = 10) K = 13, 14, 15, 16, 17 → 1.25e-4 / 4.3e-5,
+//!   1.15e-4 / 2.9e-5, 1.06e-4 / 2.0e-5, 1.17e-4 / 1.4e-5, 8.9e-5 / 1.3e-5 (the reference C
+//!   code: 2.27e-4 / 5.09e-5 at K = 16); `d` (cubic, ρ = 10) K = 8, 9, 10, 11, 12, 14 →
+//!   1.7e-3 / 3.0e-4, 7.7e-4 / 1.4e-4, 3.9e-4 / 1.45e-4, 3.7e-4 / 1.5e-4, 3.7e-4 / 1.6e-4,
+//!   5.0e-4 / 2.3e-4 (C: 4.54e-4 / 1.75e-4); the manufactured case (ρ = 1) K = 4, 6, 8…14 →
+//!   3.7e-6 / 1.3e-6, 6.2e-6 / 1.8e-6, 2.5e-5 / 3.6e-6.
 //! - **Stop.** Rule [`StopRule::Boundary`] (default): stop when every grid point at an end of a
 //!   grid edge crossing ∂D is Accepted, or when the front reaches the edge of the grid at a point
 //!   inside D or on ∂D (values beyond need paths that leave the grid; edge points outside D do
@@ -60,7 +62,7 @@
 //! Considered, from the Accepted Front points within K·h (both bands are one to two points
 //! thick, so O(K) each), plus a few triangle updates; O(N² K) overall, O(N² log N) with the
 //! default K. Measured with `cargo bench --bench olim -- N=1025,K=default` (one core, default
-//! K: 10 for `d`, 15 for `l`): see the bench file for the figures and how they compare with the
+//! K: 10 for `d`, 16 for `l`): see the bench file for the figures and how they compare with the
 //! reference C code.
 //!
 //! Works for every weight and noise source of the problem model through the
@@ -244,13 +246,13 @@ impl Config {
     }
 }
 
-/// Default update radius, clamped to [4, (N − 1)/2]: K = round(2·log₂(N − 1)) − 5 when
+/// Default update radius, clamped to [4, (N − 1)/2]: K = round(2.5·log₂(N − 1)) − 9 when
 /// `exact_quadrature` (linear drift and constant noise), K = round(log₂(N − 1)) otherwise
-/// (module docs: 15 and 10 at N = 1025).
+/// (module docs: 16 and 10 at N = 1025).
 pub fn default_k(n: usize, exact_quadrature: bool) -> usize {
     let lg = ((n.max(2) - 1) as f64).log2();
     let k = if exact_quadrature {
-        ((2.0 * lg).round() as usize).saturating_sub(5)
+        ((2.5 * lg).round() as usize).saturating_sub(9)
     } else {
         lg.round() as usize
     };
