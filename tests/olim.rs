@@ -288,3 +288,30 @@ fn quadratic_interpolation_removes_the_linear_bias() {
     assert!(order >= 1.5, "quadratic RMS order {order:.2}: {quad:?}");
     assert!((lin[0] / lin[1]).log2() < 1.0, "linear: {lin:?}");
 }
+
+/// The rotation ratio Υ of the linearisation at θ* (which sets the default K): exactly ρ = 10
+/// for Dahiya & Cameron's `l` and `d` (ℓ = [[0, −ρ], [2ρ, 0]]u against g = −diag(2, 1)u for `l`),
+/// 0 for Maier–Stein (J = −2I at θ*, isotropic noise), and between 1 and 3 for the manufactured
+/// case (ρ = 1 against an anisotropic gradient part). The default K follows it: the same K as
+/// the published fields need at Υ = 10, and the least K (4) for a gradient flow.
+#[test]
+fn rotation_ratio_sets_the_default_k() {
+    use quasipot::olim::{default_k, rotation_ratio};
+    let ratio = |name: &str| rotation_ratio(&load(name)).unwrap();
+    assert!((ratio("rotational-linear") - 10.0).abs() < 1e-9);
+    assert!((ratio("rotational-double-well") - 10.0).abs() < 1e-9);
+    assert!(ratio("maier-stein").abs() < 1e-12);
+    let m = ratio("manufactured-anisotropic");
+    assert!((1.0..3.0).contains(&m), "{m}");
+    assert_eq!(
+        [129, 257, 513, 1025].map(|n| default_k(n, true, 10.0)),
+        [9, 11, 14, 16]
+    );
+    assert_eq!(
+        [129, 257, 513, 1025].map(|n| default_k(n, false, 10.0)),
+        [7, 8, 9, 10]
+    );
+    assert_eq!(default_k(1025, false, 0.0), 4);
+    assert_eq!(default_k(1025, true, 0.0), 4);
+    assert!(rotation_ratio(&load("quadratic-anisotropic-3d")).is_none());
+}

@@ -16,8 +16,9 @@ pub struct FieldArgs {
     /// Grid points per axis N.
     #[arg(long, default_value_t = 513)]
     pub grid: usize,
-    /// Update radius K in grid steps (default: round(2.5·log₂(N−1)) − 9 for linear drift with
-    /// constant noise, round(log₂(N−1)) otherwise; 16 and 10 at N = 1025).
+    /// Update radius K in grid steps (default: from N and the rotation ratio Υ at θ*, 4 for a
+    /// gradient flow up to 16 (linear drift, constant noise) or 10 (otherwise) at N = 1025 for
+    /// Dahiya & Cameron's strongly rotating fields; the report prints K and Υ).
     #[arg(long)]
     pub k: Option<usize>,
     /// Grid box XLO,XHI,YLO,YHI (default: D's bounding box with a 10 % margin; for half-spaces a
@@ -76,8 +77,16 @@ pub fn human_report(r: &Report) -> String {
         vec![
             "grid".into(),
             format!(
-                "{0}×{0} on [{1}, {2}]×[{3}, {4}], K = {5}",
-                r.grid.n, r.grid.lo[0], r.grid.hi[0], r.grid.lo[1], r.grid.hi[1], r.k
+                "{0}×{0} on [{1}, {2}]×[{3}, {4}], K = {5}{6}",
+                r.grid.n,
+                r.grid.lo[0],
+                r.grid.hi[0],
+                r.grid.lo[1],
+                r.grid.hi[1],
+                r.k,
+                r.rotation_ratio
+                    .map(|u| format!(" (rotation ratio Υ = {u:.2})"))
+                    .unwrap_or_default()
             ),
         ],
         vec!["termination".into(), format!("{:?}", r.termination)],

@@ -24,24 +24,33 @@
 //!   The linear interpolant overestimates a convex U by O(h²) per update, which builds up to an
 //!   O(h) bias along winding paths. Measured at N = 1025 (ErrMax / ERMS; `examples/olim_one.rs`
 //!   and `examples/olim_convergence.rs`): manufactured case 1.31e-4 / 6.26e-5 linear vs
-//!   2.50e-5 / 3.56e-6 quadratic, with the RMS order over N = 513 → 1025 going from 0.75 to
-//!   1.09; `l` 1.53e-4 / 4.55e-5 vs 8.9e-5 / 1.31e-5 at K = 17.
+//!   2.50e-5 / 3.56e-6 quadratic at K = 14, with the RMS order over N = 513 → 1025 going from
+//!   0.75 to 1.09 (and to 2.05 with the default K below); `l` 1.53e-4 / 4.55e-5 vs
+//!   8.9e-5 / 1.31e-5 at K = 17.
 //!   Convergence tables with the default K: `cargo run --release --example olim_convergence`.
-//! - **K.** Default K ([`default_k`]), clamped to [4, (N − 1)/2]: K = round(2.5·log₂(N − 1)) − 9
-//!   when the midpoint rule is exact on straight segments (linear drift and constant noise), and
-//!   K = round(log₂(N − 1)) otherwise (the midpoint rule's own error grows with the segment
-//!   length K·h). At N = 129, 257, 513, 1025 that is K = 9, 11, 14, 16 and K = 7, 8, 9, 10.
-//!   The trade-off, measured with quadratic interpolation: where paths wind fast the
-//!   characteristics meet the front at a shallow angle (5.7° in the wedge of `l` where the error
-//!   concentrates), the right source lies far along the front, and errors jump down once K
-//!   reaches it — on `l` at K ≈ 11, 14, 16 for N = 129, 257, 513, so K must grow by about 2.5
-//!   per doubling of N; a nonlinear field instead loses accuracy on long segments. At
-//!   N = 1025 (ErrMax / ERMS): `l` (linear, ρ = 10) K = 13, 14, 15, 16, 17 → 1.25e-4 / 4.3e-5,
-//!   1.15e-4 / 2.9e-5, 1.06e-4 / 2.0e-5, 1.17e-4 / 1.4e-5, 8.9e-5 / 1.3e-5 (the reference C
-//!   code: 2.27e-4 / 5.09e-5 at K = 16); `d` (cubic, ρ = 10) K = 8, 9, 10, 11, 12, 14 →
-//!   1.7e-3 / 3.0e-4, 7.7e-4 / 1.4e-4, 3.9e-4 / 1.45e-4, 3.7e-4 / 1.5e-4, 3.7e-4 / 1.6e-4,
-//!   5.0e-4 / 2.3e-4 (C: 4.54e-4 / 1.75e-4); the manufactured case (ρ = 1) K = 4, 6, 8…14 →
-//!   3.7e-6 / 1.3e-6, 6.2e-6 / 1.8e-6, 2.5e-5 / 3.6e-6.
+//! - **K.** Default K ([`default_k`]) = round(4 + min(Υ/10, 4)·R(N)), clamped to
+//!   [4, (N − 1)/2], from the [`rotation_ratio`] Υ of the linearisation at θ* (how fast paths
+//!   wind: 0 for a gradient flow with isotropic noise, 10 for Dahiya & Cameron's fields) and
+//!   the reach R(N) = 2.5·log₂(N − 1) − 13 when the midpoint rule is exact on straight segments
+//!   (linear drift and constant noise), log₂(N − 1) − 4 otherwise (there the midpoint rule's
+//!   own error grows with the segment length K·h). For Υ = 10 that is K = 9, 11, 14, 16
+//!   (linear) and 7, 8, 9, 10 at N = 129, 257, 513, 1025; for a gradient flow, 4. Why: where
+//!   paths wind fast the characteristics meet the front at a shallow angle (5.7° in the wedge of
+//!   `l` where the error concentrates), the right source lies far along the front, and the error
+//!   drops once K reaches it — on `l` at K ≈ 11, 14, 16 for N = 129, 257, 513, so K must grow
+//!   by about 2.5 per doubling of N; where they do not, long segments only cost time (and, for
+//!   a nonlinear field, accuracy). Measured with quadratic interpolation at N = 1025 (ErrMax /
+//!   ERMS; default boxes unless stated): `l` on [−1, 1]² (Υ = 10) K = 13, 14, 15, 16, 17 →
+//!   1.25e-4 / 4.3e-5, 1.15e-4 / 2.9e-5, 1.06e-4 / 2.0e-5, 1.17e-4 / 1.4e-5, 8.9e-5 / 1.3e-5
+//!   (the reference C code: 2.27e-4 / 5.09e-5 at K = 16); `l` with ρ = 5 (Υ = 5) K = 6, 8,
+//!   10, 12, 16 → 2.3e-4 / 1.1e-4, 8.6e-5 / 3.7e-5, 4.5e-5 / 1.3e-5, 8.1e-5 / 1.8e-5,
+//!   6.6e-5 / 1.4e-5 (default 10); ρ = 3: K = 4, 8, 16 → 1.2e-4 / 1.2e-5, 4.3e-5 / 1.1e-5,
+//!   1.0e-4 / 1.2e-5 (default 8); ρ = 1: exact to 1e-12 at K = 4 (default 5); `d` on
+//!   [−2, 0]×[−1, 1] (Υ = 10) K = 8, 9, 10, 11, 12, 14 → 1.7e-3 / 3.0e-4, 7.7e-4 / 1.4e-4,
+//!   3.9e-4 / 1.45e-4, 3.7e-4 / 1.5e-4, 3.7e-4 / 1.6e-4, 5.0e-4 / 2.3e-4 (C: 4.54e-4 /
+//!   1.75e-4); the manufactured case (Υ = 2.1) K = 4, 6, 8…14 → 3.7e-6 / 1.3e-6,
+//!   6.2e-6 / 1.8e-6, 2.5e-5 / 3.6e-6 (default 5: 3.9e-6 / 1.4e-6); Maier–Stein (Υ = 0): V₀
+//!   within 2e-5 of 0.340041 for every K from 4 to 12.
 //! - **Stop.** Rule [`StopRule::Boundary`] (default): stop when every grid point at an end of a
 //!   grid edge crossing ∂D is Accepted, or when the front reaches the edge of the grid at a point
 //!   inside D or on ∂D (values beyond need paths that leave the grid; edge points outside D do
@@ -241,21 +250,95 @@ impl Config {
 
     /// The K in effect for this configuration on `problem`.
     pub fn effective_k(&self, problem: &Problem) -> usize {
-        self.k
-            .unwrap_or_else(|| default_k(self.n, problem.is_linear_gaussian()))
+        self.k.unwrap_or_else(|| {
+            default_k(
+                self.n,
+                problem.is_linear_gaussian(),
+                rotation_ratio(problem).unwrap_or(DEFAULT_ROTATION),
+            )
+        })
     }
 }
 
-/// Default update radius, clamped to [4, (N − 1)/2]: K = round(2.5·log₂(N − 1)) − 9 when
-/// `exact_quadrature` (linear drift and constant noise), K = round(log₂(N − 1)) otherwise
-/// (module docs: 16 and 10 at N = 1025).
-pub fn default_k(n: usize, exact_quadrature: bool) -> usize {
-    let lg = ((n.max(2) - 1) as f64).log2();
-    let k = if exact_quadrature {
-        ((2.5 * lg).round() as usize).saturating_sub(9)
-    } else {
-        lg.round() as usize
+/// Υ assumed when the linearisation at θ* cannot be split (as strongly rotating as `l`).
+const DEFAULT_ROTATION: f64 = 10.0;
+
+/// How strongly the flow winds about θ*: the linearisation b ≈ Ju splits into the part that
+/// descends V, g = −½ a Σ⁻¹ u (Σ from AΣ + ΣAᵀ = a, A = −J), and the rest ℓ = Ju − g, which
+/// is orthogonal to ∇V = Σ⁻¹u (the Hamilton–Jacobi equation of the linearisation) and only
+/// carries paths along the level sets. Υ = max over directions u of ‖ℓ‖/‖g‖ in the metric a⁻¹:
+/// 0 for a gradient flow with isotropic noise, ρ for Dahiya & Cameron's `l` and `d`, about 2
+/// for the manufactured case. `None` when θ* has no linearisation with a positive definite Σ,
+/// or the problem is not 2-D.
+pub fn rotation_ratio(problem: &Problem) -> Option<f64> {
+    if problem.dim() != 2 {
+        return None;
+    }
+    let (a_mat, diff) = problem.linearization().ok()?;
+    let sigma = crate::exact::local_covariance(problem).ok()?.sigma;
+    let m = |r: usize, c: usize| a_mat.data[r * 2 + c];
+    let q = |r: usize, c: usize| diff.data[r * 2 + c];
+    let inv2 = |x: [[f64; 2]; 2]| {
+        let det = x[0][0] * x[1][1] - x[0][1] * x[1][0];
+        (det.is_finite() && det > 0.0).then(|| {
+            [
+                [x[1][1] / det, -x[0][1] / det],
+                [-x[1][0] / det, x[0][0] / det],
+            ]
+        })
     };
+    let sinv = inv2([
+        [sigma[(0, 0)], sigma[(0, 1)]],
+        [sigma[(1, 0)], sigma[(1, 1)]],
+    ])?;
+    let ainv = inv2([[q(0, 0), q(0, 1)], [q(1, 0), q(1, 1)]])?;
+    // G = ½ a Σ⁻¹ (g = −Gu) and L = −A + G (ℓ = Lu).
+    let mut g = [[0.0; 2]; 2];
+    for r in 0..2 {
+        for c in 0..2 {
+            g[r][c] = 0.5 * (q(r, 0) * sinv[0][c] + q(r, 1) * sinv[1][c]);
+        }
+    }
+    let norm = |v: [f64; 2]| {
+        (v[0] * (ainv[0][0] * v[0] + ainv[0][1] * v[1])
+            + v[1] * (ainv[1][0] * v[0] + ainv[1][1] * v[1]))
+            .max(0.0)
+            .sqrt()
+    };
+    let mut worst = 0.0f64;
+    for k in 0..180 {
+        let t = k as f64 * std::f64::consts::PI / 180.0;
+        let u = [t.cos(), t.sin()];
+        let gu = [
+            g[0][0] * u[0] + g[0][1] * u[1],
+            g[1][0] * u[0] + g[1][1] * u[1],
+        ];
+        let lu = [
+            -(m(0, 0) * u[0] + m(0, 1) * u[1]) + gu[0],
+            -(m(1, 0) * u[0] + m(1, 1) * u[1]) + gu[1],
+        ];
+        worst = worst.max(norm(lu) / norm(gu));
+    }
+    worst.is_finite().then_some(worst)
+}
+
+/// Default update radius K = round(4 + min(Υ/10, 4)·R(N)), clamped to [4, (N − 1)/2], where Υ
+/// is the [`rotation_ratio`] and the reach R(N) = 2.5·log₂(N − 1) − 13 when `exact_quadrature`
+/// (linear drift and constant noise) and log₂(N − 1) − 4 otherwise (module docs: at N = 1025,
+/// 16 and 10 for Υ = 10, 4 for a gradient flow).
+pub fn default_k(n: usize, exact_quadrature: bool, rotation: f64) -> usize {
+    let lg = ((n.max(2) - 1) as f64).log2();
+    let reach = if exact_quadrature {
+        2.5 * lg - 13.0
+    } else {
+        lg - 4.0
+    };
+    let weight = if rotation.is_nan() {
+        1.0
+    } else {
+        (rotation / DEFAULT_ROTATION).clamp(0.0, 4.0)
+    };
+    let k = (4.0 + weight * reach.max(0.0)).round() as usize;
     k.clamp(4, ((n.max(3) - 1) / 2).max(1))
 }
 
@@ -304,6 +387,8 @@ pub struct Report {
     pub grid: GridInfo,
     /// Update radius K (grid steps).
     pub k: usize,
+    /// The rotation ratio Υ at θ* that sets the default K ([`rotation_ratio`]).
+    pub rotation_ratio: Option<f64>,
     /// Initialisation radius (grid steps).
     pub init_radius: f64,
     /// Interpolation of U in triangle updates.
@@ -796,6 +881,7 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
             h: grid.h,
         },
         k,
+        rotation_ratio: rotation_ratio(problem),
         init_radius: config.init_radius,
         interpolation: config.interpolation,
         termination: sol.termination,
