@@ -365,7 +365,7 @@ fn field_and_path_reject_bad_targets() {
 
 /// `field --interpolation` reaches the solver and the JSON says which form ran: on the
 /// manufactured case at N = 257 the published linear form's ERMS is several times the default
-/// quadratic form's (measured 1.55e-4 vs 2.74e-5).
+/// quadratic form's (measured 1.93e-4 vs 2.47e-5).
 #[test]
 fn field_interpolation_flag_selects_the_form() {
     let erms = |form: &str| {
