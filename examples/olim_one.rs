@@ -4,7 +4,7 @@
 //! `cargo run --release --example olim_one -- FIELD N [K|-] [INIT_RADIUS]`, FIELD = `d`
 //! (rotational-double-well on [−2,0]×[−1,1]), `l` (rotational-linear on [−1,1]²), `m`
 //! (manufactured-anisotropic, default box), or any problem name or TOML path. Prints the solve
-//! time (wall clock, solver only; `run=` is all of `olim::run`, with `NOCOMPARE=1` without the
+//! time (wall clock, solver only; `THOROUGH=1` turns on the thorough triangle updates; `run=` is all of `olim::run`, with `NOCOMPARE=1` without the
 //! comparison with the exact V), K, ErrMax, ERMS, V₀ and the update counts. With `REPS=r` the
 //! solve is repeated and the least time printed. With `BINS=1` it also prints the signed error
 //! U − V in ten bins of V/V₀, where the largest |U − V| is, and the relative error (U − V)/V in 24 angular sectors about θ*
@@ -37,6 +37,9 @@ fn main() -> quasipot::Result<()> {
         c = c.with_init_radius(r.parse().expect("init radius"))?;
     }
     let reps: usize = std::env::var("REPS").map_or(1, |s| s.parse().expect("REPS"));
+    if std::env::var_os("THOROUGH").is_some() {
+        c.thorough = true;
+    }
     if std::env::var_os("NOCOMPARE").is_some() {
         c.compare_with_reference = false;
     }

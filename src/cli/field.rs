@@ -37,6 +37,12 @@ pub struct FieldArgs {
     /// `linear` (Dahiya & Cameron's original OLIM-MID, for comparison).
     #[arg(long, value_enum, default_value_t = InterpolationArg::Quadratic)]
     pub interpolation: InterpolationArg,
+    /// Thorough triangle updates: also try them around every newly accepted point whose
+    /// one-point update nearly improves a value (the hierarchical strategy skips these). On
+    /// strongly rotating linear fields the error falls up to 70× (field `l`, N = 1025: ErrMax
+    /// 1.2e-4 → 1.7e-6) for about 2.8× the time; no gain on nonlinear fields.
+    #[arg(long)]
+    pub thorough: bool,
 }
 
 /// `--interpolation` values.
@@ -64,6 +70,7 @@ pub fn config(args: &FieldArgs) -> Result<Config> {
         c = c.with_box([b[0], b[2]], [b[1], b[3]])?;
     }
     c.estimate_error = !args.no_error_estimate;
+    c.thorough = args.thorough;
     c.interpolation = match args.interpolation {
         InterpolationArg::Quadratic => olim::Interpolation::Quadratic,
         InterpolationArg::Linear => olim::Interpolation::Linear,
@@ -87,6 +94,7 @@ pub fn human_report(r: &Report) -> String {
                 r.rotation_ratio
                     .map(|u| format!(" (rotation ratio Υ = {u:.2})"))
                     .unwrap_or_default()
+                    + if r.thorough { ", thorough" } else { "" }
             ),
         ],
         vec!["termination".into(), format!("{:?}", r.termination)],

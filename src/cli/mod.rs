@@ -101,7 +101,7 @@ pub enum Command {
     /// V on a 2-D grid by the ordered line integral method (OLIM), V0 on ∂D, and errors against
     /// the exact V where known.
     #[command(
-        after_help = "Examples:\n  quasipot field rotational-double-well --grid 1025 --out field/\n  quasipot field maier-stein --grid 257 --json\n  quasipot field rotational-linear --grid 513 --k 16 --box -1,1,-1,1\n  quasipot field manufactured-anisotropic --interpolation linear   # the published OLIM-MID"
+        after_help = "Examples:\n  quasipot field rotational-double-well --grid 1025 --out field/\n  quasipot field maier-stein --grid 257 --json\n  quasipot field rotational-linear --grid 513 --k 16 --box -1,1,-1,1\n  quasipot field manufactured-anisotropic --interpolation linear   # the published OLIM-MID\n  quasipot field rotational-linear --grid 1025 --box -1,1,-1,1 --thorough"
     )]
     Field(field::FieldArgs),
     /// Monte Carlo exit times of the SDE (Gaussian SGD) at one or more noise levels, and V0 from

@@ -36,10 +36,20 @@
 //!   own error grows with the segment length K·h). For Υ = 10 that is K = 9, 11, 14, 16
 //!   (linear) and 7, 8, 9, 10 at N = 129, 257, 513, 1025; for a gradient flow, 4. Why: where
 //!   paths wind fast the characteristics meet the front at a shallow angle (5.7° in the wedge of
-//!   `l` where the error concentrates), the right source lies far along the front, and the error
-//!   drops once K reaches it — on `l` at K ≈ 11, 14, 16 for N = 129, 257, 513, so K must grow
-//!   by about 2.5 per doubling of N; where they do not, long segments only cost time (and, for
-//!   a nonlinear field, accuracy). Measured with quadratic interpolation at N = 1025 (ErrMax /
+//!   `l` where the error concentrates), the front segment they cross lies far along the front,
+//!   and the error drops once K reaches it — on `l` at K ≈ 11, 14, 16 for N = 129, 257, 513, so
+//!   K must grow by about 2.5 per doubling of N; where they do not, long segments only cost time
+//!   (and, for a nonlinear field, accuracy).
+//! - **Thorough triangle updates** ([`Config::thorough`], `--thorough`). Even within K·h the
+//!   hierarchical strategy misses that segment: it runs the triangle updates around a newly
+//!   Accepted point only when its one-point update improves the target, and in the wedge the
+//!   one-point value from an end of the right segment is slightly worse than the (wrong) current
+//!   value. Thorough mode also runs them when the one-point value comes within 30 % of
+//!   (U(x) − U(x_new)) of improving. On `l` (N = 1025, K = 16) ErrMax / ERMS fall from
+//!   1.2e-4 / 1.4e-5 to 1.7e-6 / 1.9e-7 for 2.8–3× the time (7.5× the triangle updates);
+//!   fractions 0.01, 0.03, 0.1 gave 8.6e-5, 8.0e-5, 4.1e-5. It does not help `d` (3.4e-4 /
+//!   1.6e-4) or the manufactured case (4.5e-6 / 1.7e-6), whose errors come from the chords'
+//!   quadrature, so it is off by default. Measured with quadratic interpolation at N = 1025 (ErrMax /
 //!   ERMS; default boxes unless stated): `l` on [−1, 1]² (Υ = 10) K = 13, 14, 15, 16, 17 →
 //!   1.25e-4 / 4.3e-5, 1.15e-4 / 2.9e-5, 1.06e-4 / 2.0e-5, 1.17e-4 / 1.4e-5, 8.9e-5 / 1.3e-5
 //!   (the reference C code: 2.27e-4 / 5.09e-5 at K = 16); `l` with ρ = 5 (Υ = 5) K = 6, 8,
@@ -155,6 +165,10 @@ pub struct Config {
     pub estimate_error: bool,
     /// Interpolation of U in triangle updates (default [`Interpolation::Quadratic`]).
     pub interpolation: Interpolation,
+    /// Thorough triangle updates (default false): also run the triangle updates around each
+    /// newly Accepted point whose one-point update comes within 30 % of (U(x) − U(x_new)) of
+    /// improving U(x), which the hierarchical strategy skips (module docs).
+    pub thorough: bool,
 }
 
 impl Default for Config {
@@ -169,6 +183,7 @@ impl Default for Config {
             midpoint_cache: true,
             estimate_error: true,
             interpolation: Interpolation::Quadratic,
+            thorough: false,
         }
     }
 }
@@ -259,6 +274,10 @@ impl Config {
         })
     }
 }
+
+/// The `near_triangles` fraction of [`Config::thorough`] (measured on `l`, N = 1025: 0.01, 0.03,
+/// 0.1, 0.3 → ErrMax 8.6e-5, 8.0e-5, 4.1e-5, 1.7e-6 against 1.2e-4 at 0).
+const THOROUGH_NEAR: f64 = 0.3;
 
 /// Υ assumed when the linearisation at θ* cannot be split (as strongly rotating as `l`).
 const DEFAULT_ROTATION: f64 = 10.0;
@@ -393,6 +412,8 @@ pub struct Report {
     pub init_radius: f64,
     /// Interpolation of U in triangle updates.
     pub interpolation: Interpolation,
+    /// Whether the thorough triangle updates ran ([`Config::thorough`]).
+    pub thorough: bool,
     /// Why the solve stopped.
     pub termination: Termination,
     /// V₀ = min over ∂D ∩ grid of V, when certified (module docs).
@@ -777,6 +798,7 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         midpoint_cache: uses_cache,
         stop_early: config.stop == StopRule::Boundary,
         quadratic: config.interpolation == Interpolation::Quadratic,
+        near_triangles: if config.thorough { THOROUGH_NEAR } else { 0.0 },
     };
     let start = Instant::now();
     let sol = problem.visit(Visit {
@@ -884,6 +906,7 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         rotation_ratio: rotation_ratio(problem),
         init_radius: config.init_radius,
         interpolation: config.interpolation,
+        thorough: config.thorough,
         termination: sol.termination,
         v0,
         exit_point,

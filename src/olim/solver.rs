@@ -69,6 +69,10 @@ pub(crate) struct Setup {
     pub stop_early: bool,
     /// Interpolate U quadratically along the segment of a triangle update (false: linearly).
     pub quadratic: bool,
+    /// Also run the triangle updates around a newly accepted point whose one-point update comes
+    /// within this fraction of (U(x) − U(x_new)) of improving U(x) (0: only when it improves,
+    /// the hierarchical strategy).
+    pub near_triangles: f64,
 }
 
 struct Solver<'a, B: VectorField, N: Diffusion> {
@@ -106,6 +110,7 @@ struct Solver<'a, B: VectorField, N: Diffusion> {
     cache: Vec<f64>,
     bad_point: Option<[f64; 2]>,
     quadratic: bool,
+    near: f64,
     n_one: u64,
     n_tri: u64,
 }
@@ -473,6 +478,11 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
                     evaluated += 1;
                     let (di, dj) = (col as i32 - ci, dr as i32);
                     let old = self.uval(x);
+                    let bound = if self.near > 0.0 && old.is_finite() {
+                        old + self.near * (old - un)
+                    } else {
+                        old
+                    };
                     let (m, improved) = if self.noise.is_constant() {
                         let b = self.drift_mid(2 * ci + di, 2 * ri + dj);
                         let o = self.st_index(di, dj);
@@ -480,13 +490,27 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
                             b,
                             a: self.constant_a,
                         };
-                        (m, self.one_point_const(un, b, o, 1.0, old))
+                        (m, self.one_point_const(un, b, o, 1.0, bound))
                     } else {
                         let m = self.midpoint(2 * ci + di, 2 * ri + dj);
-                        let v = one_point_below(un, &m, self.vec(di, dj), old);
+                        let v = one_point_below(un, &m, self.vec(di, dj), bound);
                         (m, v)
                     };
                     let mut v = old;
+                    // With `near` > 0 (Setup::near_triangles), a one-point update that comes
+                    // within that fraction of (U(x) − U(x_new)) of improving U(x) still gets its
+                    // triangle updates.
+                    let (improved, near) = match improved {
+                        Some(q) if q < old => (Some(q), false),
+                        Some(_) => (None, true),
+                        None => (None, false),
+                    };
+                    if near {
+                        let t = self.triangles_around(xn, (ci, ri), &m, di, dj);
+                        if t < v {
+                            v = t;
+                        }
+                    }
                     if let Some(q1) = improved {
                         v = q1;
                         self.parent[x] = xn as u32;
@@ -677,6 +701,7 @@ fn solve_body<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: Setup) 
         st_al,
         bad_point: None,
         quadratic: setup.quadratic,
+        near: setup.near_triangles,
         n_one: 0,
         n_tri: 0,
         g,
