@@ -3,9 +3,11 @@
 //! formula-defined manufactured-anisotropic problem (state-dependent noise, eigendecomposition
 //! per step) and the boundary-corrected variant. Threads: 1 and 2 (rayon pools).
 //!
-//! Measured on the 2-core VM (criterion medians, six runs over ten minutes, noisy host):
-//! one thread 1.56, 1.57, 1.58, 1.65, 1.69, 1.68e8 steps/s; two threads 2.59, 3.03, 3.21,
-//! 2.86e8 in the runs that printed both (1.65–1.90×).
+//! Measured on the 2-core VM (criterion medians, nine runs over fifteen minutes, noisy host):
+//! one thread 1.56–1.69e8 steps/s (1.58, 1.56, 1.57, 1.65, 1.69, 1.68, 1.59, 1.68, 1.56e8);
+//! two threads, in the seven runs that printed both, 2.59, 3.03, 3.21, 2.86, 3.17, 3.12,
+//! 2.19e8 — 1.65, 1.84, 1.90, 1.70, 1.99, 1.85, 1.40× the one-thread figure of the same run
+//! (median 1.84×; the host's load on the second vCPU sets the spread).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use quasipot::problem::{BuildOptions, Problem, Weight};
