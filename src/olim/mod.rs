@@ -265,11 +265,16 @@ impl Config {
 
     /// The K in effect for this configuration on `problem`.
     pub fn effective_k(&self, problem: &Problem) -> usize {
+        self.k_for(problem, rotation_ratio(problem))
+    }
+
+    /// [`Self::effective_k`] with the problem's [`rotation_ratio`] already computed.
+    fn k_for(&self, problem: &Problem, rotation: Option<f64>) -> usize {
         self.k.unwrap_or_else(|| {
             default_k(
                 self.n,
                 problem.is_linear_gaussian(),
-                rotation_ratio(problem).unwrap_or(DEFAULT_ROTATION),
+                rotation.unwrap_or(DEFAULT_ROTATION),
             )
         })
     }
@@ -714,7 +719,8 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
     }
     config.validate()?;
     let n = config.n;
-    let k = config.effective_k(problem);
+    let rotation = rotation_ratio(problem);
+    let k = config.k_for(problem, rotation);
     if 2 * k + 1 > n {
         return Err(Error::invalid(
             "--grid",
@@ -903,7 +909,7 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
             h: grid.h,
         },
         k,
-        rotation_ratio: rotation_ratio(problem),
+        rotation_ratio: rotation,
         init_radius: config.init_radius,
         interpolation: config.interpolation,
         thorough: config.thorough,

@@ -249,8 +249,8 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     }
 
     /// Triangle update of a target from the Accepted Front points x₀ and x₁ (midpoint data `m0`,
-    /// `m1`; `l0` = x − x₀, `e` = x₁ − x₀), with U interpolated quadratically along x₀x₁ (see
-    /// [`Self::second_difference`]).
+    /// `m1`; `l0` = x − x₀, `e` = x₁ − x₀), with U interpolated along x₀x₁ quadratically or
+    /// linearly (see [`Self::second_difference`]).
     #[inline(always)]
     fn triangle(
         &mut self,
