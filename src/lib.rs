@@ -30,6 +30,7 @@ pub mod mam;
 pub mod olim;
 pub mod plot;
 pub mod problem;
+pub mod rates;
 pub mod sde;
 pub mod sgd;
 mod simd;

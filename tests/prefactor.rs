@@ -1,0 +1,151 @@
+//! Prefactor predictions against exact finite-ε references: the ratio exact/predicted must tend
+//! to 1 like 1 + c·ε² (DESIGN §2, `shared/reference/rates.md`).
+
+mod common;
+
+use common::problem_from_toml;
+use quasipot::exact::chain_1d::{mean_exit_steps_chain_1d, Chain1d};
+use quasipot::exact::exit_time_1d::{mean_exit_time_1d, LeftBoundary};
+use quasipot::problem::{BuildOptions, Problem};
+use quasipot::rates::prefactor::{predict, Dynamics, Options, Outcome, Prediction};
+
+fn prediction(p: &Problem, opts: &Options) -> Prediction {
+    match predict(p, opts).unwrap() {
+        Outcome::Applicable(pred) => pred,
+        Outcome::NotApplicable { reason, .. } => panic!("not applicable: {reason}"),
+    }
+}
+
+/// ε with V0/ε² = r.
+fn eps_at(v0: f64, r: f64) -> f64 {
+    (v0 / r).sqrt()
+}
+
+/// Fit ln(ratio) = c·ε² by least squares through the origin.
+fn fit_c(points: &[(f64, f64)]) -> f64 {
+    let num: f64 = points.iter().map(|(e, r)| e * e * r.ln()).sum();
+    let den: f64 = points.iter().map(|(e, _)| e.powi(4)).sum();
+    num / den
+}
+
+/// Check |ratio − 1| ≤ tol at V0/ε² ≥ 15 and that the ratio approaches 1 as ε² (the fitted
+/// c·ε² explains the ratio to 20 % of its deviation at the smallest ε).
+fn check_convergence(name: &str, v0: f64, exact: impl Fn(f64) -> f64, pred: &Prediction, tol: f64) {
+    let mut points = Vec::new();
+    for r in [15.0, 20.0, 30.0, 40.0] {
+        let eps = eps_at(v0, r);
+        let ratio = (exact(eps) - pred.ln_mean_exit_time(eps)).exp();
+        points.push((eps, ratio));
+        assert!((ratio - 1.0).abs() < tol, "{name}: V0/ε² = {r}: exact/predicted = {ratio}");
+    }
+    let c = fit_c(&points);
+    for (eps, ratio) in &points {
+        let model = (c * eps * eps).exp();
+        assert!(
+            (ratio - model).abs() <= 0.2 * (ratio - 1.0).abs() + 2e-3,
+            "{name}: ratio {ratio} at ε = {eps} is not 1 + cε² (c = {c})"
+        );
+    }
+}
+
+#[test]
+fn eyring_kramers_on_the_1d_double_well_with_absorption_at_the_saddle() {
+    let p = Problem::load("double-well-1d", &BuildOptions::default()).unwrap();
+    let pred = prediction(&p, &Options::default());
+    assert_eq!(pred.kappa, 0.0);
+    assert!(pred.channels[0].saddle.is_some());
+    // (2π/μ)√(|V''(0)|/V''(−1))/2 with V = 2U: μ = 1, V'' = −2 and 4.
+    let a = std::f64::consts::PI * (0.5f64).sqrt();
+    assert!((pred.prefactor / a - 1.0).abs() < 1e-6, "{}", pred.prefactor);
+    let u = |x: f64| x.powi(4) / 4.0 - x * x / 2.0;
+    let exact = |eps: f64| {
+        mean_exit_time_1d(u, eps, -6.0, 0.0, LeftBoundary::Reflecting, -1.0)
+            .unwrap()
+            .log_mean
+    };
+    check_convergence("double well", 0.5, exact, &pred, 0.05);
+}
+
+const OU_1D: &str = r#"
+name = "ou-1d"
+minimum = [0.0]
+[drift]
+hessian = [[1.5]]
+[noise]
+source = "identity"
+[domain]
+"#;
+
+#[test]
+fn boundary_flux_of_a_1d_ornstein_uhlenbeck_process() {
+    // dX = −λX dt + ε dW on (−∞, c): E[τ] ≈ √π ε/(λ^{3/2} c)·exp(λc²/ε²) (rates.md).
+    let (lambda, c): (f64, f64) = (1.5, 0.8);
+    let p = problem_from_toml(
+        &format!("{OU_1D}kind = \"half-space\"\nnormal = [1.0]\noffset = {c}\n"),
+        &BuildOptions::default(),
+    );
+    let pred = prediction(&p, &Options::default());
+    assert_eq!(pred.kappa, 1.0);
+    let want = std::f64::consts::PI.sqrt() / (lambda * lambda.sqrt() * c);
+    assert!((pred.prefactor / want - 1.0).abs() < 1e-12, "{} vs {want}", pred.prefactor);
+    let v0 = lambda * c * c;
+    assert!((pred.v0 - v0).abs() < 1e-12);
+    let u = |x: f64| 0.5 * lambda * x * x;
+    let exact = |eps: f64| {
+        mean_exit_time_1d(u, eps, -6.0, c, LeftBoundary::Reflecting, 0.0)
+            .unwrap()
+            .log_mean
+    };
+    check_convergence("OU half-line", v0, exact, &pred, 0.05);
+    // An interval (−c, c) has two symmetric channels: half the time.
+    let q = problem_from_toml(
+        &format!("{OU_1D}kind = \"box\"\nlo = [-{c}]\nhi = [{c}]\n"),
+        &BuildOptions::default(),
+    );
+    let pq = prediction(&q, &Options::default());
+    assert_eq!(pq.channels.len(), 2);
+    assert!((pq.prefactor / (0.5 * want) - 1.0).abs() < 1e-12);
+    let exact2 = |eps: f64| {
+        mean_exit_time_1d(u, eps, -c, c, LeftBoundary::Absorbing, 0.0)
+            .unwrap()
+            .log_mean
+    };
+    check_convergence("OU interval", v0, exact2, &pq, 0.05);
+}
+
+#[test]
+fn the_discrete_chain_has_its_own_prefactor_with_kappa_minus_one() {
+    // AR(1) x' = (1 − ηλ)x + ε√η ξ on (−1, 1), against the exact Nyström solve.
+    let (lambda, step) = (1.0, 0.5);
+    let p = problem_from_toml(
+        "name = \"ar1\"\nminimum = [0.0]\n[drift]\nhessian = [[1.0]]\n[noise]\nsource = \"identity\"\n[domain]\nkind = \"box\"\nlo = [-1.0]\nhi = [1.0]\n",
+        &BuildOptions::default(),
+    );
+    let pred = prediction(
+        &p,
+        &Options {
+            dynamics: Dynamics::Chain { step },
+            ..Options::default()
+        },
+    );
+    assert_eq!(pred.kappa, -1.0);
+    // V0 = ΔL(2 − ηλ)/c with ΔL = λ/2 (DESIGN §2).
+    let v0 = 0.5 * lambda * (2.0 - step * lambda);
+    assert!((pred.v0 - v0).abs() < 1e-12, "{}", pred.v0);
+    let exact = |eps: f64| {
+        let chain = Chain1d {
+            curvature: lambda,
+            variance: 1.0,
+            step,
+            eps,
+        };
+        (step * mean_exit_steps_chain_1d(&chain, -1.0, 1.0, 0.0, 8).unwrap()).ln()
+    };
+    check_convergence("AR(1) chain", v0, exact, &pred, 0.05);
+    // The continuous formula (κ = +1) is wrong for the chain by a factor that grows like 1/ε².
+    let cont = prediction(&p, &Options::default());
+    let eps = eps_at(cont.v0, 30.0);
+    let off = (exact(eps) - cont.ln_mean_exit_time(eps)).exp();
+    assert!(!(0.5..2.0).contains(&off), "{off}");
+}
+
