@@ -36,7 +36,10 @@ fn check_convergence(name: &str, v0: f64, exact: impl Fn(f64) -> f64, pred: &Pre
         let eps = eps_at(v0, r);
         let ratio = (exact(eps) - pred.ln_mean_exit_time(eps)).exp();
         points.push((eps, ratio));
-        assert!((ratio - 1.0).abs() < tol, "{name}: V0/ε² = {r}: exact/predicted = {ratio}");
+        assert!(
+            (ratio - 1.0).abs() < tol,
+            "{name}: V0/ε² = {r}: exact/predicted = {ratio}"
+        );
     }
     let c = fit_c(&points);
     for (eps, ratio) in &points {
@@ -56,7 +59,11 @@ fn eyring_kramers_on_the_1d_double_well_with_absorption_at_the_saddle() {
     assert!(pred.channels[0].saddle.is_some());
     // (2π/μ)√(|V''(0)|/V''(−1))/2 with V = 2U: μ = 1, V'' = −2 and 4.
     let a = std::f64::consts::PI * (0.5f64).sqrt();
-    assert!((pred.prefactor / a - 1.0).abs() < 1e-6, "{}", pred.prefactor);
+    assert!(
+        (pred.prefactor / a - 1.0).abs() < 1e-6,
+        "{}",
+        pred.prefactor
+    );
     let u = |x: f64| x.powi(4) / 4.0 - x * x / 2.0;
     let exact = |eps: f64| {
         mean_exit_time_1d(u, eps, -6.0, 0.0, LeftBoundary::Reflecting, -1.0)
@@ -87,7 +94,11 @@ fn boundary_flux_of_a_1d_ornstein_uhlenbeck_process() {
     let pred = prediction(&p, &Options::default());
     assert_eq!(pred.kappa, 1.0);
     let want = std::f64::consts::PI.sqrt() / (lambda * lambda.sqrt() * c);
-    assert!((pred.prefactor / want - 1.0).abs() < 1e-12, "{} vs {want}", pred.prefactor);
+    assert!(
+        (pred.prefactor / want - 1.0).abs() < 1e-12,
+        "{} vs {want}",
+        pred.prefactor
+    );
     let v0 = lambda * c * c;
     assert!((pred.v0 - v0).abs() < 1e-12);
     let u = |x: f64| 0.5 * lambda * x * x;
@@ -149,3 +160,88 @@ fn the_discrete_chain_has_its_own_prefactor_with_kappa_minus_one() {
     assert!(!(0.5..2.0).contains(&off), "{off}");
 }
 
+/// b = −½a∇V + R∇V with constant anisotropic a and V = x²/2 + x⁴/4 + y² (DESIGN §2's recipe):
+/// V is the quasi-potential, ∇²V is known along every path, and div ℓ = div(R∇V) = 0.
+const MANUFACTURED: &str = r#"
+name = "manufactured-constant-noise"
+variables = ["x", "y"]
+minimum = [0.0, 0.0]
+[drift]
+field = [
+  "-0.5*((x + x^3) + 0.3*(2*y)) + 2*y",
+  "-0.5*(0.3*(x + x^3) + 0.5*(2*y)) - (x + x^3)",
+]
+[noise]
+source = "matrix"
+matrix = [[1.0, 0.3], [0.3, 0.5]]
+weight = "inverse"
+[domain]
+kind = "ball"
+center = [0.0, 0.0]
+radius = 0.8
+"#;
+
+#[test]
+fn the_riccati_transport_recovers_the_exact_hessian_of_a_manufactured_quasi_potential() {
+    let p = problem_from_toml(MANUFACTURED, &BuildOptions::default());
+    let report = quasipot::mam::run(&p, &quasipot::mam::Config::default()).unwrap();
+    let path = report.path();
+    let t = quasipot::rates::prefactor::path::transport(&p, path, None).unwrap();
+    let x = path.end();
+    let exact = [1.0 + 3.0 * x[0] * x[0], 0.0, 0.0, 2.0];
+    let q = t.hessians.last().unwrap();
+    for k in 0..4 {
+        assert!(
+            (q.data[k] - exact[k]).abs() < 2e-3,
+            "∇²V = {:?} vs {exact:?}",
+            q.data
+        );
+    }
+    let g = t.gradients.last().unwrap();
+    assert!((g[0] - (x[0] + x[0].powi(3))).abs() < 2e-3 && (g[1] - 2.0 * x[1]).abs() < 2e-3);
+    assert!(t.integral.abs() < 2e-3, "∫ div ℓ dt = {}", t.integral);
+    // The boundary-flux prefactor from the exact V by hand: exit at (±r, 0), n = (1, 0),
+    // K = ∂²V/∂y² − |∇V|/r, rate per channel (−b·n)(2π)^{-1/2}√(det ∇²V(0)/K).
+    let pred = prediction(&p, &Options::default());
+    assert_eq!(pred.kappa, 1.0);
+    let r: f64 = 0.8;
+    let gv = r + r.powi(3);
+    let k = 2.0 - gv / r;
+    let inward = 0.5 * gv;
+    let rate = inward / (2.0 * std::f64::consts::PI).sqrt() * (2.0 / k).sqrt();
+    let want = 1.0 / (2.0 * rate);
+    assert_eq!(pred.channels.len(), 2, "{:?}", pred.channels);
+    assert!(
+        (pred.prefactor / want - 1.0).abs() < 5e-3,
+        "{} vs {want}",
+        pred.prefactor
+    );
+}
+
+#[test]
+fn maier_stein_transverse_integral_matches_the_independent_pde_check() {
+    // On the symmetry axis y = 0 the Riccati equation reduces to one ODE for q = ∂²V/∂y²,
+    // dq/dx = (4βx²(x² − 1) + 2(1 + x²)q − q²)/(x³ − x), q(−1) = 4, and
+    // ∫ div ℓ dt = ∫ (q/2 − 1 − x²)/(x³ − x) dx = −0.9936 (RK4, 8e4 steps; rates.md's PDE
+    // check gives −0.994). So A = (π/2)·e^{−0.994} with absorption at the saddle.
+    let opts = BuildOptions {
+        parameters: vec![("beta".into(), 3.0)],
+        ..Default::default()
+    };
+    let p = Problem::load("maier-stein", &opts).unwrap();
+    let pred = prediction(&p, &Options::default());
+    assert_eq!(pred.kappa, 0.0);
+    let c = &pred.channels[0];
+    assert!(c.saddle.as_ref().unwrap().iter().all(|v| v.abs() < 1e-8));
+    assert!(
+        (c.transverse_integral + 0.994).abs() < 0.01,
+        "{}",
+        c.transverse_integral
+    );
+    let want = std::f64::consts::FRAC_PI_2 * (-0.994f64).exp();
+    assert!(
+        (pred.prefactor / want - 1.0).abs() < 0.01,
+        "{} vs {want}",
+        pred.prefactor
+    );
+}

@@ -5,6 +5,7 @@ pub mod field;
 pub mod lemma4;
 pub mod output;
 pub mod path;
+pub mod prefactor;
 pub mod problems;
 pub mod scaling;
 pub mod v0;
@@ -121,6 +122,13 @@ pub enum Command {
         after_help = "Examples:\n  quasipot lemma4 quadratic-2d\n  quasipot lemma4 quadratic-anisotropic-3d --kappa 1,2,4,8,16 --out lemma4/"
     )]
     Lemma4(lemma4::Lemma4Args),
+    /// Predicted mean exit time E\[τ\] ≈ A·ε^κ·e^{V0/ε²} with the prefactor A and power κ
+    /// computed (Eyring–Kramers / Bouchet–Reygner over a saddle, the boundary flux through a
+    /// non-characteristic ∂D, or the discrete chain of Gaussian SGD with --lr).
+    #[command(
+        after_help = "Examples:\n  quasipot prefactor double-well-1d --eps 0.3,0.2,0.1\n  quasipot prefactor maier-stein --param beta=3\n  quasipot prefactor quadratic-2d --lr 0.05 --json"
+    )]
+    Prefactor(prefactor::PrefactorArgs),
     /// Every applicable engine side by side, with a verdict on their agreement.
     #[command(after_help = "Example:\n  quasipot validate quadratic-2d --out results/")]
     Validate(validate::ValidateArgs),
@@ -193,6 +201,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Path(a) => path::run(a, &cli.global, &out),
         Command::Merge(a) => exit::run_merge(a, &cli.global, &out),
         Command::Scaling(a) => scaling::run(a, &cli.global, &out),
+        Command::Prefactor(a) => prefactor::run(a, &cli.global, &out),
     }
 }
 

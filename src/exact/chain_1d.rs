@@ -95,9 +95,15 @@ pub fn mean_exit_steps_chain_1d(
         .collect();
     let excess: Vec<f64> = y.iter().map(|&x| escape(x)).collect();
     let sol = solve_m_matrix(n, off, excess);
-    let value = 1.0 + (0..n).map(|j| kernel(x0, y[j]) * w[j] * sol[j]).sum::<f64>();
+    let value = 1.0
+        + (0..n)
+            .map(|j| kernel(x0, y[j]) * w[j] * sol[j])
+            .sum::<f64>();
     if !value.is_finite() {
-        return Err(Error::numerical("chain exit time", "the Nyström solve broke down"));
+        return Err(Error::numerical(
+            "chain exit time",
+            "the Nyström solve broke down",
+        ));
     }
     Ok(value)
 }

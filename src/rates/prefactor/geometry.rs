@@ -153,16 +153,27 @@ pub(super) fn log_abs_det_symmetric(m: &Matrix, what: &str) -> Result<(f64, usiz
     ))
 }
 
-/// X with J X + X Jᵀ + a = 0 for any J without eigenvalue pairs λᵢ + λⱼ = 0 (a saddle's
-/// linearisation, where the stable-matrix solver does not apply): the d²×d² Kronecker system
-/// (I ⊗ J + J ⊗ I) vec X = −vec a, solved by LU. Meant for small d.
-pub(super) fn lyapunov_kronecker(j: &Matrix, a: &Matrix) -> Result<Matrix> {
+/// X with J X + X Jᵀ + a = 0 at a saddle (where the stable-matrix solver does not apply): the
+/// d²×d² Kronecker system (I ⊗ J + J ⊗ I) vec X = −vec a. When J has a resonant pair of
+/// eigenvalues (λᵢ + λⱼ = 0, e.g. μ and −μ) the system is singular and the linearisation does
+/// not fix the coupling entries; the minimum-norm solution is returned (by Tikhonov-regularised
+/// normal equations) with `resonant = true`. Meant for small d.
+pub(super) fn lyapunov_kronecker(j: &Matrix, a: &Matrix) -> Result<(Matrix, bool)> {
     let d = j.n;
     if d > 40 {
         return Err(Error::Unsupported(format!(
             "the saddle's Lyapunov equation is solved densely for d ≤ 40 (d = {d})"
         )));
     }
+    let eig = j
+        .to_faer()
+        .eigenvalues()
+        .map_err(|e| Error::numerical("eigenvalues at the saddle", format!("{e:?}")))?;
+    let scale = eig.iter().map(|z| z.norm()).fold(0.0, f64::max).max(1e-300);
+    let resonant = eig
+        .iter()
+        .enumerate()
+        .any(|(i, x)| eig[i..].iter().any(|y| (x + y).norm() < 1e-8 * scale));
     let n = d * d;
     // vec index (r, c) → r·d + c; (JX)_{rc} = Σ_k J_{rk} X_{kc}, (XJᵀ)_{rc} = Σ_k X_{rk} J_{ck}.
     let m = Mat::from_fn(n, n, |p, q| {
@@ -178,7 +189,14 @@ pub(super) fn lyapunov_kronecker(j: &Matrix, a: &Matrix) -> Result<Matrix> {
         v
     });
     let rhs = Mat::from_fn(n, 1, |p, _| -a.data[p]);
-    let x = m.partial_piv_lu().solve(&rhs);
+    let x = if resonant {
+        let mtm = m.transpose() * &m;
+        let delta = 1e-12 * mtm.norm_max();
+        let reg = Mat::from_fn(n, n, |p, q| mtm[(p, q)] + if p == q { delta } else { 0.0 });
+        reg.partial_piv_lu().solve(m.transpose() * &rhs)
+    } else {
+        m.partial_piv_lu().solve(&rhs)
+    };
     let mut out = Matrix::zeros(d);
     for r in 0..d {
         for c in 0..d {
@@ -188,10 +206,10 @@ pub(super) fn lyapunov_kronecker(j: &Matrix, a: &Matrix) -> Result<Matrix> {
     if out.data.iter().any(|v| !v.is_finite()) {
         return Err(Error::numerical(
             "saddle Lyapunov equation",
-            "singular: J has eigenvalues λᵢ + λⱼ = 0",
+            "the Kronecker system could not be solved",
         ));
     }
-    Ok(out)
+    Ok((out, resonant))
 }
 
 /// M⁻¹ for a small dense matrix.
@@ -233,17 +251,20 @@ mod tests {
     fn the_kronecker_lyapunov_solves_a_saddle() {
         // Maier–Stein's saddle: J = diag(1, −1), a = I → X = diag(−½, ½).
         let j = Matrix::diagonal(&[1.0, -1.0]);
-        let x = lyapunov_kronecker(&j, &Matrix::identity(2)).unwrap();
+        let (x, resonant) = lyapunov_kronecker(&j, &Matrix::identity(2)).unwrap();
+        assert!(resonant);
         assert!((x.data[0] + 0.5).abs() < 1e-14 && (x.data[3] - 0.5).abs() < 1e-14);
         // A non-normal J: check the residual.
         let j = Matrix::from_rows(&[vec![0.7, 2.0], vec![0.1, -1.3]], "J").unwrap();
         let a = Matrix::from_rows(&[vec![1.0, 0.3], vec![0.3, 0.5]], "a").unwrap();
-        let x = lyapunov_kronecker(&j, &a).unwrap();
+        let (x, resonant) = lyapunov_kronecker(&j, &a).unwrap();
+        assert!(!resonant);
         for r in 0..2 {
             for c in 0..2 {
                 let mut s = a.data[r * 2 + c];
                 for k in 0..2 {
-                    s += j.data[r * 2 + k] * x.data[k * 2 + c] + x.data[r * 2 + k] * j.data[c * 2 + k];
+                    s += j.data[r * 2 + k] * x.data[k * 2 + c]
+                        + x.data[r * 2 + k] * j.data[c * 2 + k];
                 }
                 assert!(s.abs() < 1e-13);
             }

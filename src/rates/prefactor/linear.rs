@@ -39,7 +39,10 @@ pub(super) fn continuous(problem: &Problem) -> Result<Outcome> {
         if !(inward > 1e-12 * crate::linalg::norm(&b)) {
             return Ok(not_applicable(
                 FLUX,
-                format!("characteristic boundary at {x:?}: b·n = {:.3e} ≥ 0", -inward),
+                format!(
+                    "characteristic boundary at {x:?}: b·n = {:.3e} ≥ 0",
+                    -inward
+                ),
             ));
         }
         let ln_r = inward.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln() + 0.5 * log_det_q
@@ -78,7 +81,10 @@ pub(super) fn continuous(problem: &Problem) -> Result<Outcome> {
 /// point, ε(2π)^{−½}·√(det Σ_η⁻¹/det K)/|∇V|·e^{−V/ε²}.
 pub(super) fn chain(problem: &Problem, step: f64) -> Result<Outcome> {
     let (Drift::Linear(lin), Noise::Constant(noise)) = (&problem.drift, &problem.noise) else {
-        return Ok(not_applicable(CHAIN, "needs linear drift and constant noise"));
+        return Ok(not_applicable(
+            CHAIN,
+            "needs linear drift and constant noise",
+        ));
     };
     let sigma = match chain_covariance(&lin.a, &noise.diffusion, step)? {
         Ok(s) => s,
@@ -259,9 +265,8 @@ fn box_minima(
             n[k] = sign;
             let (x, v) = half_space_minimum(theta, sigma, &n, c);
             let width = (hi[k] - lo[k]).abs();
-            let ok = (0..d).all(|i| {
-                i == k || (x[i] > lo[i] + 1e-9 * width && x[i] < hi[i] - 1e-9 * width)
-            });
+            let ok = (0..d)
+                .all(|i| i == k || (x[i] > lo[i] + 1e-9 * width && x[i] < hi[i] - 1e-9 * width));
             if ok {
                 inside.push((x, v));
             } else {
