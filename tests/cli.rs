@@ -395,3 +395,43 @@ fn field_interpolation_flag_selects_the_form() {
     ]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn prefactor_prints_the_formula_and_exit_reports_the_prediction_per_level() {
+    let (code, out, err) = run(&["prefactor", "double-well-1d", "--eps", "0.3,0.2", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["prediction"]["status"], "applicable");
+    assert_eq!(v["prediction"]["kappa"], 0.0);
+    // (π/√2)·e^{0.5/0.09} at ε = 0.3.
+    let want = std::f64::consts::PI / 2f64.sqrt() * (0.5f64 / 0.09).exp();
+    let got = v["levels"][0]["predicted_mean_exit_time"].as_f64().unwrap();
+    assert!((got / want - 1.0).abs() < 1e-6, "{got} vs {want}");
+    // Not applicable: a reason, exit code 0, no number.
+    let (code, out, _) = run(&["prefactor", "manufactured-anisotropic", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["prediction"]["status"], "not-applicable");
+    assert!(v.get("levels").is_none());
+    let (code, _, err) = run(&["prefactor", "double-well-1d", "--eps", "-1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--eps"), "{err}");
+    // exit: the SGD parametrisation predicts for the chain (κ = −1) and fits with it.
+    let (code, out, err) = run(&[
+        "exit",
+        "quadratic-2d",
+        "--lr",
+        "0.05",
+        "--batch",
+        "0.4,0.5",
+        "--runs",
+        "50",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["prediction"]["kappa"], -1.0);
+    assert_eq!(v["config"]["prefactor_exponent"], -1.0);
+    assert!(v["levels"][1]["predicted_mean_exit_time"].as_f64().unwrap() > 0.0);
+}

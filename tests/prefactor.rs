@@ -245,3 +245,70 @@ fn maier_stein_transverse_integral_matches_the_independent_pde_check() {
         pred.prefactor
     );
 }
+
+fn reason(p: &Problem, opts: &Options) -> String {
+    match predict(p, opts).unwrap() {
+        Outcome::Applicable(pred) => panic!("expected not applicable, got {pred:?}"),
+        Outcome::NotApplicable { reason, .. } => reason,
+    }
+}
+
+#[test]
+fn assumptions_that_fail_give_a_reason_never_a_number() {
+    // Isotropic OU on a ball: V is constant on ∂D (a degenerate minimum).
+    let ball = problem_from_toml(
+        "name = \"iso\"\nminimum = [0.0, 0.0]\n[drift]\nhessian = [[1.0, 0.0], [0.0, 1.0]]\n[noise]\nsource = \"identity\"\n[domain]\nkind = \"ball\"\ncenter = [0.0, 0.0]\nradius = 1.0\n",
+        &BuildOptions::default(),
+    );
+    assert!(reason(&ball, &Options::default()).contains("degenerate"));
+    // State-dependent noise.
+    let p = Problem::load("manufactured-anisotropic", &BuildOptions::default()).unwrap();
+    assert!(reason(&p, &Options::default()).contains("state-dependent"));
+    // A ball not centred at θ*.
+    let off = problem_from_toml(
+        "name = \"off\"\nminimum = [0.0, 0.0]\n[drift]\nhessian = [[1.0, 0.0], [0.0, 2.0]]\n[noise]\nsource = \"identity\"\n[domain]\nkind = \"ball\"\ncenter = [0.1, 0.0]\nradius = 1.0\n",
+        &BuildOptions::default(),
+    );
+    assert!(reason(&off, &Options::default()).contains("not centred"));
+    // A nonlinear chain.
+    let dw = Problem::load("double-well-1d", &BuildOptions::default()).unwrap();
+    let chain = Options {
+        dynamics: Dynamics::Chain { step: 0.01 },
+        ..Options::default()
+    };
+    assert!(reason(&dw, &chain).contains("linear drift"));
+    // An unstable chain (ηλ_max ≥ 2) and a bad step are refused.
+    let q = Problem::load("quadratic-2d", &BuildOptions::default()).unwrap();
+    let unstable = Options {
+        dynamics: Dynamics::Chain { step: 0.6 },
+        ..Options::default()
+    };
+    assert!(reason(&q, &unstable).contains("unstable"));
+    let bad = Options {
+        dynamics: Dynamics::Chain { step: -1.0 },
+        ..Options::default()
+    };
+    assert!(predict(&q, &bad).is_err());
+}
+
+#[test]
+fn the_half_space_channel_agrees_with_the_closed_form_tangential_determinant() {
+    // For a half-space, det(PᵀΣ⁻¹P) = det Σ⁻¹ · nᵀΣn, so the flux formula reduces to
+    // rate = (−b·n)(2πε²)^{-1/2}(nᵀΣn)^{-1/2}e^{−V0/ε²}: an independent route through Σ only.
+    let p = problem_from_toml(
+        "name = \"hs\"\nminimum = [0.0, 0.0]\n[drift]\nhessian = [[2.0, 0.5], [0.5, 1.0]]\n[noise]\nsource = \"matrix\"\nmatrix = [[1.0, -0.2], [-0.2, 0.6]]\n[domain]\nkind = \"half-space\"\nnormal = [0.6, 0.8]\noffset = 0.7\n",
+        &BuildOptions::default(),
+    );
+    let pred = prediction(&p, &Options::default());
+    let sigma = quasipot::exact::local_covariance(&p).unwrap().sigma;
+    let n = [0.6, 0.8];
+    let nsn: f64 = (0..2)
+        .map(|i| (0..2).map(|j| n[i] * sigma[(i, j)] * n[j]).sum::<f64>())
+        .sum();
+    let x = &pred.channels[0].exit_point;
+    let b = p.drift.eval(x);
+    let inward = -(b[0] * n[0] + b[1] * n[1]);
+    let rate = inward / (2.0 * std::f64::consts::PI * nsn).sqrt();
+    assert!((pred.channels[0].rate_coefficient / rate - 1.0).abs() < 1e-10);
+    assert!((pred.v0 - 0.49 / (2.0 * nsn)).abs() < 1e-12);
+}

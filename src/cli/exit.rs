@@ -4,6 +4,7 @@
 use super::output::{table, Output};
 use super::{load_problem, Global};
 use crate::problem::{Domain, Problem};
+use crate::rates::prefactor::{predict, Dynamics, Options, Outcome};
 use crate::sde::{self, Config, ExitDetection, Hooks, Report, Shard};
 use anyhow::{anyhow, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -52,7 +53,8 @@ pub struct ExitArgs {
     #[arg(long)]
     pub resume: bool,
     /// κ in E\[τ\] ≈ A·εᵏ·e^{V0/ε²} for the Arrhenius fit: 0 over a saddle, 1 through a
-    /// non-characteristic boundary; default auto (1 for bounded domains, 0 for half-spaces).
+    /// non-characteristic boundary, −1 for the discrete chain (--lr); default: the computed
+    /// prefactor's κ (`quasipot prefactor`), else 1 for bounded domains and 0 for half-spaces.
     #[arg(long, value_name = "κ")]
     pub prefactor_exponent: Option<f64>,
 }
@@ -113,7 +115,25 @@ fn progress_hooks(out: &Output, total: u64, levels: usize) -> (Hooks, Option<Pro
     (hooks, Some(bar))
 }
 
-fn human_report(r: &Report) -> String {
+/// The prefactor prediction for what this report simulated: the discrete chain at h = η in the
+/// SGD parametrisation (exit checked every step), the SDE otherwise.
+pub fn prediction_for(report: &Report, problem: &Problem) -> Outcome {
+    let dynamics = if report.config.sgd.is_some() {
+        Dynamics::Chain { step: report.dt }
+    } else {
+        Dynamics::Continuous
+    };
+    let options = Options {
+        dynamics,
+        ..Options::default()
+    };
+    predict(problem, &options).unwrap_or_else(|e| Outcome::NotApplicable {
+        formula: "prefactor".into(),
+        reason: format!("{e}"),
+    })
+}
+
+fn human_report(r: &Report, prediction: &Outcome) -> String {
     let rows: Vec<Vec<String>> = r
         .levels
         .iter()
@@ -139,6 +159,10 @@ fn human_report(r: &Report) -> String {
                 l.mean_iterations
                     .map(|m| format!("{m:.4e}"))
                     .unwrap_or_else(|| "—".into()),
+                prediction
+                    .prediction()
+                    .map(|p| format!("{:.4e}", p.mean_exit_time(l.eps)))
+                    .unwrap_or_else(|| "—".into()),
             ]
         })
         .collect();
@@ -157,9 +181,11 @@ fn human_report(r: &Report) -> String {
             "95% CI",
             "median τ",
             "E[ν] (steps)",
+            "predicted E[τ]",
         ],
         &rows,
     ));
+    h.push_str(&format!("\nprefactor  {}\n", prediction.summary()));
     if let Some(f) = &r.arrhenius {
         h.push_str(&format!(
             "\nArrhenius fit  ln E[τ] = ln A + κ ln ε + V0/ε² (κ = {}): V0 = {:.5} ± {:.5} (95% CI [{:.5}, {:.5}]), A = {:.4e}\n",
@@ -203,8 +229,24 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
     if let Some(s) = &args.shard {
         c.shard = Some(Shard::parse(s)?);
     }
+    // κ of the Arrhenius fit: the user's, else the computed prefactor's (−1 for the discrete
+    // chain of the SGD parametrisation, +1 through a non-characteristic ∂D, 0 over a saddle).
+    let dynamics = match args.lr {
+        Some(step) => Dynamics::Chain { step },
+        None => Dynamics::Continuous,
+    };
+    let predicted_kappa = predict(
+        &problem,
+        &Options {
+            dynamics,
+            ..Options::default()
+        },
+    )
+    .ok()
+    .and_then(|o| o.prediction().map(|p| p.kappa));
     c.prefactor_exponent = args
         .prefactor_exponent
+        .or(predicted_kappa)
         .unwrap_or_else(|| default_prefactor_exponent(&problem));
     c.out = out.dir()?.map(|d| d.to_path_buf());
     if args.resume && c.out.is_none() {
@@ -227,9 +269,16 @@ fn finish(report: &Report, problem: &Problem, out: &Output) -> Result<i32> {
     if let Some(dir) = out.dir()? {
         files = sde::write_files(report, problem, dir)?;
     }
+    let prediction = prediction_for(report, problem);
     let mut js = serde_json::to_value(report)?;
     js["files"] = json!(files);
-    out.finish(&human_report(report), &js)?;
+    if let (Some(p), Some(levels)) = (prediction.prediction(), js["levels"].as_array_mut()) {
+        for (l, r) in levels.iter_mut().zip(&report.levels) {
+            l["predicted_mean_exit_time"] = json!(p.mean_exit_time(r.eps));
+        }
+    }
+    js["prediction"] = serde_json::to_value(&prediction)?;
+    out.finish(&human_report(report, &prediction), &js)?;
     Ok(0)
 }
 

@@ -12,7 +12,12 @@ pub struct PrefactorArgs {
     /// Built-in problem name or TOML file.
     pub problem: String,
     /// Noise levels ε at which to evaluate E[τ] (comma-separated); default: V0/ε² = 5, 10, 20, 40.
-    #[arg(long, value_delimiter = ',', value_name = "E1,E2,..")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "E1,E2,..",
+        allow_hyphen_values = true
+    )]
     pub eps: Vec<f64>,
     /// Predict for the discrete chain at step η (Gaussian SGD, eq. 2) instead of the SDE.
     #[arg(long, value_name = "η")]
