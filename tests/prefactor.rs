@@ -184,7 +184,13 @@ radius = 0.8
 #[test]
 fn the_riccati_transport_recovers_the_exact_hessian_of_a_manufactured_quasi_potential() {
     let p = problem_from_toml(MANUFACTURED, &BuildOptions::default());
-    let report = quasipot::mam::run(&p, &quasipot::mam::Config::default()).unwrap();
+    // gMAM is slow on anisotropic formula problems (issue 14): a coarse tolerance suffices.
+    let mam = quasipot::mam::Config {
+        tol: 1e-4,
+        max_points: 1025,
+        ..Default::default()
+    };
+    let report = quasipot::mam::run(&p, &mam).unwrap();
     let path = report.path();
     let t = quasipot::rates::prefactor::path::transport(&p, path, None).unwrap();
     let x = path.end();
@@ -202,7 +208,11 @@ fn the_riccati_transport_recovers_the_exact_hessian_of_a_manufactured_quasi_pote
     assert!(t.integral.abs() < 2e-3, "∫ div ℓ dt = {}", t.integral);
     // The boundary-flux prefactor from the exact V by hand: exit at (±r, 0), n = (1, 0),
     // K = ∂²V/∂y² − |∇V|/r, rate per channel (−b·n)(2π)^{-1/2}√(det ∇²V(0)/K).
-    let pred = prediction(&p, &Options::default());
+    let opts = Options {
+        mam,
+        ..Options::default()
+    };
+    let pred = prediction(&p, &opts);
     assert_eq!(pred.kappa, 1.0);
     let r: f64 = 0.8;
     let gv = r + r.powi(3);
@@ -233,14 +243,58 @@ fn maier_stein_transverse_integral_matches_the_independent_pde_check() {
     assert_eq!(pred.kappa, 0.0);
     let c = &pred.channels[0];
     assert!(c.saddle.as_ref().unwrap().iter().all(|v| v.abs() < 1e-8));
+    // The path's discretisation (gMAM tolerance 1e-8) leaves about 1e-3.
     assert!(
-        (c.transverse_integral + 0.994).abs() < 0.01,
+        (c.transverse_integral + 0.9936).abs() < 3e-3,
         "{}",
         c.transverse_integral
     );
-    let want = std::f64::consts::FRAC_PI_2 * (-0.994f64).exp();
+    let want = std::f64::consts::FRAC_PI_2 * (-0.9936f64).exp();
     assert!(
-        (pred.prefactor / want - 1.0).abs() < 0.01,
+        (pred.prefactor / want - 1.0).abs() < 3e-3,
+        "{} vs {want}",
+        pred.prefactor
+    );
+    // β = 10: two optimal paths meet at the saddle, V is not smooth there — no number.
+    let opts = BuildOptions {
+        parameters: vec![("beta".into(), 10.0)],
+        ..Default::default()
+    };
+    let p = Problem::load("maier-stein", &opts).unwrap();
+    assert!(reason(&p, &Options::default()).contains("not smooth"));
+}
+
+#[test]
+fn gradient_double_wells_over_a_saddle_in_2d() {
+    // U = x⁴/4 − x²/2 + y²/2 + xy²/4, a = I: reversible; det ∇²U = 1 at θ* = (−1, 0) and
+    // |det| = 1 at z* = 0, μ = 1, absorption at x = 0: A = ½·2π = π.
+    let base = "variables = [\"x\", \"y\"]\nminimum = [-1.0, 0.0]\n[domain]\nkind = \"half-space\"\nnormal = [1.0, 0.0]\noffset = 0.0\n";
+    let p = problem_from_toml(
+        &format!("name = \"dw\"\n{base}[drift]\nloss = \"x^4/4 - x^2/2 + y^2/2 + 0.25*x*y^2\"\n[noise]\nsource = \"identity\"\n"),
+        &BuildOptions::default(),
+    );
+    let pred = prediction(&p, &Options::default());
+    assert!(
+        (pred.prefactor / std::f64::consts::PI - 1.0).abs() < 1e-6,
+        "{}",
+        pred.prefactor
+    );
+    // With a = diag(1, ½) the drift −∇U of a separable U is still reversible in the a⁻¹
+    // metric (V = 2f(x) + 2y²), but the code does not know it: the Riccati transport must find
+    // ∫ div ℓ = 0 and A = π/√2 as for the 1-D well.
+    let p = problem_from_toml(
+        &format!("name = \"dwa\"\n{base}[drift]\nloss = \"x^4/4 - x^2/2 + y^2/2\"\n[noise]\nsource = \"matrix\"\nmatrix = [[1.0, 0.0], [0.0, 0.5]]\n"),
+        &BuildOptions::default(),
+    );
+    let pred = prediction(&p, &Options::default());
+    assert!(
+        pred.channels[0].transverse_integral.abs() < 2e-3,
+        "{:?}",
+        pred.channels
+    );
+    let want = std::f64::consts::PI / 2f64.sqrt();
+    assert!(
+        (pred.prefactor / want - 1.0).abs() < 2e-3,
         "{} vs {want}",
         pred.prefactor
     );
