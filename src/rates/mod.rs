@@ -9,3 +9,4 @@
 //! - adaptive multilevel splitting for exits that direct Monte Carlo cannot reach.
 
 pub mod prefactor;
+pub mod sweep;

@@ -1,0 +1,266 @@
+//! One picture of E\[τ\] at finite noise: every way quasipot has of getting the mean exit time,
+//! side by side over a range of ε reaching V₀/ε² ≈ 40, with each pair's agreement per ε.
+//!
+//! - direct Monte Carlo ([`crate::sde`]) where exits are frequent enough (V₀/ε² ≤ 6 by default;
+//!   boundary-corrected, h ≤ 1e-3), each ε with its own random streams;
+//! - the computed prefactor ([`super::prefactor`]) and the bare asymptote e^{V₀/ε²};
+//! - further estimates (the generator solve, adaptive multilevel splitting) added by the
+//!   caller through [`Sweep::add`].
+//!
+//! Two estimates agree at an ε when |ln a − ln b| ≤ 1.96·√(sₐ² + s_b²) + their stated
+//! discretisation errors, s the standard error of ln E\[τ\] (0 for deterministic solves). The
+//! prefactor is an asymptotic formula: its ratio to the others is reported (it should tend to 1
+//! like 1 + c·ε²), never a verdict.
+
+use super::prefactor::{self, Outcome};
+use crate::analysis::stats::Z95;
+use crate::error::Result;
+use crate::problem::Problem;
+use crate::sde;
+use serde::Serialize;
+
+/// One estimate of E\[τ\] at one ε.
+#[derive(Clone, Debug, Serialize)]
+pub struct Estimate {
+    /// direct | ams | generator | prefactor | asymptote.
+    pub method: String,
+    /// E\[τ\] (may be +∞ in floating point; `ln_mean` stays finite).
+    pub mean: f64,
+    /// ln E\[τ\].
+    pub ln_mean: f64,
+    /// Standard error of ln E\[τ\] (statistical; 0 for deterministic methods).
+    pub ln_se: f64,
+    /// Discretisation error of ln E\[τ\] (relative error of E\[τ\]; 0 when not estimated).
+    pub ln_discretisation: f64,
+    /// 95 % confidence interval of E\[τ\], when the method is statistical.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<[f64; 2]>,
+    /// Trajectory or grid effort and the like.
+    pub detail: String,
+}
+
+/// Whether two estimates agree at one ε.
+#[derive(Clone, Debug, Serialize)]
+pub struct PairVerdict {
+    /// First method.
+    pub a: String,
+    /// Second method.
+    pub b: String,
+    /// ln(a/b).
+    pub ln_ratio: f64,
+    /// The tolerance on |ln(a/b)|.
+    pub tolerance: f64,
+    /// |ln(a/b)| ≤ tolerance.
+    pub agree: bool,
+}
+
+/// Everything at one noise level.
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepPoint {
+    /// ε.
+    pub eps: f64,
+    /// V₀/ε².
+    pub v0_over_eps2: f64,
+    /// Every estimate available here.
+    pub estimates: Vec<Estimate>,
+    /// Each pair of non-asymptotic estimates.
+    pub verdicts: Vec<PairVerdict>,
+    /// E\[τ\]_prefactor / E\[τ\]_m for each non-asymptotic method m.
+    pub prefactor_ratios: Vec<(String, f64)>,
+}
+
+/// The sweep.
+#[derive(Clone, Debug, Serialize)]
+pub struct Sweep {
+    /// Problem name.
+    pub problem: String,
+    /// V₀ used to place the noise levels.
+    pub v0: f64,
+    /// The prefactor prediction (or why it does not apply).
+    pub prediction: Outcome,
+    /// One entry per ε, in order of increasing V₀/ε².
+    pub points: Vec<SweepPoint>,
+    /// What the reader should know (censoring, skipped methods).
+    pub notes: Vec<String>,
+}
+
+/// Settings of [`run`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// V₀/ε² values; default 3, 4, 5, 6, 8, 12, 16, 24, 32, 40.
+    pub ratios: Vec<f64>,
+    /// Direct Monte Carlo up to this V₀/ε²; default 6.
+    pub direct_max_ratio: f64,
+    /// Trajectories per direct level; default 400.
+    pub direct_runs: u64,
+    /// Step budget per trajectory; default 2·10⁷ (censored runs are reported).
+    pub direct_max_steps: u64,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ratios: vec![3.0, 4.0, 5.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 40.0],
+            direct_max_ratio: 6.0,
+            direct_runs: 400,
+            direct_max_steps: 20_000_000,
+            seed: 1,
+        }
+    }
+}
+
+impl Sweep {
+    /// The noise levels, in order.
+    pub fn eps(&self) -> Vec<f64> {
+        self.points.iter().map(|p| p.eps).collect()
+    }
+
+    /// Add an estimate at the point with this ε (ignored if there is none).
+    pub fn add(&mut self, eps: f64, estimate: Estimate) {
+        if let Some(p) = self
+            .points
+            .iter_mut()
+            .find(|p| (p.eps - eps).abs() <= 1e-12 * eps)
+        {
+            p.estimates.push(estimate);
+        }
+    }
+
+    /// Recompute every point's verdicts and prefactor ratios from its estimates.
+    pub fn judge(&mut self) {
+        for p in &mut self.points {
+            let real: Vec<&Estimate> = p
+                .estimates
+                .iter()
+                .filter(|e| e.method != "prefactor" && e.method != "asymptote")
+                .collect();
+            p.verdicts.clear();
+            for i in 0..real.len() {
+                for j in i + 1..real.len() {
+                    let (a, b) = (real[i], real[j]);
+                    let ln_ratio = a.ln_mean - b.ln_mean;
+                    let tolerance = Z95 * (a.ln_se.powi(2) + b.ln_se.powi(2)).sqrt()
+                        + a.ln_discretisation
+                        + b.ln_discretisation;
+                    p.verdicts.push(PairVerdict {
+                        a: a.method.clone(),
+                        b: b.method.clone(),
+                        ln_ratio,
+                        tolerance,
+                        agree: ln_ratio.abs() <= tolerance,
+                    });
+                }
+            }
+            p.prefactor_ratios = match p.estimates.iter().find(|e| e.method == "prefactor") {
+                Some(pf) => real
+                    .iter()
+                    .map(|e| (e.method.clone(), (pf.ln_mean - e.ln_mean).exp()))
+                    .collect(),
+                None => Vec::new(),
+            };
+        }
+    }
+}
+
+/// Build the sweep with direct Monte Carlo, the prefactor and the asymptote; `v0` places the
+/// noise levels (ε = √(V₀/r) for each ratio r).
+///
+/// # Errors
+/// Invalid settings, or a failure of the Monte Carlo engine.
+pub fn run(problem: &Problem, v0: f64, config: &Config) -> Result<Sweep> {
+    if !(v0 > 0.0 && v0.is_finite()) {
+        return Err(crate::Error::invalid(
+            "v0",
+            format!("the sweep needs a positive V0, got {v0}"),
+        ));
+    }
+    let mut ratios = config.ratios.clone();
+    ratios.sort_by(f64::total_cmp);
+    let prediction = prefactor::predict(problem, &prefactor::Options::default())?;
+    let mut sweep = Sweep {
+        problem: problem.name.clone(),
+        v0,
+        prediction,
+        points: ratios
+            .iter()
+            .map(|r| SweepPoint {
+                eps: (v0 / r).sqrt(),
+                v0_over_eps2: *r,
+                estimates: Vec::new(),
+                verdicts: Vec::new(),
+                prefactor_ratios: Vec::new(),
+            })
+            .collect(),
+        notes: Vec::new(),
+    };
+    for p in &mut sweep.points {
+        p.estimates.push(Estimate {
+            method: "asymptote".into(),
+            mean: p.v0_over_eps2.exp(),
+            ln_mean: p.v0_over_eps2,
+            ln_se: 0.0,
+            ln_discretisation: 0.0,
+            ci95: None,
+            detail: "e^{V0/ε²}".into(),
+        });
+        if let Some(pred) = sweep.prediction.prediction() {
+            let ln = pred.ln_mean_exit_time(p.eps);
+            p.estimates.push(Estimate {
+                method: "prefactor".into(),
+                mean: ln.exp(),
+                ln_mean: ln,
+                ln_se: 0.0,
+                ln_discretisation: 0.0,
+                ci95: None,
+                detail: pred.formula.clone(),
+            });
+        }
+    }
+    let direct: Vec<f64> = sweep
+        .points
+        .iter()
+        .filter(|p| p.v0_over_eps2 <= config.direct_max_ratio)
+        .map(|p| p.eps)
+        .collect();
+    if !direct.is_empty() {
+        let mut c = sde::Config::default();
+        c.set_eps(direct.clone())?;
+        let stiff = sde::ensemble::stiffness(problem)?;
+        c.set_dt((0.02 * stiff.h_max).min(1e-3))?;
+        c.set_runs(config.direct_runs)?;
+        c.max_steps = config.direct_max_steps;
+        c.seed = config.seed;
+        c.detection = sde::ExitDetection::BoundaryCorrected;
+        c.bootstrap = 0;
+        let r = sde::run(problem, &c)?;
+        for l in &r.levels {
+            let s = &l.stats;
+            if let (Some(mean), Some(lm), Some(se)) = (s.mean, s.log_mean, s.log_mean_se) {
+                if l.censored + l.interrupted > 0 {
+                    sweep.notes.push(format!(
+                        "direct Monte Carlo at ε = {:.4}: {} of {} runs censored (survival estimate)",
+                        l.eps,
+                        l.censored + l.interrupted,
+                        l.runs
+                    ));
+                }
+                sweep.add(
+                    l.eps,
+                    Estimate {
+                        method: "direct".into(),
+                        mean,
+                        ln_mean: lm,
+                        ln_se: se,
+                        ln_discretisation: 0.0,
+                        ci95: s.ci95,
+                        detail: format!("{} runs, h = {:.2e}, boundary-corrected", l.runs, c.dt),
+                    },
+                );
+            }
+        }
+    }
+    sweep.judge();
+    Ok(sweep)
+}
