@@ -89,3 +89,143 @@ fn ou_interval_matches_quadrature_to_1e6() {
         assert_eq!(l.reflecting_nodes, 0);
     }
 }
+
+fn from_toml(text: &str) -> Problem {
+    problem_from_toml(text, &BuildOptions::default())
+}
+
+/// b = (−U′(x), −y), a = I, D = {x < 0}: T(x, y) = T₁(x). The y-differences of a function of x
+/// vanish and the y-walls reflect, so the 2-D discrete solution *is* the 1-D one on the same
+/// x-grid (to round-off), and T(θ*) matches the 1-D quadrature to 1e-6 like the 1-D test.
+#[test]
+fn separable_2d_double_well_is_the_1d_solution() {
+    let p2 = from_toml(
+        "name = \"dw-sep\"\nvariables = [\"x\", \"y\"]\nminimum = [-1.0, 0.0]\n[drift]\nloss = \"x^4/4 - x^2/2 + y^2/2\"\n[noise]\nsource = \"identity\"\n[domain]\nkind = \"half-space\"\nnormal = [1.0, 0.0]\noffset = 0.0\n",
+    );
+    let p1 = load("double-well-1d");
+    let eps = 0.6;
+    let n = 257;
+    let r2 = generator::run(&p2, &cfg(eps, n)).unwrap();
+    let l2 = &r2.levels[0];
+    // The same x-axis for the 1-D solve.
+    let c1 = Config {
+        bounds: Some((vec![l2.box_lo[0]], vec![l2.box_hi[0]])),
+        ..cfg(eps, n)
+    };
+    let r1 = generator::run(&p1, &c1).unwrap();
+    let l1 = &r1.levels[0];
+    let mut worst = 0.0f64;
+    for j in 0..n {
+        for i in 0..n {
+            let d = (l2.values[j * n + i] - l1.values[i]).abs();
+            worst = worst.max(d / l1.values[i].max(1e-300).max(1.0));
+        }
+    }
+    assert!(worst < 1e-9, "max relative difference {worst:.2e}");
+    assert!(rel(l2.mean_exit_time, l1.mean_exit_time) < 1e-9);
+    assert!(l2.reflecting_nodes > 0);
+    let exact = mean_exit_time_1d(dw, eps, -12.0, 0.0, LeftBoundary::Reflecting, -1.0)
+        .unwrap()
+        .mean;
+    let r = generator::run(&p2, &cfg(eps, 513)).unwrap();
+    assert!(
+        rel(r.levels[0].mean_exit_time, exact) < 1e-6,
+        "{} vs {exact}",
+        r.levels[0].mean_exit_time
+    );
+}
+
+/// E[τ] from radius r for OU (b = −θ, a = I) in the disc of radius R: the radial equation
+/// (ε²/2)(T″ + T′/r) − rT′ = −1, T′(0) = 0, T(R) = 0 integrates to
+/// T(r) = (2/ε²)∫ᵣᴿ e^{s²/ε²} s⁻¹ ∫₀ˢ t e^{−t²/ε²} dt ds = ∫ᵣᴿ (e^{s²/ε²} − 1)/s ds
+/// = ½[Ein(R²/ε²) − Ein(r²/ε²)], Ein(z) = Σ_{k≥1} zᵏ/(k·k!).
+fn ou_disc_exact(r: f64, big_r: f64, eps: f64) -> f64 {
+    let ein = |z: f64| {
+        let (mut term, mut sum) = (1.0, 0.0);
+        for k in 1..400 {
+            term *= z / k as f64;
+            sum += term / k as f64;
+        }
+        sum
+    };
+    0.5 * (ein(big_r * big_r / (eps * eps)) - ein(r * r / (eps * eps)))
+}
+
+fn ou_disc() -> Problem {
+    from_toml(
+        "name = \"ou-disc\"\nvariables = [\"x\", \"y\"]\nminimum = [0.0, 0.0]\n[drift]\nloss = \"x^2/2 + y^2/2\"\n[noise]\nsource = \"identity\"\n[domain]\nkind = \"ball\"\nradius = 1.0\n",
+    )
+}
+
+/// The curved boundary (Shortley–Weller arms): second order against the exact radial solution,
+/// at θ* and over the whole disc.
+#[test]
+fn ou_disc_matches_the_radial_solution_at_second_order() {
+    let p = ou_disc();
+    let eps = 0.5;
+    let exact0 = ou_disc_exact(0.0, 1.0, eps);
+    let mut errs = Vec::new();
+    for n in [129, 257, 513] {
+        let c = Config {
+            error_estimate: false,
+            principal_eigenvalue: false,
+            ..cfg(eps, n)
+        };
+        let r = generator::run(&p, &c).unwrap();
+        let l = &r.levels[0];
+        // Max error over the nodes, relative to T(0).
+        let g = l.grid(n);
+        let mut worst = 0.0f64;
+        let mut x = [0.0; 2];
+        for (idx, &t) in l.values.iter().enumerate() {
+            g.point(idx, &mut x);
+            let rr = (x[0] * x[0] + x[1] * x[1]).sqrt();
+            if rr < 1.0 {
+                worst = worst.max((t - ou_disc_exact(rr, 1.0, eps)).abs());
+            }
+        }
+        errs.push(((l.mean_exit_time_grid - exact0).abs(), worst));
+    }
+    for k in 1..errs.len() {
+        let p0 = (errs[k - 1].0 / errs[k].0).log2();
+        let pmax = (errs[k - 1].1 / errs[k].1).log2();
+        assert!(p0 > 1.8 && pmax > 1.8, "orders {p0:.2} (θ*), {pmax:.2} (max): {errs:?}");
+    }
+    // Richardson from N = 513 and 257 is far better than either grid.
+    let r = generator::run(&p, &cfg(eps, 513)).unwrap();
+    assert!(rel(r.levels[0].mean_exit_time, exact0) < 2e-6, "{}", r.levels[0].mean_exit_time);
+}
+
+/// Observed order p = log₂(|T₁₂₉ − T₂₅₇| / |T₂₅₇ − T₅₁₃|) ≥ 1.8 on a non-separable gradient
+/// double well, Maier–Stein at β = 3 (non-gradient) and the ellipse of `quadratic-2d`
+/// (a = H^{1/2}, Shortley–Weller arms).
+#[test]
+fn observed_order_is_two_on_gradient_nongradient_and_ellipse() {
+    let gdw = from_toml(
+        "name = \"gdw\"\nvariables = [\"x\", \"y\"]\nminimum = [-1.0, 0.0]\n[drift]\nloss = \"x^4/4 - x^2/2 + y^2/2 + x^2*y^2/2\"\n[noise]\nsource = \"identity\"\n[domain]\nkind = \"half-space\"\nnormal = [1.0, 0.0]\noffset = 0.0\n",
+    );
+    let ms = Problem::load(
+        "maier-stein",
+        &BuildOptions {
+            parameters: vec![("beta".into(), 3.0)],
+            ..BuildOptions::default()
+        },
+    )
+    .unwrap();
+    let q2 = load("quadratic-2d");
+    for (name, p) in [("gradient", &gdw), ("maier-stein", &ms), ("ellipse", &q2)] {
+        let t: Vec<f64> = [129, 257, 513]
+            .iter()
+            .map(|&n| {
+                let c = Config {
+                    error_estimate: false,
+                    principal_eigenvalue: false,
+                    ..cfg(0.5, n)
+                };
+                generator::run(p, &c).unwrap().levels[0].mean_exit_time_grid
+            })
+            .collect();
+        let order = ((t[0] - t[1]).abs() / (t[1] - t[2]).abs()).log2();
+        assert!(order > 1.8, "{name}: order {order:.2} from {t:?}");
+    }
+}
