@@ -229,3 +229,132 @@ fn observed_order_is_two_on_gradient_nongradient_and_ellipse() {
         assert!(order > 1.8, "{name}: order {order:.2} from {t:?}");
     }
 }
+
+/// 𝓛 = (ε²/2)∂² − x∂ is ∂_y² − y∂_y in y = √2x/ε, with 𝓛He₂ = −2He₂ and He₂ = y² − 1 < 0 on
+/// |y| < 1: on the interval |x| < ε/√2 the principal Dirichlet eigenvalue is exactly λ₁ = 2, with
+/// eigenfunction 1 − y² and quasi-stationary density ∝ (1 − y²)e^{−y²/2}; on the square
+/// |x|, |y| < ε/√2 (a = I) it is 4. Richardson makes the eigenvalue error O(h⁴).
+#[test]
+fn principal_eigenvalue_and_density_of_ou_on_hermite_intervals() {
+    let eps = 0.4;
+    let c = eps / 2f64.sqrt();
+    let p1 = from_toml(&format!(
+        "name = \"ou\"\nvariables = [\"x\"]\nminimum = [0.0]\n[drift]\nloss = \"x^2/2\"\n[noise]\nsource = \"identity\"\n[domain]\nkind = \"box\"\nlo = [{}]\nhi = [{c}]\n",
+        -c
+    ));
+    let conf = Config {
+        quasi_stationary_density: true,
+        ..cfg(eps, 513)
+    };
+    let r = generator::run(&p1, &conf).unwrap();
+    let l = &r.levels[0];
+    let lam = l.principal_eigenvalue.unwrap();
+    assert!((lam - 2.0).abs() < 1e-8, "λ₁ = {lam}");
+    assert!(l.eigen_iterations.unwrap().1);
+    // Density against (1 − y²)e^{−y²/2}, normalised to the discrete mass.
+    let rho = l.density.as_ref().unwrap();
+    let g = l.grid(513);
+    let xs = g.axis(0);
+    let shape: Vec<f64> = xs
+        .iter()
+        .map(|x| {
+            let y = 2f64.sqrt() * x / eps;
+            ((1.0 - y * y) * (-y * y / 2.0).exp()).max(0.0)
+        })
+        .collect();
+    let s_rho: f64 = rho.iter().sum();
+    let s_shape: f64 = shape.iter().sum();
+    let peak = shape.iter().cloned().fold(0.0, f64::max) / s_shape;
+    for (a, b) in rho.iter().zip(&shape) {
+        assert!((a / s_rho - b / s_shape).abs() < 1e-4 * peak);
+    }
+    let p2 = from_toml(&format!(
+        "name = \"ou2\"\nvariables = [\"x\", \"y\"]\nminimum = [0.0, 0.0]\n[drift]\nloss = \"x^2/2 + y^2/2\"\n[noise]\nsource = \"identity\"\n[domain]\nkind = \"box\"\nlo = [{}, {}]\nhi = [{c}, {c}]\n",
+        -c, -c
+    ));
+    let r = generator::run(&p2, &cfg(eps, 129)).unwrap();
+    let lam = r.levels[0].principal_eigenvalue.unwrap();
+    assert!((lam - 4.0).abs() < 1e-6, "λ₁ = {lam}");
+}
+
+/// The generator's E[τ] lies inside the 95 % interval of boundary-corrected Euler–Maruyama
+/// (dt = 10⁻³, 4000 trajectories, fixed seed) for Maier–Stein at β = 3, ε = 0.5. The generator
+/// value's own error (Richardson, N = 513) is ~1e-6 relative, far inside the ±3 % interval; the
+/// corrected scheme's O(dt) bias is ~0.1 %.
+#[test]
+fn generator_agrees_with_monte_carlo_on_maier_stein() {
+    use quasipot::sde::{self, ExitDetection};
+    let ms = Problem::load(
+        "maier-stein",
+        &BuildOptions {
+            parameters: vec![("beta".into(), 3.0)],
+            ..BuildOptions::default()
+        },
+    )
+    .unwrap();
+    let eps = 0.5;
+    let g = generator::run(&ms, &cfg(eps, 513)).unwrap();
+    let t = g.levels[0].mean_exit_time;
+    let mc = sde::run(
+        &ms,
+        &sde::Config {
+            eps: vec![eps],
+            dt: 1e-3,
+            runs: 4000,
+            seed: 7,
+            bootstrap: 0,
+            detection: ExitDetection::BoundaryCorrected,
+            ..sde::Config::default()
+        },
+    )
+    .unwrap();
+    let ci = mc.levels[0].stats.ci95.unwrap();
+    assert!(
+        ci[0] <= t && t <= ci[1],
+        "generator {t} outside the Monte Carlo 95 % interval {ci:?}"
+    );
+}
+
+/// Bad input is refused with the flag named.
+#[test]
+fn bad_inputs_are_refused_with_the_flag_named() {
+    let p = load("double-well-1d");
+    let msg = |c: Config, p: &Problem| generator::run(p, &c).unwrap_err().to_string();
+    assert!(msg(cfg(0.0, 129), &p).starts_with("--eps"));
+    assert!(msg(cfg(-0.1, 129), &p).starts_with("--eps"));
+    assert!(msg(cfg(f64::NAN, 129), &p).starts_with("--eps"));
+    assert!(msg(Config { eps: vec![], ..cfg(0.5, 129) }, &p).starts_with("--eps"));
+    assert!(msg(cfg(0.5, 5), &p).starts_with("--grid"));
+    assert!(msg(cfg(0.5, 128), &p).starts_with("--grid"));
+    let q2 = load("quadratic-2d");
+    let big = msg(cfg(0.5, 200_001), &q2);
+    assert!(big.starts_with("--grid") && big.contains("GiB"), "{big}");
+    let capped = Config {
+        max_bytes: Some(1 << 20),
+        ..cfg(0.5, 513)
+    };
+    assert!(msg(capped, &q2).starts_with("--grid"));
+    let q3 = load("quadratic-anisotropic-3d");
+    assert!(msg(cfg(0.5, 129), &q3).starts_with("PROBLEM"));
+    let bad_box = Config {
+        bounds: Some((vec![1.0, 0.0], vec![0.0, 1.0])),
+        ..cfg(0.5, 129)
+    };
+    assert!(msg(bad_box, &q2).starts_with("--box"));
+    let wrong_len = Config {
+        bounds: Some((vec![-1.0], vec![1.0])),
+        ..cfg(0.5, 129)
+    };
+    assert!(msg(wrong_len, &q2).starts_with("--box"));
+    let off_minimum = Config {
+        bounds: Some((vec![0.5, 0.5], vec![1.0, 1.0])),
+        ..cfg(0.5, 129)
+    };
+    assert!(msg(off_minimum, &q2).starts_with("--box"));
+    // A box entirely inside D: every face reflects, no exit.
+    let inside = Config {
+        bounds: Some((vec![-0.1, -0.1], vec![0.1, 0.1])),
+        ..cfg(0.5, 129)
+    };
+    assert!(msg(inside, &q2).starts_with("--box"));
+}
