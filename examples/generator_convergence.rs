@@ -49,7 +49,12 @@ fn main() -> quasipot::Result<()> {
     )?;
     let q2 = Problem::load("quadratic-2d", &BuildOptions::default())?;
     let cases: Vec<(&str, &Problem, f64, Option<f64>)> = vec![
-        ("OU in the unit disc", &disc, 0.5, Some(ou_disc_exact(1.0, 0.5))),
+        (
+            "OU in the unit disc",
+            &disc,
+            0.5,
+            Some(ou_disc_exact(1.0, 0.5)),
+        ),
         ("gradient double well", &gdw, 0.5, None),
         ("Maier–Stein β = 3", &ms, 0.5, None),
         ("quadratic-2d ellipse", &q2, 0.5, None),

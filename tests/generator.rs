@@ -75,10 +75,16 @@ fn ou_interval_matches_quadrature_to_1e6() {
     let p = ou_interval(-1.0, 1.5);
     for eps in [1.0, 0.5, 0.3] {
         let r = generator::run(&p, &cfg(eps, 2049)).unwrap();
-        let exact =
-            mean_exit_time_1d(|x| x * x / 2.0, eps, -1.0, 1.5, LeftBoundary::Absorbing, 0.0)
-                .unwrap()
-                .mean;
+        let exact = mean_exit_time_1d(
+            |x| x * x / 2.0,
+            eps,
+            -1.0,
+            1.5,
+            LeftBoundary::Absorbing,
+            0.0,
+        )
+        .unwrap()
+        .mean;
         let l = &r.levels[0];
         assert!(
             rel(l.mean_exit_time, exact) < 1e-6,
@@ -189,11 +195,18 @@ fn ou_disc_matches_the_radial_solution_at_second_order() {
     for k in 1..errs.len() {
         let p0 = (errs[k - 1].0 / errs[k].0).log2();
         let pmax = (errs[k - 1].1 / errs[k].1).log2();
-        assert!(p0 > 1.8 && pmax > 1.8, "orders {p0:.2} (θ*), {pmax:.2} (max): {errs:?}");
+        assert!(
+            p0 > 1.8 && pmax > 1.8,
+            "orders {p0:.2} (θ*), {pmax:.2} (max): {errs:?}"
+        );
     }
     // Richardson from N = 513 and 257 is far better than either grid.
     let r = generator::run(&p, &cfg(eps, 513)).unwrap();
-    assert!(rel(r.levels[0].mean_exit_time, exact0) < 2e-6, "{}", r.levels[0].mean_exit_time);
+    assert!(
+        rel(r.levels[0].mean_exit_time, exact0) < 2e-6,
+        "{}",
+        r.levels[0].mean_exit_time
+    );
 }
 
 /// Observed order p = log₂(|T₁₂₉ − T₂₅₇| / |T₂₅₇ − T₅₁₃|) ≥ 1.8 on a non-separable gradient
@@ -323,7 +336,14 @@ fn bad_inputs_are_refused_with_the_flag_named() {
     assert!(msg(cfg(0.0, 129), &p).starts_with("--eps"));
     assert!(msg(cfg(-0.1, 129), &p).starts_with("--eps"));
     assert!(msg(cfg(f64::NAN, 129), &p).starts_with("--eps"));
-    assert!(msg(Config { eps: vec![], ..cfg(0.5, 129) }, &p).starts_with("--eps"));
+    assert!(msg(
+        Config {
+            eps: vec![],
+            ..cfg(0.5, 129)
+        },
+        &p
+    )
+    .starts_with("--eps"));
     assert!(msg(cfg(0.5, 5), &p).starts_with("--grid"));
     assert!(msg(cfg(0.5, 128), &p).starts_with("--grid"));
     let q2 = load("quadratic-2d");
@@ -357,4 +377,84 @@ fn bad_inputs_are_refused_with_the_flag_named() {
         ..cfg(0.5, 129)
     };
     assert!(msg(inside, &q2).starts_with("--box"));
+}
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_quasipot"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// `quasipot mfpt`: JSON names its quantities, --out writes arrays, result.json and figures, and
+/// bad input exits with code 2 and a message naming the flag.
+#[test]
+fn cli_mfpt_json_files_and_rejections() {
+    let dir = std::env::temp_dir().join(format!("quasipot-mfpt-{}", std::process::id()));
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = cli(&[
+        "mfpt",
+        "quadratic-2d",
+        "--eps",
+        "0.5",
+        "--grid",
+        "65",
+        "--json",
+        "--out",
+        d,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let js: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let l = &js["levels"][0];
+    for key in [
+        "mean_exit_time",
+        "error_estimate",
+        "principal_eigenvalue",
+        "box_lo",
+        "box_hi",
+    ] {
+        assert!(!l[key].is_null(), "{key} missing in {l}");
+    }
+    assert_eq!(js["grid"], 65);
+    for f in [
+        "result.json",
+        "T_eps0p5.npy",
+        "x_eps0p5.npy",
+        "y_eps0p5.npy",
+        "mfpt_eps0p5.png",
+        "mfpt_eps0p5.svg",
+    ] {
+        assert!(dir.join(f).exists(), "{f} not written");
+    }
+    let (code, out, _) = cli(&["mfpt", "double-well-1d", "--eps", "0.5", "-q"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("E[τ](θ*)") && out.contains("V0/ε²"), "{out}");
+    for (args, flag) in [
+        (vec!["mfpt", "double-well-1d", "--eps", "0"], "--eps"),
+        (
+            vec!["mfpt", "double-well-1d", "--eps", "0.5", "--grid", "4"],
+            "--grid",
+        ),
+        (
+            vec!["mfpt", "quadratic-2d", "--eps", "0.5", "--grid", "300001"],
+            "--grid",
+        ),
+        (
+            vec!["mfpt", "quadratic-anisotropic-3d", "--eps", "0.5"],
+            "PROBLEM",
+        ),
+        (
+            vec!["mfpt", "quadratic-2d", "--eps", "0.5", "--box", "-1,1,2"],
+            "--box",
+        ),
+    ] {
+        let (code, _, err) = cli(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
 }

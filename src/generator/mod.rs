@@ -100,13 +100,13 @@ impl Default for Config {
 
 /// Estimated peak bytes of one solve on N points per axis in d dimensions: triplets, CSC matrix
 /// and LU factors (fill measured for faer's COLAMD-ordered LU on 2-D nine-point stencils: about
-/// 12·log₂N entries of L + U per unknown).
+/// 15·log₂N entries of L + U per unknown; measured peak 3.1 GB at N = 1025).
 pub fn estimated_bytes(dim: usize, n: usize) -> u64 {
     let nodes = (n as u64).saturating_pow(dim as u32);
     let per = if dim == 1 {
         400.0
     } else {
-        9.0 * 24.0 + 9.0 * 32.0 + 16.0 * 12.0 * (n as f64).log2().max(1.0) + 200.0
+        9.0 * 24.0 + 9.0 * 32.0 + 16.0 * 15.0 * (n as f64).log2().max(1.0) + 200.0
     };
     (nodes as f64 * per) as u64
 }
@@ -150,7 +150,7 @@ impl Config {
                 format!("need at least 9 points per axis, got {}", self.grid),
             ));
         }
-        if self.error_estimate && self.grid % 2 == 0 {
+        if self.error_estimate && self.grid.is_multiple_of(2) {
             return Err(Error::invalid(
                 "--grid",
                 format!(
@@ -202,6 +202,19 @@ impl Config {
     }
 }
 
+/// Seconds spent in the phases of one grid solve.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Timing {
+    /// Classification of the nodes and assembly of the stencil.
+    pub assemble: f64,
+    /// Sparse LU (ordering, symbolic and numeric factorisation).
+    pub factor: f64,
+    /// The solve A T = 1.
+    pub solve: f64,
+    /// Inverse iteration (λ₁, and the density when asked).
+    pub eigen: f64,
+}
+
 /// The result of one noise level.
 #[derive(Clone, Debug, Serialize)]
 pub struct Level {
@@ -239,6 +252,8 @@ pub struct Level {
     pub non_monotone_rows: usize,
     /// Seconds for this level (both grids).
     pub seconds: f64,
+    /// Where the time of the N-grid solve went.
+    pub timing: Timing,
     /// T on every node of the N grid (0 outside D), flat index i + N·j.
     #[serde(skip)]
     pub values: Vec<f64>,
@@ -305,7 +320,10 @@ pub fn run_with(
         if (0..d).any(|k| !(problem.minimum[k] >= lo[k] && problem.minimum[k] <= hi[k])) {
             return Err(Error::invalid(
                 "--box",
-                format!("θ* = {:?} is outside the box {lo:?}..{hi:?}", problem.minimum),
+                format!(
+                    "θ* = {:?} is outside the box {lo:?}..{hi:?}",
+                    problem.minimum
+                ),
             ));
         }
         let tl = Instant::now();
@@ -369,6 +387,7 @@ pub fn run_with(
             boundary_rows: fine.boundary_rows,
             non_monotone_rows: fine.non_monotone_rows,
             seconds: tl.elapsed().as_secs_f64(),
+            timing: fine.timing,
             values: fine.values,
             density: fine.density,
         };
@@ -397,6 +416,7 @@ pub fn run_with(
 
 /// One grid's answers.
 struct GridSolve {
+    timing: Timing,
     at_minimum: f64,
     values: Vec<f64>,
     eigen: Option<(f64, usize, bool)>,
@@ -436,6 +456,7 @@ fn solve_one(
     grid: Grid,
     fine: bool,
 ) -> Result<GridSolve> {
+    let tt = Instant::now();
     let cls = classify(&grid, &problem.domain);
     let n = cls.unknowns.len();
     if n == 0 {
@@ -456,7 +477,9 @@ fn solve_one(
             "the box does not reach ∂D (every face reflects, so the exit time is infinite); enlarge the box",
         ));
     }
+    let t_assemble = tt.elapsed().as_secs_f64();
     let f = solve::factor(n, &asm.triplets)?;
+    let t_factor = tt.elapsed().as_secs_f64() - t_assemble;
     drop(asm.triplets);
     let t = f.mean_exit_time();
     if t.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
@@ -465,11 +488,13 @@ fn solve_one(
             "the mean exit time is not finite and non-negative (ε too small for this grid?)",
         ));
     }
+    let t_solve = tt.elapsed().as_secs_f64() - t_assemble - t_factor;
     let mut values = vec![0.0; grid.len()];
     for (k, &idx) in cls.unknowns.iter().enumerate() {
         values[idx] = t[k];
     }
     let at_minimum = interpolate(&grid, &values, &problem.minimum);
+    let te = Instant::now();
     let eigen = if config.principal_eigenvalue {
         let e = solve::principal_eigen(
             &f,
@@ -500,6 +525,12 @@ fn solve_one(
         None
     };
     Ok(GridSolve {
+        timing: Timing {
+            assemble: t_assemble,
+            factor: t_factor,
+            solve: t_solve,
+            eigen: te.elapsed().as_secs_f64(),
+        },
         at_minimum,
         values: if fine { values } else { Vec::new() },
         eigen,

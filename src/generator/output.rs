@@ -1,4 +1,5 @@
-//! Output files of the generator solve: per noise level `T_eps{ε}.npy` (E_θ\[τ\] on the N grid,
+//! Output files of the generator solve: per noise level `T_eps{ε}.npy` (ε with `p` for the
+//! decimal point, e.g. `T_eps0p5.npy`) (E_θ\[τ\] on the N grid,
 //! N×N with row = y index in 2-D, 0 outside D), the axes `x.npy` (`y.npy`), optionally
 //! `density_eps{ε}.npy`, and the figure `mfpt_eps{ε}.png/.svg`: log₁₀ T as a heatmap with ∂D
 //! and θ* (2-D), or T(x) on a log axis (1-D).
@@ -22,7 +23,7 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &Path) -> Result<Vec
     let n = report.grid;
     let mut out = Vec::new();
     for l in &report.levels {
-        let tag = format!("eps{}", l.eps);
+        let tag = eps_tag(l.eps);
         let g = l.grid(n);
         let write = |name: String, data: &[f64]| -> Result<PathBuf> {
             let p = dir.join(name);
@@ -37,11 +38,7 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &Path) -> Result<Vec
         if let Some(rho) = &l.density {
             out.push(write(format!("density_{tag}.npy"), rho)?);
         }
-        let axes: &[&str] = if report.dim == 1 {
-            &["x"]
-        } else {
-            &["x", "y"]
-        };
+        let axes: &[&str] = if report.dim == 1 { &["x"] } else { &["x", "y"] };
         for (k, name) in axes.iter().enumerate() {
             let p = dir.join(format!("{name}_{tag}.npy"));
             write_vector_npy(&p, &g.axis(k))?;
@@ -55,6 +52,11 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &Path) -> Result<Vec
         )?);
     }
     Ok(out)
+}
+
+/// `eps0p5` for ε = 0.5: the file-name tag of a noise level (no dot, so extensions stay intact).
+pub fn eps_tag(eps: f64) -> String {
+    format!("eps{eps}").replace('.', "p")
 }
 
 struct MfptFigure {

@@ -15,9 +15,17 @@ pub struct Factored {
     n: usize,
 }
 
-/// Factorise the n×n matrix given by `triplets` (duplicates are summed).
+/// Factorise the n×n matrix A given by `triplets` (duplicates are summed).
+///
+/// Aᵀ is what is factorised: A is row diagonally dominant (an M-matrix from the monotone
+/// stencil), so Aᵀ is column diagonally dominant and partial pivoting keeps its diagonal, which
+/// keeps the fill of the COLAMD ordering; A x = b is then solved as Aᵀ-transposed.
 pub fn factor(n: usize, triplets: &[Triplet<usize, usize, f64>]) -> Result<Factored> {
-    let a = SparseColMat::<usize, f64>::try_new_from_triplets(n, n, triplets)
+    let t: Vec<Triplet<usize, usize, f64>> = triplets
+        .iter()
+        .map(|e| Triplet::new(e.col, e.row, e.val))
+        .collect();
+    let a = SparseColMat::<usize, f64>::try_new_from_triplets(n, n, &t)
         .map_err(|e| Error::numerical("generator: sparse matrix", format!("{e:?}")))?;
     let lu = a
         .sp_lu()
@@ -28,12 +36,12 @@ pub fn factor(n: usize, triplets: &[Triplet<usize, usize, f64>]) -> Result<Facto
 impl Factored {
     /// x ← A⁻¹x.
     pub fn solve(&self, x: &mut Mat<f64>) {
-        self.lu.solve_in_place(x.as_mut());
+        self.lu.solve_transpose_in_place(x.as_mut());
     }
 
     /// x ← A⁻ᵀx.
     pub fn solve_transpose(&self, x: &mut Mat<f64>) {
-        self.lu.solve_transpose_in_place(x.as_mut());
+        self.lu.solve_in_place(x.as_mut());
     }
 
     /// T = A⁻¹1.

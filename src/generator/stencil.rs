@@ -135,13 +135,21 @@ pub fn assemble<B: VectorField, N: Diffusion>(
             let mut arms = [(h, None::<usize>); 2];
             let mut mirrored = [false; 2];
             for (side, s) in [(0usize, -1.0f64), (1, 1.0)] {
-                let at_edge = if side == 0 { ij[k] == 0 } else { ij[k] == n - 1 };
+                let at_edge = if side == 0 {
+                    ij[k] == 0
+                } else {
+                    ij[k] == n - 1
+                };
                 if at_edge {
                     mirrored[side] = true;
                     wall = true;
                     continue;
                 }
-                let nbr = if side == 0 { idx - stride } else { idx + stride };
+                let nbr = if side == 0 {
+                    idx - stride
+                } else {
+                    idx + stride
+                };
                 match cls.kinds[nbr] {
                     NodeKind::Unknown(_) => arms[side] = (h, Some(nbr)),
                     NodeKind::Dirichlet => {
@@ -237,11 +245,15 @@ mod tests {
             assert!(cm >= 0.0 && cp > 0.0, "{cm} {cp}");
             // x: c₊h₊ − c₋h₋ = β.
             let lin = cp * hp - cm * hm;
-            assert!((lin - beta).abs() < 1e-12 * (1.0 + cp * hp), "{lin} vs {beta}");
+            assert!(
+                (lin - beta).abs() < 1e-12 * (1.0 + cp * hp),
+                "{lin} vs {beta}"
+            );
             // e^{−βx/D} (scaled by e^{−|β|h/D} to stay finite): L e = 0.
             let r = -beta / diff;
             let m = (r * -hm).max(r * hp).max(0.0);
-            let ex = cm * ((-r * hm) - m).exp() + cp * ((r * hp) - m).exp() - (cm + cp) * (-m).exp();
+            let ex =
+                cm * ((-r * hm) - m).exp() + cp * ((r * hp) - m).exp() - (cm + cp) * (-m).exp();
             assert!(ex.abs() < 1e-10 * (cm + cp), "{beta}: {ex}");
         }
     }
