@@ -34,6 +34,61 @@ fn main() -> quasipot::Result<()> {
         .get(1)
         .map(|s| s.split(',').map(|v| v.parse().expect("N")).collect())
         .unwrap_or_else(|| vec![129, 257, 513, 1025]);
+    // 1-D against the quadrature (DESIGN §2), N = 2049, Richardson with N = 1025.
+    let dw1 = Problem::load("double-well-1d", &BuildOptions::default())?;
+    let ou1 = from_toml(
+        "name = \"ou-interval\"\nvariables = [\"x\"]\nminimum = [0.0]\n[drift]\nloss = \"x^2/2\"\n[noise]\nsource = \"identity\"\n[domain]\nkind = \"box\"\nlo = [-1.0]\nhi = [1.5]\n",
+    );
+    use quasipot::exact::exit_time_1d::{mean_exit_time_1d, LeftBoundary};
+    println!("1-D, N = 2049: relative error of the Richardson value and of T_h, and the estimate");
+    println!(
+        "{:>22} {:>5} {:>16} {:>10} {:>10} {:>10}",
+        "case", "ε", "exact E[τ]", "rel(Rich)", "rel(T_h)", "est/T"
+    );
+    for (label, p, eps_list) in [
+        (
+            "double well (−∞, 0)",
+            &dw1,
+            [1.0, 0.7, 0.5, 0.35, 0.25, 0.2],
+        ),
+        ("OU on (−1, 1.5)", &ou1, [1.0, 0.7, 0.5, 0.35, 0.25, 0.2]),
+    ] {
+        for eps in eps_list {
+            let exact = if label.starts_with("double") {
+                mean_exit_time_1d(
+                    |x| x.powi(4) / 4.0 - x * x / 2.0,
+                    eps,
+                    -12.0,
+                    0.0,
+                    LeftBoundary::Reflecting,
+                    -1.0,
+                )?
+                .mean
+            } else {
+                mean_exit_time_1d(
+                    |x| x * x / 2.0,
+                    eps,
+                    -1.0,
+                    1.5,
+                    LeftBoundary::Absorbing,
+                    0.0,
+                )?
+                .mean
+            };
+            let c = Config {
+                eps: vec![eps],
+                grid: 2049,
+                ..Config::default()
+            };
+            let l = &run(p, &c)?.levels[0];
+            println!(
+                "{label:>22} {eps:>5} {exact:>16.9e} {:>10.2e} {:>10.2e} {:>10.2e}",
+                (l.mean_exit_time / exact - 1.0).abs(),
+                (l.mean_exit_time_grid / exact - 1.0).abs(),
+                l.error_estimate.unwrap_or(f64::NAN) / exact
+            );
+        }
+    }
     let disc = from_toml(
         "name = \"ou-disc\"\nvariables = [\"x\", \"y\"]\nminimum = [0.0, 0.0]\n[drift]\nloss = \"x^2/2 + y^2/2\"\n[noise]\nsource = \"identity\"\n[domain]\nkind = \"ball\"\nradius = 1.0\n",
     );

@@ -209,8 +209,10 @@ pub struct Timing {
     pub assemble: f64,
     /// Sparse LU (ordering, symbolic and numeric factorisation).
     pub factor: f64,
-    /// The solve A T = 1.
+    /// The solve A T = 1 with iterative refinement.
     pub solve: f64,
+    /// Refinement steps of that solve (see [`solve`]).
+    pub refinement_steps: usize,
     /// Inverse iteration (λ₁, and the density when asked).
     pub eigen: f64,
 }
@@ -478,10 +480,11 @@ fn solve_one(
         ));
     }
     let t_assemble = tt.elapsed().as_secs_f64();
-    let f = solve::factor(n, &asm.triplets)?;
+    let (boundary_rows, non_monotone_rows, bad_diffusion) =
+        (asm.boundary_rows, asm.non_monotone_rows, asm.bad_diffusion);
+    let f = solve::factor(asm.rows)?;
     let t_factor = tt.elapsed().as_secs_f64() - t_assemble;
-    drop(asm.triplets);
-    let t = f.mean_exit_time();
+    let (t, refinement_steps) = f.mean_exit_time();
     if t.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
         return Err(Error::numerical(
             "generator",
@@ -529,6 +532,7 @@ fn solve_one(
             assemble: t_assemble,
             factor: t_factor,
             solve: t_solve,
+            refinement_steps,
             eigen: te.elapsed().as_secs_f64(),
         },
         at_minimum,
@@ -537,8 +541,8 @@ fn solve_one(
         density,
         unknowns: n,
         reflecting: cls.reflecting,
-        boundary_rows: asm.boundary_rows,
-        non_monotone_rows: asm.non_monotone_rows,
-        bad_diffusion: asm.bad_diffusion,
+        boundary_rows,
+        non_monotone_rows,
+        bad_diffusion,
     })
 }

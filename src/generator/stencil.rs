@@ -81,11 +81,69 @@ pub fn fitted(beta: f64, diff: f64, hm: f64, hp: f64) -> (f64, f64) {
     }
 }
 
-/// The assembled system A T = 1 (A = −𝓛ₕ, rows = unknowns) as triplets, with the
-/// monotonicity diagnostics.
+/// −𝓛ₕ in difference form, row by row (rows = unknowns):
+/// (𝓛ₕT)ᵢ = Σⱼ ℓᵢⱼ (Tⱼ − Tᵢ) − κᵢ Tᵢ over the unknown neighbours j, with κᵢ the sum of the
+/// coefficients towards Dirichlet nodes (T = 0), so an interior row sums to zero *exactly*.
+/// The matrix is A = −𝓛ₕ: Aᵢᵢ = Σⱼ ℓᵢⱼ + κᵢ, Aᵢⱼ = −ℓᵢⱼ.
+pub struct Rows {
+    /// Row i's entries are `col[ptr[i]..ptr[i + 1]]`, `coef[..]`.
+    pub ptr: Vec<usize>,
+    /// Column (unknown index) of each entry.
+    pub col: Vec<usize>,
+    /// ℓᵢⱼ.
+    pub coef: Vec<f64>,
+    /// κᵢ.
+    pub kappa: Vec<f64>,
+}
+
+impl Rows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.kappa.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.kappa.is_empty()
+    }
+
+    /// The entries of A as triplets, transposed ((j, i, Aᵢⱼ)) when `transpose`.
+    pub fn triplets(&self, transpose: bool) -> Vec<Triplet<usize, usize, f64>> {
+        let mut t = Vec::with_capacity(self.col.len() + self.len());
+        for i in 0..self.len() {
+            let mut diag = self.kappa[i];
+            for e in self.ptr[i]..self.ptr[i + 1] {
+                let (j, l) = (self.col[e], self.coef[e]);
+                diag += l;
+                t.push(if transpose {
+                    Triplet::new(j, i, -l)
+                } else {
+                    Triplet::new(i, j, -l)
+                });
+            }
+            t.push(Triplet::new(i, i, diag));
+        }
+        t
+    }
+
+    /// out = b + 𝓛ₕx = b − A x, in the difference form (no cancellation between a large
+    /// diagonal and its neighbours: what iterative refinement needs when A is nearly singular).
+    pub fn residual(&self, b: &[f64], x: &[f64], out: &mut [f64]) {
+        for i in 0..self.len() {
+            let xi = x[i];
+            let mut s = b[i] - self.kappa[i] * xi;
+            for e in self.ptr[i]..self.ptr[i + 1] {
+                s += self.coef[e] * (x[self.col[e]] - xi);
+            }
+            out[i] = s;
+        }
+    }
+}
+
+/// The assembled operator with the monotonicity diagnostics.
 pub struct Assembly {
-    /// Entries of A.
-    pub triplets: Vec<Triplet<usize, usize, f64>>,
+    /// −𝓛ₕ row by row.
+    pub rows: Rows,
     /// Rows with a negative off-diagonal coefficient of 𝓛ₕ (the cross-term condition failed).
     pub non_monotone_rows: usize,
     /// Unknowns with at least one arm cut by ∂D (Shortley–Weller rows).
@@ -106,7 +164,15 @@ pub fn assemble<B: VectorField, N: Diffusion>(
     let d = grid.dim;
     let n = grid.n;
     let e2 = eps * eps;
-    let mut triplets = Vec::with_capacity(cls.unknowns.len() * if d == 1 { 3 } else { 9 });
+    let m = cls.unknowns.len();
+    let per = if d == 1 { 2 } else { 8 };
+    let mut rows = Rows {
+        ptr: Vec::with_capacity(m + 1),
+        col: Vec::with_capacity(m * per),
+        coef: Vec::with_capacity(m * per),
+        kappa: Vec::with_capacity(m),
+    };
+    rows.ptr.push(0);
     let mut ws = noise.workspace();
     let mut x = [0.0f64; 2];
     let mut b = [0.0f64; 2];
@@ -114,7 +180,7 @@ pub fn assemble<B: VectorField, N: Diffusion>(
     let (mut non_monotone_rows, mut boundary_rows, mut bad_diffusion) = (0, 0, 0);
     // Per row: (node offset, coefficient of 𝓛ₕ) for up to 8 neighbours.
     let mut nb: [(usize, f64); 8] = [(0, 0.0); 8];
-    for (row, &idx) in cls.unknowns.iter().enumerate() {
+    for &idx in cls.unknowns.iter() {
         grid.point(idx, &mut x[..d]);
         drift.drift(&x[..d], &mut b[..d]);
         if !noise.diffusion(&x[..d], &mut ws, &mut a[..d * d]) {
@@ -122,7 +188,8 @@ pub fn assemble<B: VectorField, N: Diffusion>(
         }
         let ij = grid.split(idx);
         let mut len = 0;
-        let mut diag = 0.0;
+        // Σ of the coefficients towards Dirichlet nodes.
+        let mut kappa = 0.0;
         let mut cut = false;
         let mut wall = false;
         // Axis coefficients c[k][0] (towards −), c[k][1] (towards +), for the monotonicity test.
@@ -168,10 +235,11 @@ pub fn assemble<B: VectorField, N: Diffusion>(
             let (cm, cp) = fitted(b[k], diff.max(1e-300), arms[0].0, arms[1].0);
             axis_c[k] = [cm, cp];
             for (side, c) in [(0usize, cm), (1, cp)] {
-                diag += c;
                 if let Some(nbr) = arms[side].1 {
                     nb[len] = (nbr, c);
                     len += 1;
+                } else {
+                    kappa += c;
                 }
             }
         }
@@ -189,7 +257,6 @@ pub fn assemble<B: VectorField, N: Diffusion>(
                     (1, sy, w),
                     (-1, -sy, w),
                 ];
-                diag -= 2.0 * w;
                 for (di, dj, c) in offs {
                     let ii = ij[0] as isize + di;
                     let jj = ij[1] as isize + dj;
@@ -201,6 +268,8 @@ pub fn assemble<B: VectorField, N: Diffusion>(
                             nb[len] = (node, c);
                             len += 1;
                         }
+                    } else {
+                        kappa += c;
                     }
                 }
                 if axis_c.iter().flatten().any(|&c| c < w) {
@@ -211,15 +280,17 @@ pub fn assemble<B: VectorField, N: Diffusion>(
         if cut {
             boundary_rows += 1;
         }
-        triplets.push(Triplet::new(row, row, diag));
         for &(node, c) in &nb[..len] {
             if let NodeKind::Unknown(col) = cls.kinds[node] {
-                triplets.push(Triplet::new(row, col, -c));
+                rows.col.push(col);
+                rows.coef.push(c);
             }
         }
+        rows.kappa.push(kappa);
+        rows.ptr.push(rows.col.len());
     }
     Assembly {
-        triplets,
+        rows,
         non_monotone_rows,
         boundary_rows,
         bad_diffusion,
