@@ -194,6 +194,10 @@ fn ou_disc_matches_the_radial_solution_at_second_order() {
             }
         }
         errs.push(((l.mean_exit_time_grid - exact0).abs(), worst));
+        eprintln!(
+            "OU disc N = {n}: |T_h(0) − T(0)| = {:.3e}, max nodal error {worst:.3e}",
+            errs.last().unwrap().0
+        );
     }
     for k in 1..errs.len() {
         let p0 = (errs[k - 1].0 / errs[k].0).log2();
@@ -205,6 +209,10 @@ fn ou_disc_matches_the_radial_solution_at_second_order() {
     }
     // Richardson from N = 513 and 257 is far better than either grid.
     let r = generator::run(&p, &cfg(eps, 513)).unwrap();
+    eprintln!(
+        "OU disc Richardson (513/257) relative error {:.2e}",
+        rel(r.levels[0].mean_exit_time, exact0)
+    );
     assert!(
         rel(r.levels[0].mean_exit_time, exact0) < 2e-6,
         "{}",
@@ -242,6 +250,7 @@ fn observed_order_is_two_on_gradient_nongradient_and_ellipse() {
             })
             .collect();
         let order = ((t[0] - t[1]).abs() / (t[1] - t[2]).abs()).log2();
+        eprintln!("{name}: observed order {order:.3} from {t:?}");
         assert!(order > 1.8, "{name}: order {order:.2} from {t:?}");
     }
 }
@@ -325,6 +334,11 @@ fn generator_agrees_with_monte_carlo_on_maier_stein() {
     )
     .unwrap();
     let ci = mc.levels[0].stats.ci95.unwrap();
+    eprintln!(
+        "Maier–Stein β = 3, ε = 0.5: generator {t:.6} (± {:.1e}), Monte Carlo {:.4} CI95 {ci:?}",
+        g.levels[0].error_estimate.unwrap(),
+        mc.levels[0].stats.mean.unwrap()
+    );
     assert!(
         ci[0] <= t && t <= ci[1],
         "generator {t} outside the Monte Carlo 95 % interval {ci:?}"
@@ -460,4 +474,90 @@ fn cli_mfpt_json_files_and_rejections() {
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains(flag), "{args:?}: {err}");
     }
+}
+
+/// ∫ₐᵇ f by composite Simpson with 20000 panels (smooth integrands: error ≪ 1e-10).
+fn simpson(f: impl Fn(f64) -> f64, a: f64, b: f64) -> f64 {
+    let m = 20000;
+    let h = (b - a) / m as f64;
+    let mut s = f(a) + f(b);
+    for i in 1..m {
+        s += f(a + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+    }
+    s * h / 3.0
+}
+
+/// The committor q = P(reach ∂D before the ball |θ − θ*| ≤ r), 𝓛q = 0:
+/// 1-D OU on (−1, 1.5) minus [−r, r]: q(x) = ∫ e^{y²/ε²} from the ball to x over the same from the
+/// ball to ∂D, on each side; 2-D OU in the unit disc minus the ball: q(ρ) = ∫_r^ρ e^{s²/ε²}/s ds
+/// / ∫_r^1 (same). Max nodal errors fall at second order (ratio > 3 per halving of h).
+#[test]
+fn committor_matches_exact_formulas_in_1d_and_2d() {
+    let eps = 0.5;
+    let r = 0.1;
+    let p1 = ou_interval(-1.0, 1.5);
+    let q1 = |x: f64| {
+        let w = |y: f64| (y * y / (eps * eps)).exp();
+        if x >= r {
+            simpson(w, r, x) / simpson(w, r, 1.5)
+        } else if x <= -r {
+            simpson(w, x, -r) / simpson(w, -1.0, -r)
+        } else {
+            0.0
+        }
+    };
+    let mut errs = Vec::new();
+    for n in [513, 1025] {
+        let c = Config {
+            committor_radius: Some(r),
+            error_estimate: false,
+            principal_eigenvalue: false,
+            ..cfg(eps, n)
+        };
+        let l = &generator::run(&p1, &c).unwrap().levels[0];
+        let q = l.committor.as_ref().unwrap();
+        let xs = l.grid(n).axis(0);
+        let worst = xs
+            .iter()
+            .zip(q)
+            .map(|(x, q)| (q - q1(*x)).abs())
+            .fold(0.0, f64::max);
+        errs.push(worst);
+    }
+    eprintln!("committor 1-D max errors N = 513, 1025: {errs:?}");
+    assert!(errs[1] < 1e-5 && errs[0] / errs[1] > 3.0, "1-D: {errs:?}");
+    let p2 = ou_disc();
+    let r = 0.2;
+    let q2 = |rho: f64| {
+        let w = |s: f64| (s * s / (eps * eps)).exp() / s;
+        if rho <= r {
+            0.0
+        } else if rho >= 1.0 {
+            1.0
+        } else {
+            simpson(w, r, rho) / simpson(w, r, 1.0)
+        }
+    };
+    let mut errs = Vec::new();
+    for n in [129, 257] {
+        let c = Config {
+            committor_radius: Some(r),
+            error_estimate: false,
+            principal_eigenvalue: false,
+            ..cfg(eps, n)
+        };
+        let l = &generator::run(&p2, &c).unwrap().levels[0];
+        let q = l.committor.as_ref().unwrap();
+        let g = l.grid(n);
+        let mut x = [0.0; 2];
+        let mut worst = 0.0f64;
+        for (idx, qv) in q.iter().enumerate() {
+            g.point(idx, &mut x);
+            let rho = (x[0] * x[0] + x[1] * x[1]).sqrt();
+            worst = worst.max((qv - q2(rho)).abs());
+        }
+        errs.push(worst);
+    }
+    eprintln!("committor 2-D max errors N = 129, 257: {errs:?}");
+    assert!(errs[1] < 2e-3 && errs[0] / errs[1] > 3.0, "2-D: {errs:?}");
 }

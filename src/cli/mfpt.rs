@@ -38,6 +38,10 @@ pub struct MfptArgs {
     /// Also compute the quasi-stationary density (written as density_eps{ε}.npy in --out).
     #[arg(long)]
     pub density: bool,
+    /// Also compute the committor q = P(reach ∂D before the ball |θ − θ*| ≤ R) on the N grid
+    /// (written as committor_eps{ε}.npy in --out).
+    #[arg(long, value_name = "R")]
+    pub committor: Option<f64>,
 }
 
 /// The configuration from the flags.
@@ -65,6 +69,7 @@ pub fn config(args: &MfptArgs) -> Result<Config> {
         error_estimate: !args.no_error_estimate,
         principal_eigenvalue: !args.no_eigenvalue,
         quasi_stationary_density: args.density,
+        committor_radius: args.committor,
         ..Config::default()
     })
 }

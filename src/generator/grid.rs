@@ -94,6 +94,53 @@ pub enum NodeKind {
     Unknown(usize),
 }
 
+/// The region the equation is solved in: D, or D minus the closed ball B̄(c, r) (the committor's
+/// region), with level function max(g_D(x), r − |x − c|) (negative inside).
+#[derive(Clone, Copy, Debug)]
+pub struct Region<'a> {
+    /// D.
+    pub domain: &'a Domain,
+    /// The ball (centre, radius) removed from D.
+    pub hole: Option<(&'a [f64], f64)>,
+}
+
+impl Region<'_> {
+    /// Level function: negative inside the region.
+    #[inline]
+    pub fn level(&self, x: &[f64]) -> f64 {
+        let g = self.domain.level(x);
+        match self.hole {
+            None => g,
+            Some((c, r)) => g.max(r - dist(x, c)),
+        }
+    }
+
+    /// Whether x is inside the region.
+    #[inline]
+    pub fn contains(&self, x: &[f64]) -> bool {
+        self.level(x) < 0.0
+    }
+
+    /// The Dirichlet value at a point on or outside the region's boundary: 1 on the ∂D side and
+    /// 0 on the ball's side when there is a hole (the committor's data), else 0.
+    #[inline]
+    pub fn boundary_value(&self, x: &[f64]) -> f64 {
+        match self.hole {
+            Some((c, r)) if self.domain.level(x) >= r - dist(x, c) => 1.0,
+            _ => 0.0,
+        }
+    }
+}
+
+#[inline]
+fn dist(x: &[f64], c: &[f64]) -> f64 {
+    x.iter()
+        .zip(c)
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum::<f64>()
+        .sqrt()
+}
+
 /// Node kinds and the unknowns' numbering.
 pub struct Classification {
     /// Kind of every node.
@@ -104,10 +151,10 @@ pub struct Classification {
     pub reflecting: usize,
 }
 
-/// Classify the nodes: inside D (`Domain::contains`) is an unknown, except on a box face where a
+/// Classify the nodes: inside the region (D, or D minus the committor's ball) is an unknown, except on a box face where a
 /// point 10⁻⁶h beyond the face is outside D (the face then lies on ∂D, up to 10⁻⁶h); other
 /// unknowns on a face are reflecting (zero normal derivative).
-pub fn classify(grid: &Grid, domain: &Domain) -> Classification {
+pub fn classify(grid: &Grid, domain: &Region) -> Classification {
     let n = grid.n;
     let mut kinds = vec![NodeKind::Dirichlet; grid.len()];
     let mut unknowns = Vec::new();
@@ -155,7 +202,7 @@ pub fn classify(grid: &Grid, domain: &Domain) -> Classification {
 /// Distance t ∈ (0, h] from `x` (inside D) along `s·e_k` to ∂D, where the node at distance h is
 /// outside D: the root of the level function g(x + t s e_k) by safeguarded regula falsi
 /// (Illinois) to 10⁻¹⁴h, at least 10⁻⁸h (so rows stay well scaled).
-pub fn boundary_distance(domain: &Domain, x: &[f64], k: usize, s: f64, h: f64) -> f64 {
+pub fn boundary_distance(domain: &Region, x: &[f64], k: usize, s: f64, h: f64) -> f64 {
     let mut y = [0.0; 2];
     let d = x.len();
     let mut g = |t: f64| {
@@ -375,7 +422,11 @@ mod tests {
             radius: 1.0,
         };
         // From (0.9, 0.3) along +x: hits x = √(1 − 0.09).
-        let t = boundary_distance(&dom, &[0.9, 0.3], 0, 1.0, 0.1);
+        let region = Region {
+            domain: &dom,
+            hole: None,
+        };
+        let t = boundary_distance(&region, &[0.9, 0.3], 0, 1.0, 0.1);
         assert!((t - (0.91f64.sqrt() - 0.9)).abs() < 1e-14);
     }
 }

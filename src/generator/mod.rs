@@ -49,7 +49,7 @@ pub use grid::Grid;
 
 use crate::error::{Error, Result};
 use crate::problem::{Diffusion, ModelVisitor, Problem, VectorField};
-use grid::{classify, default_box, interpolate};
+use grid::{classify, default_box, interpolate, Region};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -72,6 +72,10 @@ pub struct Config {
     pub principal_eigenvalue: bool,
     /// Compute the quasi-stationary density (left principal eigenvector); default false.
     pub quasi_stationary_density: bool,
+    /// Compute the committor q(θ) = P_θ(reach ∂D before the ball |θ − θ*| ≤ r) with this r
+    /// (`--committor R`): 𝓛q = 0 in D minus the ball, q = 0 on the ball, 1 on ∂D, on the N grid;
+    /// default None.
+    pub committor_radius: Option<f64>,
     /// Relative tolerance of inverse iteration; default 1e-12.
     pub eigen_tolerance: f64,
     /// Iteration cap of inverse iteration; default 500.
@@ -91,6 +95,7 @@ impl Default for Config {
             error_estimate: true,
             principal_eigenvalue: true,
             quasi_stationary_density: false,
+            committor_radius: None,
             eigen_tolerance: 1e-12,
             eigen_max_iterations: 500,
             max_bytes: None,
@@ -189,6 +194,14 @@ impl Config {
                 }
             }
         }
+        if let Some(r) = self.committor_radius {
+            if !(r > 0.0 && r.is_finite()) {
+                return Err(Error::invalid(
+                    "--committor",
+                    format!("the ball's radius must be positive, got {r}"),
+                ));
+            }
+        }
         if !(self.margin_std > 0.0 && self.margin_std.is_finite()) {
             return Err(Error::invalid("margin_std", "must be positive"));
         }
@@ -262,6 +275,9 @@ pub struct Level {
     /// The quasi-stationary density on the N grid (integrates to 1), when requested.
     #[serde(skip)]
     pub density: Option<Vec<f64>>,
+    /// The committor q on the N grid (1 outside D, 0 in the ball), when requested.
+    #[serde(skip)]
+    pub committor: Option<Vec<f64>>,
 }
 
 /// The result of [`run`].
@@ -371,6 +387,10 @@ pub fn run_with(
             ));
         }
         let g = Grid::new(config.grid, &lo, &hi);
+        let committor = match config.committor_radius {
+            Some(r) => Some(solve_committor(problem, eps, &g, r)?),
+            None => None,
+        };
         let level = Level {
             eps,
             inv_eps2: 1.0 / (eps * eps),
@@ -392,6 +412,7 @@ pub fn run_with(
             timing: fine.timing,
             values: fine.values,
             density: fine.density,
+            committor,
         };
         on_level(&level);
         levels.push(level);
@@ -431,7 +452,7 @@ struct GridSolve {
 }
 
 struct Assembler<'a> {
-    problem: &'a Problem,
+    region: Region<'a>,
     grid: &'a Grid,
     cls: &'a grid::Classification,
     eps: f64,
@@ -440,14 +461,7 @@ struct Assembler<'a> {
 impl ModelVisitor for Assembler<'_> {
     type Output = stencil::Assembly;
     fn visit<B: VectorField, N: Diffusion>(self, drift: &B, noise: &N) -> stencil::Assembly {
-        stencil::assemble(
-            drift,
-            noise,
-            &self.problem.domain,
-            self.grid,
-            self.cls,
-            self.eps,
-        )
+        stencil::assemble(drift, noise, &self.region, self.grid, self.cls, self.eps)
     }
 }
 
@@ -459,7 +473,11 @@ fn solve_one(
     fine: bool,
 ) -> Result<GridSolve> {
     let tt = Instant::now();
-    let cls = classify(&grid, &problem.domain);
+    let region = Region {
+        domain: &problem.domain,
+        hole: None,
+    };
+    let cls = classify(&grid, &region);
     let n = cls.unknowns.len();
     if n == 0 {
         return Err(Error::invalid(
@@ -468,7 +486,7 @@ fn solve_one(
         ));
     }
     let asm = problem.visit(Assembler {
-        problem,
+        region,
         grid: &grid,
         cls: &cls,
         eps,
@@ -545,4 +563,54 @@ fn solve_one(
         non_monotone_rows,
         bad_diffusion,
     })
+}
+
+/// The committor on `grid`: A q = b with the Dirichlet data 0 on the ball |θ − θ*| ≤ r and 1
+/// outside D (refined like the mean exit time).
+fn solve_committor(problem: &Problem, eps: f64, grid: &Grid, r: f64) -> Result<Vec<f64>> {
+    let region = Region {
+        domain: &problem.domain,
+        hole: Some((&problem.minimum, r)),
+    };
+    if !problem.domain.contains(&problem.minimum) {
+        return Err(Error::invalid("--committor", "θ* is not inside D"));
+    }
+    let cls = classify(grid, &region);
+    let n = cls.unknowns.len();
+    if n == 0 {
+        return Err(Error::invalid(
+            "--committor",
+            format!("no grid node lies in D outside the ball of radius {r}; use a smaller radius"),
+        ));
+    }
+    let min_h = grid.h.iter().cloned().fold(f64::INFINITY, f64::min);
+    if r < 2.0 * min_h {
+        return Err(Error::invalid(
+            "--committor",
+            format!("the ball's radius {r} is below two grid spacings ({min_h:.3e}); use a larger radius or a finer --grid"),
+        ));
+    }
+    let asm = problem.visit(Assembler {
+        region,
+        grid,
+        cls: &cls,
+        eps,
+    });
+    let b = asm.dirichlet_rhs;
+    let f = solve::factor(asm.rows)?;
+    let mut x = faer::Mat::<f64>::zeros(n, 1);
+    let mut res = vec![0.0; n];
+    f.solve(&b, &mut x, &mut res);
+    let mut q = vec![0.0; grid.len()];
+    let mut p = [0.0; 2];
+    let d = grid.dim;
+    for (idx, qi) in q.iter_mut().enumerate() {
+        if let grid::NodeKind::Unknown(k) = cls.kinds[idx] {
+            *qi = x[(k, 0)].clamp(0.0, 1.0);
+        } else {
+            grid.point(idx, &mut p[..d]);
+            *qi = region.boundary_value(&p[..d]);
+        }
+    }
+    Ok(q)
 }

@@ -1,7 +1,7 @@
 //! Output files of the generator solve: per noise level `T_eps{ε}.npy` (ε with `p` for the
 //! decimal point, e.g. `T_eps0p5.npy`) (E_θ\[τ\] on the N grid,
 //! N×N with row = y index in 2-D, 0 outside D), the axes `x.npy` (`y.npy`), optionally
-//! `density_eps{ε}.npy`, and the figure `mfpt_eps{ε}.png/.svg`: log₁₀ T as a heatmap with ∂D
+//! `density_eps{ε}.npy` and `committor_eps{ε}.npy`, and the figure `mfpt_eps{ε}.png/.svg`: log₁₀ T as a heatmap with ∂D
 //! and θ* (2-D), or T(x) on a log axis (1-D).
 
 use super::{Level, Report};
@@ -37,6 +37,9 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &Path) -> Result<Vec
         out.push(write(format!("T_{tag}.npy"), &l.values)?);
         if let Some(rho) = &l.density {
             out.push(write(format!("density_{tag}.npy"), rho)?);
+        }
+        if let Some(q) = &l.committor {
+            out.push(write(format!("committor_{tag}.npy"), q)?);
         }
         let axes: &[&str] = if report.dim == 1 { &["x"] } else { &["x", "y"] };
         for (k, name) in axes.iter().enumerate() {

@@ -25,8 +25,8 @@
 //! (∂ₙT = 0 on the wall makes ∂₁₂T = 0 there); corners outside D are taken as T = 0, which is
 //! first order next to a curved ∂D when a₁₂ ≠ 0.
 
-use super::grid::{boundary_distance, Classification, Grid, NodeKind};
-use crate::problem::{Diffusion, Domain, VectorField};
+use super::grid::{boundary_distance, Classification, Grid, NodeKind, Region};
+use crate::problem::{Diffusion, VectorField};
 use faer::sparse::Triplet;
 
 /// φ(z) = (eᶻ − 1)/z, with φ(0) = 1.
@@ -144,6 +144,10 @@ impl Rows {
 pub struct Assembly {
     /// −𝓛ₕ row by row.
     pub rows: Rows,
+    /// bᵢ = Σ ℓᵢₖ vₖ over the Dirichlet neighbours k with their values vₖ
+    /// ([`Region::boundary_value`]; all zero without a hole), so that 𝓛ₕu = 0 with those data
+    /// reads A u = b.
+    pub dirichlet_rhs: Vec<f64>,
     /// Rows with a negative off-diagonal coefficient of 𝓛ₕ (the cross-term condition failed).
     pub non_monotone_rows: usize,
     /// Unknowns with at least one arm cut by ∂D (Shortley–Weller rows).
@@ -156,7 +160,7 @@ pub struct Assembly {
 pub fn assemble<B: VectorField, N: Diffusion>(
     drift: &B,
     noise: &N,
-    domain: &Domain,
+    domain: &Region,
     grid: &Grid,
     cls: &Classification,
     eps: f64,
@@ -173,6 +177,8 @@ pub fn assemble<B: VectorField, N: Diffusion>(
         kappa: Vec::with_capacity(m),
     };
     rows.ptr.push(0);
+    let mut dirichlet_rhs = Vec::with_capacity(if domain.hole.is_some() { m } else { 0 });
+    let mut y = [0.0f64; 2];
     let mut ws = noise.workspace();
     let mut x = [0.0f64; 2];
     let mut b = [0.0f64; 2];
@@ -190,6 +196,7 @@ pub fn assemble<B: VectorField, N: Diffusion>(
         let mut len = 0;
         // Σ of the coefficients towards Dirichlet nodes.
         let mut kappa = 0.0;
+        let mut bval = 0.0;
         let mut cut = false;
         let mut wall = false;
         // Axis coefficients c[k][0] (towards −), c[k][1] (towards +), for the monotonicity test.
@@ -201,6 +208,7 @@ pub fn assemble<B: VectorField, N: Diffusion>(
             // Arm lengths and the neighbour on each side: Some(node) or None (T = 0 at ∂D).
             let mut arms = [(h, None::<usize>); 2];
             let mut mirrored = [false; 2];
+            let mut arm_value = [0.0f64; 2];
             for (side, s) in [(0usize, -1.0f64), (1, 1.0)] {
                 let at_edge = if side == 0 {
                     ij[k] == 0
@@ -223,6 +231,11 @@ pub fn assemble<B: VectorField, N: Diffusion>(
                         let t = boundary_distance(domain, &x[..d], k, s, h);
                         arms[side] = (t, None);
                         cut = true;
+                        if domain.hole.is_some() {
+                            y[..d].copy_from_slice(&x[..d]);
+                            y[k] += s * t;
+                            arm_value[side] = domain.boundary_value(&y[..d]);
+                        }
                     }
                 }
             }
@@ -230,6 +243,7 @@ pub fn assemble<B: VectorField, N: Diffusion>(
             for side in 0..2 {
                 if mirrored[side] {
                     arms[side] = arms[1 - side];
+                    arm_value[side] = arm_value[1 - side];
                 }
             }
             let (cm, cp) = fitted(b[k], diff.max(1e-300), arms[0].0, arms[1].0);
@@ -240,6 +254,7 @@ pub fn assemble<B: VectorField, N: Diffusion>(
                     len += 1;
                 } else {
                     kappa += c;
+                    bval += c * arm_value[side];
                 }
             }
         }
@@ -270,6 +285,10 @@ pub fn assemble<B: VectorField, N: Diffusion>(
                         }
                     } else {
                         kappa += c;
+                        if domain.hole.is_some() {
+                            grid.point(node, &mut y[..d]);
+                            bval += c * domain.boundary_value(&y[..d]);
+                        }
                     }
                 }
                 if axis_c.iter().flatten().any(|&c| c < w) {
@@ -287,10 +306,14 @@ pub fn assemble<B: VectorField, N: Diffusion>(
             }
         }
         rows.kappa.push(kappa);
+        if domain.hole.is_some() {
+            dirichlet_rhs.push(bval);
+        }
         rows.ptr.push(rows.col.len());
     }
     Assembly {
         rows,
+        dirichlet_rhs,
         non_monotone_rows,
         boundary_rows,
         bad_diffusion,
