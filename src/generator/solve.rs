@@ -117,10 +117,10 @@ pub struct Eigen {
     pub converged: bool,
 }
 
-/// The principal eigenpair of A (refined solves) or Aᵀ (when `transpose`) by inverse iteration
-/// from `start` (positive): x ← A⁻¹x/‖A⁻¹x‖₁, λ = ‖x‖₁/‖A⁻¹x‖₁ (exact at convergence since the
-/// Perron vector of the M-matrix's inverse is positive). Stops when |Δλ| ≤ `tol`·λ or after
-/// `max_iter`.
+/// The principal eigenpair of A or Aᵀ (when `transpose`) by inverse iteration from `start`
+/// (positive): x ← A⁻¹x/‖A⁻¹x‖₁, λ = ‖x‖₁/‖A⁻¹x‖₁ (exact at convergence since the Perron vector
+/// of the M-matrix's inverse is positive). Solves with A use the LU factors alone until
+/// |Δλ| ≤ 10⁻⁶λ, then refined solves; stops when |Δλ| ≤ `tol`·λ or after `max_iter`.
 pub fn principal_eigen(
     f: &Factored,
     start: &[f64],
@@ -136,13 +136,18 @@ pub fn principal_eigen(
     let mut value = f64::NAN;
     let mut iterations = 0;
     let mut converged = false;
+    let mut refine = false;
     while iterations < max_iter {
         iterations += 1;
-        if transpose {
+        if transpose || !refine {
             for i in 0..n {
                 x[(i, 0)] = b[i];
             }
-            f.solve_transpose(&mut x);
+            if transpose {
+                f.solve_transpose(&mut x);
+            } else {
+                f.solve_raw(&mut x);
+            }
         } else {
             f.solve(&b, &mut x, &mut r);
         }
@@ -151,7 +156,9 @@ pub fn principal_eigen(
         for i in 0..n {
             b[i] = x[(i, 0)] / s;
         }
-        let done = (lam - value).abs() <= tol * lam.abs();
+        let change = (lam - value).abs();
+        let done = change <= tol * lam.abs() && (refine || transpose);
+        refine = refine || change <= 1e-6 * lam.abs();
         value = lam;
         if done {
             converged = true;
