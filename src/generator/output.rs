@@ -81,7 +81,11 @@ impl MfptFigure {
         let n = report.grid;
         let g = l.grid(n);
         let stride = (n - 1).div_ceil(200).max(1);
-        let idx: Vec<usize> = (0..n).step_by(stride).collect();
+        let mut idx: Vec<usize> = (0..n).step_by(stride).collect();
+        if idx.last() != Some(&(n - 1)) {
+            // Keep the last node: ∂D often lies on the box face.
+            idx.push(n - 1);
+        }
         let xa = g.axis(0);
         let xs: Vec<f64> = idx.iter().map(|&i| xa[i]).collect();
         let (ys, v, gl) = if report.dim == 1 {
@@ -231,6 +235,7 @@ impl Figure for MfptFigure {
             0.5 * (self.xs[1] - self.xs[0]),
             0.5 * (self.ys[1] - self.ys[0]),
         );
+        let (lo, hi) = (&self.lo, &self.hi);
         let span = (vmax - vmin).max(1e-12);
         chart
             .draw_series((0..m * m).map(|k| {
@@ -243,8 +248,8 @@ impl Figure for MfptFigure {
                 };
                 Rectangle::new(
                     [
-                        (self.xs[i] - dx, self.ys[j] - dy),
-                        (self.xs[i] + dx, self.ys[j] + dy),
+                        ((self.xs[i] - dx).max(lo[0]), (self.ys[j] - dy).max(lo[1])),
+                        ((self.xs[i] + dx).min(hi[0]), (self.ys[j] + dy).min(hi[1])),
                     ],
                     color.filled(),
                 )
