@@ -25,6 +25,7 @@ pub mod analysis;
 pub mod cli;
 pub mod error;
 pub mod exact;
+pub mod generator;
 pub mod linalg;
 pub mod mam;
 pub mod olim;

@@ -3,6 +3,7 @@
 pub mod exit;
 pub mod field;
 pub mod lemma4;
+pub mod mfpt;
 pub mod output;
 pub mod path;
 pub mod prefactor;
@@ -139,6 +140,13 @@ pub enum Command {
         after_help = "Examples:\n  quasipot scaling mlp --vary lr --out scaling/\n  quasipot scaling mlp --vary sharpness --values 0.8,0.9,1,1.15,1.3 --runs 50\n  quasipot scaling quadratic-2d --vary batch --json"
     )]
     Scaling(scaling::ScalingArgs),
+    /// Mean exit times E\[τ\] at any ε from the backward Kolmogorov equation 𝓛T = −1 on a grid
+    /// (d = 1, 2): a monotone exponentially fitted scheme, a two-grid error estimate, and the
+    /// principal eigenvalue λ₁ (E\[τ\] ≈ 1/λ₁).
+    #[command(
+        after_help = "Examples:\n  quasipot mfpt double-well-1d --eps 0.5,0.4,0.3 --grid 4097\n  quasipot mfpt maier-stein --param beta=3 --eps 0.5,0.4 --out mfpt/\n  quasipot mfpt quadratic-2d --weight inverse --eps 0.3 --grid 1025 --json\n  quasipot mfpt rotational-double-well --eps 0.5 --box -2.5,0,-1.5,1.5"
+    )]
+    Mfpt(mfpt::MfptArgs),
 }
 
 /// Build options from the global flags.
@@ -202,6 +210,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Merge(a) => exit::run_merge(a, &cli.global, &out),
         Command::Scaling(a) => scaling::run(a, &cli.global, &out),
         Command::Prefactor(a) => prefactor::run(a, &cli.global, &out),
+        Command::Mfpt(a) => mfpt::run(a, &cli.global, &out),
     }
 }
 
