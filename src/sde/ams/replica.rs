@@ -1,0 +1,486 @@
+//! The AMS kernels: excursions of the Euler–Maruyama chain from ∂A until they return to A or
+//! leave D (one replica), ordinary runs from θ* that sample loops and entrance points, and one
+//! repetition of the splitting algorithm.
+//!
+//! The step is the Monte Carlo engine's ([`crate::sde::kernel`]): θ ← θ + h b(θ) + ε√h σ(θ) ξ,
+//! the same ziggurat normals, the same exit test (discrete or Gobet–Menozzi corrected), built
+//! from the same [`Kernel`] set-up. After each step the exit test comes first (a step that
+//! leaves D ends the path as reactive), then the return test ξ(θ) < z_A.
+//!
+//! **Replicas store only their running-maximum records.** Branching a killed replica at level
+//! z copies a survivor "up to the first time its ξ exceeds z": that time is a record time (ξ
+//! there exceeds every earlier value), so a path is represented by the (step, ξ, θ) of its
+//! records — the exact prefix state at every possible branching point — instead of the whole
+//! path. Records are strictly increasing in ξ, so the branch point is found by binary search.
+
+use super::coordinate::Xi;
+use crate::problem::{Diffusion, NoiseWorkspace, VectorField};
+use crate::sde::kernel::{Dim, Kernel};
+use crate::sde::rng::{stream, Stream, ZigguratNormal};
+use rand_xoshiro::rand_core::RngCore;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Why a path could not be simulated (the point and the step).
+#[derive(Clone, Debug)]
+pub(crate) enum Failure {
+    /// a(θ) not positive definite.
+    NotPositiveDefinite(Vec<f64>),
+    /// θ became non-finite.
+    Diverged(Vec<f64>),
+}
+
+/// Per-worker scratch (allocated once per repetition).
+pub(crate) struct Work<X: Dim> {
+    zig: &'static ZigguratNormal,
+    constant: bool,
+    ws: NoiseWorkspace,
+    sig: X::M,
+    b: X::V,
+    g: X::V,
+    nrm: X::V,
+    tmp: X::V,
+    x: X::V,
+}
+
+/// One replica: its running-maximum records and how it ended.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Replica {
+    /// Step index (from the start on ∂A) of each record.
+    pub rec_step: Vec<u64>,
+    /// ξ at each record (strictly increasing; +∞ at the exit point of a reactive path).
+    pub rec_xi: Vec<f64>,
+    /// θ at each record, d per record.
+    pub rec_x: Vec<f64>,
+    /// Path length in steps (start on ∂A to its end).
+    pub steps: u64,
+    /// Left D (score +∞).
+    pub reactive: bool,
+    /// Reached the per-path step budget before ending.
+    pub censored: bool,
+}
+
+impl Replica {
+    /// The score: max ξ along the path, +∞ when reactive.
+    #[inline]
+    pub fn score(&self) -> f64 {
+        if self.reactive {
+            f64::INFINITY
+        } else {
+            *self.rec_xi.last().unwrap_or(&f64::NEG_INFINITY)
+        }
+    }
+
+    /// Start at x (ξ(x) = v) on ∂A.
+    fn reset(&mut self, x: &[f64], v: f64) {
+        self.rec_step.clear();
+        self.rec_xi.clear();
+        self.rec_x.clear();
+        self.rec_step.push(0);
+        self.rec_xi.push(v);
+        self.rec_x.extend_from_slice(x);
+        self.steps = 0;
+        self.reactive = false;
+        self.censored = false;
+    }
+
+    /// Become a copy of `src` up to its first record above `level` (inclusive).
+    fn branch_from(&mut self, src: &Replica, level: f64, d: usize) {
+        let r = src.rec_xi.partition_point(|v| *v <= level);
+        debug_assert!(r < src.rec_xi.len());
+        self.rec_step.clear();
+        self.rec_xi.clear();
+        self.rec_x.clear();
+        self.rec_step.extend_from_slice(&src.rec_step[..=r]);
+        self.rec_xi.extend_from_slice(&src.rec_xi[..=r]);
+        self.rec_x.extend_from_slice(&src.rec_x[..(r + 1) * d]);
+        // Branched at the exit point itself: the copy is the whole reactive path.
+        self.reactive = self.rec_xi[r] == f64::INFINITY;
+        self.steps = self.rec_step[r];
+        self.censored = false;
+    }
+}
+
+/// Loops and entrance points sampled by ordinary runs from θ* (one repetition).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LoopSample {
+    /// Steps from θ* to the first entrance into ∂A (one per chain start).
+    pub first_entrance: Vec<u64>,
+    /// Steps of each complete loop: entrance into ∂A → return to A → next entrance.
+    pub loops: Vec<u64>,
+    /// The entrance points (d each).
+    pub entrances: Vec<f64>,
+    /// Excursions from ∂A started.
+    pub excursions: u64,
+    /// Excursions that left D (the chain then restarts at θ*).
+    pub direct_exits: u64,
+    /// Steps from inside A straight out of D (not an excursion; the chain restarts).
+    pub jumps: u64,
+    /// A phase reached the per-path step budget (the chain stopped there).
+    pub censored: u64,
+    /// Steps taken.
+    pub steps: u64,
+}
+
+/// The outcome of one AMS repetition.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Repetition {
+    /// p̂ = ∏(1 − Kⱼ/N) · (reactive at the end)/N.
+    pub probability: f64,
+    /// ∏(1 − Kⱼ/N).
+    pub weight: f64,
+    /// Iterations (levels) J.
+    pub iterations: u64,
+    /// All replicas were at or below the level (p̂ = 0).
+    pub extinct: bool,
+    /// Stopped by the iteration cap (or cancellation) before the end.
+    pub censored: bool,
+    /// Replicas reactive at the end.
+    pub reactive: u64,
+    /// Their durations in steps.
+    pub reactive_steps: Vec<u64>,
+    /// Paths that reached the per-path step budget.
+    pub censored_paths: u64,
+    /// Steps of the splitting part.
+    pub steps: u64,
+    /// The ordinary runs (absent with a fixed start).
+    pub loops: LoopSample,
+}
+
+/// The kernel plus the reaction coordinate and A.
+pub(crate) struct Walker<'k, 'a, B: VectorField, N: Diffusion, X: Dim> {
+    /// Step, exit test and set-up shared with the Monte Carlo engine.
+    pub kernel: &'k Kernel<'a, B, N, X>,
+    /// ξ.
+    pub xi: &'k Xi<'a>,
+    /// A = {ξ < z_A}.
+    pub z_a: f64,
+}
+
+/// Uniform index in 0..n from a 64-bit word (Lemire's multiply-shift; bias < n/2⁶⁴).
+#[inline]
+fn below(rng: &mut Stream, n: usize) -> usize {
+    ((rng.next_u64() as u128 * n as u128) >> 64) as usize
+}
+
+impl<B: VectorField, N: Diffusion, X: Dim> Walker<'_, '_, B, N, X> {
+    /// Scratch for one worker.
+    pub fn work(&self) -> Work<X> {
+        let dim = self.kernel.dim;
+        Work {
+            zig: ZigguratNormal::get(),
+            constant: self.kernel.noise.is_constant(),
+            ws: self.kernel.noise.workspace(),
+            sig: dim.mat(),
+            b: dim.vec(),
+            g: dim.vec(),
+            nrm: dim.vec(),
+            tmp: dim.vec(),
+            x: dim.vec(),
+        }
+    }
+
+    /// One Euler–Maruyama step of x in place; returns whether x left (the corrected) D.
+    #[inline(always)]
+    fn step(&self, x: &mut [f64], rng: &mut Stream, w: &mut Work<X>) -> Result<bool, Failure> {
+        let k = self.kernel;
+        let d = k.dim.d();
+        let constant = w.constant;
+        k.drift.drift(x, w.b.as_mut());
+        if !constant && !k.noise.sqrt(x, &mut w.ws, X::m_mut(&mut w.sig)) {
+            return Err(Failure::NotPositiveDefinite(x.to_vec()));
+        }
+        let sig = if constant {
+            X::m(&k.sigma)
+        } else {
+            X::m(&w.sig)
+        };
+        w.zig.fill(rng, w.g.as_mut());
+        let (bs, gs) = (w.b.as_ref(), w.g.as_ref());
+        for i in 0..d {
+            let s = crate::linalg::dot(&sig[i * d..(i + 1) * d], gs);
+            x[i] += k.h * bs[i] + k.eps_sqrt_h * s;
+        }
+        let exited = if k.correction > 0.0 {
+            if k.region.level_fast(x, d, w.tmp.as_mut()) < k.skip_level {
+                false
+            } else {
+                let dist = k
+                    .region
+                    .distance_and_normal(x, d, w.nrm.as_mut(), w.tmp.as_mut());
+                let sig_now = if constant {
+                    X::m(&k.sigma)
+                } else if k.noise.sqrt(x, &mut w.ws, X::m_mut(&mut w.sig)) {
+                    X::m(&w.sig)
+                } else {
+                    return Err(Failure::NotPositiveDefinite(x.to_vec()));
+                };
+                let ns = w.nrm.as_ref();
+                let mut sn2 = 0.0;
+                for j in 0..d {
+                    let s = crate::linalg::dot(&sig_now[j * d..(j + 1) * d], ns);
+                    sn2 += s * s;
+                }
+                !(dist + k.correction * sn2.sqrt() < 0.0)
+            }
+        } else {
+            k.region.outside(x, d, w.tmp.as_mut())
+        };
+        if exited && x.iter().any(|v| !v.is_finite()) {
+            return Err(Failure::Diverged(x.to_vec()));
+        }
+        Ok(exited)
+    }
+
+    /// Continue `rep` from its last record with fresh noise from `rng` until it returns to A,
+    /// leaves D or reaches `max_steps` new steps; returns the steps taken.
+    pub fn extend(
+        &self,
+        rep: &mut Replica,
+        rng: &mut Stream,
+        w: &mut Work<X>,
+    ) -> Result<u64, Failure> {
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::x86_v3_available() {
+            // SAFETY: the target features of `extend_v3` were detected on this CPU.
+            return unsafe { self.extend_v3(rep, rng, w) };
+        }
+        self.extend_body(rep, rng, w)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+    #[inline(never)]
+    unsafe fn extend_v3(
+        &self,
+        rep: &mut Replica,
+        rng: &mut Stream,
+        w: &mut Work<X>,
+    ) -> Result<u64, Failure> {
+        self.extend_body(rep, rng, w)
+    }
+
+    #[inline(always)]
+    fn extend_body(
+        &self,
+        rep: &mut Replica,
+        rng: &mut Stream,
+        w: &mut Work<X>,
+    ) -> Result<u64, Failure> {
+        let d = self.kernel.dim.d();
+        let last = rep.rec_xi.len() - 1;
+        let mut x = std::mem::replace(&mut w.x, self.kernel.dim.vec());
+        let xs = x.as_mut();
+        xs.copy_from_slice(&rep.rec_x[last * d..(last + 1) * d]);
+        let mut best = rep.rec_xi[last];
+        let s0 = rep.rec_step[last];
+        let budget = self.kernel.max_steps;
+        let mut s = s0;
+        let result = loop {
+            if s - s0 == budget {
+                rep.censored = true;
+                break Ok(s - s0);
+            }
+            s += 1;
+            match self.step(xs, rng, w) {
+                Err(f) => break Err(f),
+                Ok(true) => {
+                    // The exit point closes the records (ξ = +∞ there), so that a clone of
+                    // this path branched above every earlier record copies it whole.
+                    rep.reactive = true;
+                    rep.rec_step.push(s);
+                    rep.rec_xi.push(f64::INFINITY);
+                    rep.rec_x.extend_from_slice(xs);
+                    break Ok(s - s0);
+                }
+                Ok(false) => {}
+            }
+            let v = self.xi.value(xs);
+            if v < self.z_a {
+                break Ok(s - s0);
+            }
+            if v > best {
+                best = v;
+                rep.rec_step.push(s);
+                rep.rec_xi.push(v);
+                rep.rec_x.extend_from_slice(xs);
+            }
+        };
+        rep.steps = s;
+        w.x = x;
+        result
+    }
+
+    /// One ordinary chain from θ*: run until `loops` complete loops have been seen, appending
+    /// to `out`. Each time the chain leaves D it restarts at θ* (a new first-entrance sample).
+    pub fn chain(
+        &self,
+        loops: usize,
+        rng: &mut Stream,
+        w: &mut Work<X>,
+        out: &mut LoopSample,
+    ) -> Result<(), Failure> {
+        let d = self.kernel.dim.d();
+        let start = self.kernel.start.clone();
+        let mut x = self.kernel.start.clone();
+        let xs = x.as_mut();
+        let budget = self.kernel.max_steps;
+        let mut done = 0usize;
+        let mut in_a = true;
+        let mut first = true; // no entrance since the last start at θ*
+        let mut since_start = 0u64; // steps since the last (re)start
+        let mut last_entrance = 0u64;
+        let mut phase = 0u64; // steps in the current phase
+        while done < loops {
+            if phase == budget {
+                out.censored += 1;
+                break;
+            }
+            phase += 1;
+            since_start += 1;
+            out.steps += 1;
+            if self.step(xs, rng, w)? {
+                if in_a {
+                    out.jumps += 1;
+                } else {
+                    out.direct_exits += 1;
+                }
+                if out.direct_exits + out.jumps > 10 * loops as u64 + 100 {
+                    // Not a rare event: every excursion leaves D.
+                    break;
+                }
+                xs.copy_from_slice(start.as_ref());
+                in_a = true;
+                first = true;
+                since_start = 0;
+                phase = 0;
+                continue;
+            }
+            let v = self.xi.value(xs);
+            if in_a {
+                if v >= self.z_a {
+                    if first {
+                        out.first_entrance.push(since_start);
+                        first = false;
+                    } else {
+                        out.loops.push(since_start - last_entrance);
+                        done += 1;
+                    }
+                    last_entrance = since_start;
+                    out.entrances.extend_from_slice(&xs[..d]);
+                    out.excursions += 1;
+                    in_a = false;
+                    phase = 0;
+                }
+            } else if v < self.z_a {
+                in_a = true;
+                phase = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// One AMS repetition with N = `n` replicas killing at the `k`-th lowest score.
+    /// Starting points: `start` when given, else drawn uniformly from `entrances` (d each).
+    /// Streams: `rep_seed` with index (j << 24) | i for replica i at iteration j (j = 0: the
+    /// initial replicas) and [`SELECT`] for the draws of starting points and survivors.
+    #[allow(clippy::too_many_arguments)]
+    pub fn splitting(
+        &self,
+        n: usize,
+        k: usize,
+        max_iterations: u64,
+        rep_seed: u64,
+        start: Option<&[f64]>,
+        entrances: &[f64],
+        cancel: &AtomicBool,
+        w: &mut Work<X>,
+    ) -> Result<Repetition, Failure> {
+        let d = self.kernel.dim.d();
+        let mut sel = stream(rep_seed, SELECT);
+        let mut reps: Vec<Replica> = vec![Replica::default(); n];
+        let mut out = Repetition::default();
+        let n_entr = entrances.len() / d.max(1);
+        for (i, r) in reps.iter_mut().enumerate() {
+            let x0 = match start {
+                Some(x) => x,
+                None => {
+                    let e = below(&mut sel, n_entr);
+                    &entrances[e * d..(e + 1) * d]
+                }
+            };
+            r.reset(x0, self.xi.value(x0));
+            let mut rng = stream(rep_seed, i as u64);
+            out.steps += self.extend(r, &mut rng, w)?;
+        }
+        let mut scores = vec![0.0; n];
+        let mut killed: Vec<usize> = Vec::with_capacity(n);
+        let mut survivors: Vec<usize> = Vec::with_capacity(n);
+        let mut log_w = 0.0f64;
+        loop {
+            for (s, r) in scores.iter_mut().zip(&reps) {
+                *s = r.score();
+            }
+            let (_, level, _) = scores.select_nth_unstable_by(k - 1, f64::total_cmp);
+            let level = *level;
+            if level == f64::INFINITY {
+                break;
+            }
+            killed.clear();
+            survivors.clear();
+            for (i, r) in reps.iter().enumerate() {
+                if r.score() <= level {
+                    killed.push(i);
+                } else {
+                    survivors.push(i);
+                }
+            }
+            if survivors.is_empty() {
+                out.extinct = true;
+                log_w = f64::NEG_INFINITY;
+                break;
+            }
+            if out.iterations == max_iterations || cancel.load(Ordering::Relaxed) {
+                out.censored = true;
+                break;
+            }
+            out.iterations += 1;
+            log_w += (1.0 - killed.len() as f64 / n as f64).ln();
+            let j = out.iterations;
+            for &i in &killed {
+                let s = survivors[below(&mut sel, survivors.len())];
+                let (a, b) = if i < s {
+                    let (lo, hi) = reps.split_at_mut(s);
+                    (&mut lo[i], &hi[0])
+                } else {
+                    let (lo, hi) = reps.split_at_mut(i);
+                    (&mut hi[0], &lo[s])
+                };
+                a.branch_from(b, level, d);
+                if a.reactive {
+                    continue;
+                }
+                let mut rng = stream(rep_seed, (j << 24) | i as u64);
+                out.steps += self.extend(a, &mut rng, w)?;
+            }
+        }
+        out.weight = log_w.exp();
+        out.reactive = reps.iter().filter(|r| r.reactive).count() as u64;
+        out.probability = if out.extinct {
+            0.0
+        } else {
+            out.weight * out.reactive as f64 / n as f64
+        };
+        out.reactive_steps = reps
+            .iter()
+            .filter(|r| r.reactive)
+            .map(|r| r.steps)
+            .collect();
+        out.censored_paths = reps.iter().filter(|r| r.censored).count() as u64;
+        Ok(out)
+    }
+}
+
+/// Stream index of the selection draws (starting points and survivors) of a repetition.
+pub(crate) const SELECT: u64 = u64::MAX;
+/// Stream index base of the ordinary chains of a repetition (chain c uses CHAINS − c).
+pub(crate) const CHAINS: u64 = u64::MAX - 1;
