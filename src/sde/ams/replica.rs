@@ -484,3 +484,71 @@ impl<B: VectorField, N: Diffusion, X: Dim> Walker<'_, '_, B, N, X> {
 pub(crate) const SELECT: u64 = u64::MAX;
 /// Stream index base of the ordinary chains of a repetition (chain c uses CHAINS − c).
 pub(crate) const CHAINS: u64 = u64::MAX - 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::{BuildOptions, Drift, Noise, Problem};
+    use crate::sde::ams::coordinate::compile;
+    use crate::sde::ams::Coordinate;
+    use crate::sde::kernel::Fixed;
+    use crate::sde::ExitDetection;
+
+    /// Records are the strict running maxima of ξ, the score is the last one, and a branch at
+    /// level z copies exactly the records up to the first one above z.
+    #[test]
+    fn records_are_running_maxima_and_branching_copies_the_prefix() {
+        let p = Problem::load("double-well-1d", &BuildOptions::default()).unwrap();
+        let (Drift::Native(b), Noise::Constant(n)) = (&p.drift, &p.noise) else {
+            panic!("double-well-1d: native drift, constant noise")
+        };
+        let k = Kernel::new(
+            b,
+            n,
+            Fixed::<1>,
+            &p.domain,
+            &p.minimum,
+            0.4,
+            1e-3,
+            ExitDetection::Discrete,
+            1 << 30,
+            1,
+        )
+        .unwrap();
+        let xi = compile(&p, Coordinate::Level, 0).unwrap();
+        let w = Walker {
+            kernel: &k,
+            xi: &xi,
+            z_a: 0.1,
+        };
+        let mut work = w.work();
+        let mut some_reactive = false;
+        for i in 0..200u64 {
+            let mut r = Replica::default();
+            let x0 = [-0.85];
+            r.reset(&x0, xi.value(&x0));
+            let steps = w.extend(&mut r, &mut stream(3, i), &mut work).unwrap();
+            assert_eq!(steps, r.steps);
+            assert!(r.rec_xi.windows(2).all(|v| v[0] < v[1]));
+            assert!(r.rec_step.windows(2).all(|v| v[0] < v[1]));
+            assert_eq!(r.rec_x.len(), r.rec_xi.len());
+            some_reactive |= r.reactive;
+            if r.rec_xi.len() > 2 {
+                let level = 0.5 * (r.rec_xi[0] + r.rec_xi[1]);
+                let mut c = Replica::default();
+                c.branch_from(&r, level, 1);
+                assert_eq!(c.rec_xi.len(), 2);
+                assert_eq!(c.rec_x[1], r.rec_x[1]);
+                assert_eq!(c.steps, r.rec_step[1]);
+            }
+            if !r.reactive {
+                // Non-reactive: ended in A at its last step, score = last record.
+                assert_eq!(r.score(), *r.rec_xi.last().unwrap());
+            } else {
+                assert_eq!(r.score(), f64::INFINITY);
+                assert!(p.domain.level(&r.rec_x[r.rec_x.len() - 1..]) >= 0.0);
+            }
+        }
+        assert!(some_reactive, "ε = 0.4 from −0.85: some excursions reach 0");
+    }
+}
