@@ -2,8 +2,8 @@
 //! bisection on the quadrature (DESIGN §2), runs AMS there and prints estimate, 95 % CI,
 //! relative error and total steps.
 //!
-//!     cargo run --release --example ams_rare -- TARGET H N M [K]
-//!     cargo run --release --example ams_rare -- 1e15 5e-4 100 100
+//!     cargo run --release --example ams_rare -- TARGET H N M [K [SEED]]
+//!     cargo run --release --example ams_rare -- 1e15 1e-3 100 200
 use quasipot::exact::exit_time_1d::{mean_exit_time_1d, LeftBoundary};
 use quasipot::problem::{BuildOptions, Problem};
 use quasipot::sde::ams::{run, Config};
@@ -29,6 +29,7 @@ fn main() {
     let n: usize = a[3].parse().unwrap();
     let m: usize = a[4].parse().unwrap();
     let k: usize = a.get(5).map_or(1, |s| s.parse().unwrap());
+    let seed: u64 = a.get(6).map_or(0, |s| s.parse().unwrap());
     let (mut lo, mut hi) = (0.05f64, 1.0f64);
     for _ in 0..60 {
         let mid = 0.5 * (lo + hi);
@@ -48,6 +49,7 @@ fn main() {
         kill: k,
         repetitions: m,
         detection: ExitDetection::BoundaryCorrected,
+        seed,
         ..Config::default()
     };
     let r = run(&p, &c).unwrap();
@@ -55,7 +57,7 @@ fn main() {
     let e = l.mean_exit_time.unwrap();
     let (clo, chi) = l.ci95.unwrap();
     println!(
-        "double-well-1d ε = {eps}: exact E[τ] = {ex:.4e}; AMS (N = {n}, k = {k}, M = {m}, h = {h}, corrected) E[τ] = {e:.4e}, 95% CI [{clo:.4e}, {chi:.4e}] ({}), relative error {:+.2} %; p = {:.4e} (rel sd {:.3} repetitions, {:.3} asymptotic); {:.3e} steps ({:.3e} in ordinary runs), {} iterations, {:.1} s, {:.3e} steps/s",
+        "seed {seed}: double-well-1d ε = {eps}: exact E[τ] = {ex:.4e}; AMS (N = {n}, k = {k}, M = {m}, h = {h}, corrected) E[τ] = {e:.4e}, 95% CI [{clo:.4e}, {chi:.4e}] ({}), relative error {:+.2} %; p = {:.4e} (rel sd {:.3} repetitions, {:.3} asymptotic); {:.3e} steps ({:.3e} in ordinary runs), {} iterations, {:.1} s, {:.3e} steps/s",
         if clo <= ex && ex <= chi { "covers the exact value" } else { "MISSES the exact value" },
         100.0 * (e / ex - 1.0),
         l.probability,
