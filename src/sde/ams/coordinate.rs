@@ -30,8 +30,9 @@ pub(crate) enum Xi<'a> {
         /// Offset: ξ = w·θ − o.
         o: f64,
     },
-    /// ξ = (θ−c)ᵀQ(θ−c), Q = ½Σ⁻¹/V₀ (row-major).
-    Quadratic { c: Vec<f64>, q: Vec<f64> },
+    /// ξ = (θ−c)ᵀQ(θ−c) − o (row-major Q): Q = ½Σ⁻¹/V₀ for the exact V; the normalised level
+    /// of quadratic level sets and ellipsoids.
+    Quadratic { c: Vec<f64>, q: Vec<f64>, o: f64 },
     /// ξ = (g(θ) − g*)·s with the domain's level function.
     Level { domain: &'a Domain, g0: f64, s: f64 },
     /// ξ = V(θ)/V₀ from the problem's reference formula.
@@ -57,14 +58,22 @@ impl Xi<'_> {
                 }
                 s
             }
-            Xi::Quadratic { c, q } => {
+            Xi::Quadratic { c, q, o } => {
                 let d = c.len();
                 let mut u = [0.0f64; 8];
                 if d <= 8 {
                     for i in 0..d {
                         u[i] = x[i] - c[i];
                     }
-                    crate::linalg::quad_form(q, d, &u[..d], &u[..d])
+                    let mut s = 0.0;
+                    for i in 0..d {
+                        let mut r = 0.0;
+                        for j in 0..d {
+                            r += q[i * d + j] * u[j];
+                        }
+                        s += u[i] * r;
+                    }
+                    s - o
                 } else {
                     let mut s = 0.0;
                     for i in 0..d {
@@ -74,7 +83,7 @@ impl Xi<'_> {
                         }
                         s += (x[i] - c[i]) * r;
                     }
-                    s
+                    s - o
                 }
             }
             Xi::Level { domain, g0, s } => (domain.level(x) - g0) * s,
@@ -124,6 +133,21 @@ pub(crate) fn compile(problem: &Problem, which: Coordinate, olim_grid: usize) ->
                         o: (offset + g0) * s,
                     }
                 }
+                // g = ½(θ−c)ᵀH(θ−c) − base − ΔL: ξ = (g − g0)·s is a quadratic form.
+                Domain::LevelSet {
+                    loss: crate::problem::Loss::Quadratic { hessian, center },
+                    base,
+                    depth,
+                } if hessian.n == d => Xi::Quadratic {
+                    c: center.clone(),
+                    q: hessian.data.iter().map(|h| 0.5 * h * s).collect(),
+                    o: (base + depth + g0) * s,
+                },
+                Domain::Ellipsoid { center, q } if q.n == d => Xi::Quadratic {
+                    c: center.clone(),
+                    q: q.data.iter().map(|v| v * s).collect(),
+                    o: (1.0 + g0) * s,
+                },
                 domain => Xi::Level { domain, g0, s },
             })
         }
@@ -144,7 +168,11 @@ pub(crate) fn compile(problem: &Problem, which: Coordinate, olim_grid: usize) ->
                         q[i * d + j] = 0.5 * (inv[(i, j)] + inv[(j, i)]) * 0.5 / v0;
                     }
                 }
-                Ok(Xi::Quadratic { c: m.clone(), q })
+                Ok(Xi::Quadratic {
+                    c: m.clone(),
+                    q,
+                    o: 0.0,
+                })
             } else if problem.reference.quasi_potential.is_some() {
                 let v0 = problem.reference.v0.ok_or_else(|| {
                     coordinate_error(
@@ -317,6 +345,31 @@ pub(crate) fn default_z_a(problem: &Problem, xi: &Xi, eps: f64) -> Result<(f64, 
 mod tests {
     use super::*;
     use crate::problem::BuildOptions;
+
+    #[test]
+    fn compiled_level_coordinates_equal_the_normalised_level_function() {
+        for name in ["quadratic-2d", "quadratic-anisotropic-3d", "double-well-1d"] {
+            let p = Problem::load(name, &BuildOptions::default()).unwrap();
+            let xi = compile(&p, Coordinate::Level, 0).unwrap();
+            assert!(
+                !matches!(xi, Xi::Level { .. }),
+                "{name}: compiled form expected"
+            );
+            let g0 = p.domain.level(&p.minimum);
+            let mut rng = stream(1, 2);
+            let mut x = vec![0.0; p.dim()];
+            for _ in 0..100 {
+                ZigguratNormal::get().fill(&mut rng, &mut x);
+                let want = (p.domain.level(&x) - g0) / -g0;
+                let got = xi.value(&x);
+                assert!(
+                    (got - want).abs() < 1e-12 * (1.0 + want.abs()),
+                    "{name}: {got} vs {want}"
+                );
+            }
+            assert!(xi.value(&p.minimum).abs() < 1e-14);
+        }
+    }
 
     #[test]
     fn exact_coordinate_is_v_over_v0_and_the_grid_one_interpolates_it() {

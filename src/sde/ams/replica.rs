@@ -154,6 +154,9 @@ pub(crate) struct Walker<'k, 'a, B: VectorField, N: Diffusion, X: Dim> {
     pub xi: &'k Xi<'a>,
     /// A = {ξ < z_A}.
     pub z_a: f64,
+    /// For a half-space D = {n·θ < c}: (n, c, ‖σn‖ for constant noise), tested inline (the
+    /// same g = n·θ − c as [`crate::problem::Domain::level`]; signed distance g, normal n).
+    pub half: Option<(X::V, f64, f64)>,
 }
 
 /// Uniform index in 0..n from a 64-bit word (Lemire's multiply-shift; bias < n/2⁶⁴).
@@ -162,7 +165,37 @@ fn below(rng: &mut Stream, n: usize) -> usize {
     ((rng.next_u64() as u128 * n as u128) >> 64) as usize
 }
 
-impl<B: VectorField, N: Diffusion, X: Dim> Walker<'_, '_, B, N, X> {
+impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
+    /// The walker for `kernel` (built on `domain`), ξ and z_A.
+    pub fn new(
+        kernel: &'k Kernel<'a, B, N, X>,
+        xi: &'k Xi<'a>,
+        z_a: f64,
+        domain: &crate::problem::Domain,
+    ) -> Self {
+        let half = match domain {
+            crate::problem::Domain::HalfSpace { normal, offset } => {
+                let d = kernel.dim.d();
+                let mut n = kernel.dim.vec();
+                n.as_mut().copy_from_slice(normal);
+                let sig = X::m(&kernel.sigma);
+                let mut sn2 = 0.0;
+                for j in 0..d {
+                    let s = crate::linalg::dot(&sig[j * d..(j + 1) * d], normal);
+                    sn2 += s * s;
+                }
+                Some((n, *offset, sn2.sqrt()))
+            }
+            _ => None,
+        };
+        Walker {
+            kernel,
+            xi,
+            z_a,
+            half,
+        }
+    }
+
     /// Scratch for one worker.
     pub fn work(&self) -> Work<X> {
         let dim = self.kernel.dim;
@@ -200,7 +233,32 @@ impl<B: VectorField, N: Diffusion, X: Dim> Walker<'_, '_, B, N, X> {
             let s = crate::linalg::dot(&sig[i * d..(i + 1) * d], gs);
             x[i] += k.h * bs[i] + k.eps_sqrt_h * s;
         }
-        let exited = if k.correction > 0.0 {
+        let exited = if let Some((n, c, sn)) = &self.half {
+            let ns = n.as_ref();
+            let mut g = 0.0;
+            for i in 0..d {
+                g += ns[i] * x[i];
+            }
+            g -= c;
+            if k.correction > 0.0 {
+                let sn = if constant {
+                    *sn
+                } else if k.noise.sqrt(x, &mut w.ws, X::m_mut(&mut w.sig)) {
+                    let sig = X::m(&w.sig);
+                    let mut sn2 = 0.0;
+                    for j in 0..d {
+                        let s = crate::linalg::dot(&sig[j * d..(j + 1) * d], ns);
+                        sn2 += s * s;
+                    }
+                    sn2.sqrt()
+                } else {
+                    return Err(Failure::NotPositiveDefinite(x.to_vec()));
+                };
+                !(g + k.correction * sn < 0.0)
+            } else {
+                !(g < 0.0)
+            }
+        } else if k.correction > 0.0 {
             if k.region.level_fast(x, d, w.tmp.as_mut()) < k.skip_level {
                 false
             } else {
@@ -516,11 +574,7 @@ mod tests {
         )
         .unwrap();
         let xi = compile(&p, Coordinate::Level, 0).unwrap();
-        let w = Walker {
-            kernel: &k,
-            xi: &xi,
-            z_a: 0.1,
-        };
+        let w = Walker::new(&k, &xi, 0.1, &p.domain);
         let mut work = w.work();
         let mut some_reactive = false;
         for i in 0..200u64 {

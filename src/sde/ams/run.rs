@@ -203,11 +203,7 @@ impl Job<'_> {
             .par_iter()
             .with_max_len(1)
             .map(|&(l, m)| {
-                let walker = Walker {
-                    kernel: &kernels[l],
-                    xi: self.xi,
-                    z_a: self.z_as[l],
-                };
+                let walker = Walker::new(&kernels[l], self.xi, self.z_as[l], &p.domain);
                 let r = self.repetition(&walker, l, m).map_err(|f| (l, f));
                 let done = self.done[l].fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(f) = &self.hooks.progress {
