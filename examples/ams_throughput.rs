@@ -1,9 +1,10 @@
 //! AMS inner loop against the direct Monte Carlo engine, side by side in one process, on one
 //! rayon thread: trajectory-steps per second on double-well-1d (native drift, a = 1, exit at
-//! x = 0), h = 1e-3, discrete and Gobet–Menozzi-corrected exit tests. Each figure is the median
-//! of 5 runs.
+//! x = 0) or any built-in named as the argument, h = 1e-3, discrete and Gobet–Menozzi-corrected
+//! exit tests; AMS with N = 100, k = 1 and M = 4 repetitions (interleaved on the thread, as the
+//! MC engine interleaves 4 trajectories). Each figure is the median of 5 runs.
 //!
-//!     cargo run --release --example ams_throughput
+//!     cargo run --release --example ams_throughput [-- PROBLEM]
 use quasipot::problem::{BuildOptions, Problem};
 use quasipot::sde::{self, ams, ExitDetection};
 
@@ -34,7 +35,7 @@ fn main() {
             eps: vec![0.15],
             dt: 1e-3,
             replicas: 100,
-            repetitions: 1,
+            repetitions: 4,
             loops: 1000,
             detection: det,
             ..ams::Config::default()

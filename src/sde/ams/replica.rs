@@ -14,11 +14,10 @@
 //! path. Records are strictly increasing in ξ, so the branch point is found by binary search.
 
 use super::coordinate::Xi;
+use super::splitter::Extension;
 use crate::problem::{Diffusion, NoiseWorkspace, VectorField};
 use crate::sde::kernel::{Dim, Kernel};
-use crate::sde::rng::{stream, Stream, ZigguratNormal};
-use rand_xoshiro::rand_core::RngCore;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::sde::rng::{Stream, ZigguratNormal};
 
 /// Why a path could not be simulated (the point and the step).
 #[derive(Clone, Debug)]
@@ -39,7 +38,6 @@ pub(crate) struct Work<X: Dim> {
     g: X::V,
     nrm: X::V,
     tmp: X::V,
-    x: X::V,
 }
 
 /// One replica: its running-maximum records and how it ended.
@@ -71,7 +69,7 @@ impl Replica {
     }
 
     /// Start at x (ξ(x) = v) on ∂A.
-    fn reset(&mut self, x: &[f64], v: f64) {
+    pub(crate) fn reset(&mut self, x: &[f64], v: f64) {
         self.rec_step.clear();
         self.rec_xi.clear();
         self.rec_x.clear();
@@ -84,7 +82,7 @@ impl Replica {
     }
 
     /// Become a copy of `src` up to its first record above `level` (inclusive).
-    fn branch_from(&mut self, src: &Replica, level: f64, d: usize) {
+    pub(crate) fn branch_from(&mut self, src: &Replica, level: f64, d: usize) {
         let r = src.rec_xi.partition_point(|v| *v <= level);
         debug_assert!(r < src.rec_xi.len());
         self.rec_step.clear();
@@ -159,12 +157,6 @@ pub(crate) struct Walker<'k, 'a, B: VectorField, N: Diffusion, X: Dim> {
     pub half: Option<(X::V, f64, f64)>,
 }
 
-/// Uniform index in 0..n from a 64-bit word (Lemire's multiply-shift; bias < n/2⁶⁴).
-#[inline]
-fn below(rng: &mut Stream, n: usize) -> usize {
-    ((rng.next_u64() as u128 * n as u128) >> 64) as usize
-}
-
 impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
     /// The walker for `kernel` (built on `domain`), ξ and z_A.
     pub fn new(
@@ -208,7 +200,6 @@ impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
             g: dim.vec(),
             nrm: dim.vec(),
             tmp: dim.vec(),
-            x: dim.vec(),
         }
     }
 
@@ -290,82 +281,84 @@ impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
     }
 
     /// Continue `rep` from its last record with fresh noise from `rng` until it returns to A,
-    /// leaves D or reaches `max_steps` new steps; returns the steps taken.
-    pub fn extend(
-        &self,
-        rep: &mut Replica,
-        rng: &mut Stream,
-        w: &mut Work<X>,
-    ) -> Result<u64, Failure> {
-        #[cfg(target_arch = "x86_64")]
-        if crate::simd::x86_v3_available() {
-            // SAFETY: the target features of `extend_v3` were detected on this CPU.
-            return unsafe { self.extend_v3(rep, rng, w) };
+    /// leaves D or reaches `max_steps` new steps; returns the steps taken. (The splitting runs
+    /// the same [`Self::begin`]/[`Self::advance`] pair interleaved over repetitions.)
+    #[cfg(test)]
+    pub fn extend(&self, rep: &mut Replica, rng: Stream, w: &mut Work<X>) -> Result<u64, Failure> {
+        let mut e = Extension {
+            active: false,
+            x: self.kernel.dim.vec(),
+            best: 0.0,
+            s: 0,
+            s0: 0,
+            rng: crate::sde::rng::stream(0, 0),
+            rep: 0,
+        };
+        self.begin(&mut e, rep, 0, rng);
+        loop {
+            if let Some(r) = self.advance(&mut e, rep, w) {
+                return r;
+            }
         }
-        self.extend_body(rep, rng, w)
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
-    #[inline(never)]
-    unsafe fn extend_v3(
-        &self,
-        rep: &mut Replica,
-        rng: &mut Stream,
-        w: &mut Work<X>,
-    ) -> Result<u64, Failure> {
-        self.extend_body(rep, rng, w)
-    }
-
-    #[inline(always)]
-    fn extend_body(
-        &self,
-        rep: &mut Replica,
-        rng: &mut Stream,
-        w: &mut Work<X>,
-    ) -> Result<u64, Failure> {
+    /// Set up lane `e` to extend replica `i` (= `rep`) from its last record with `rng`.
+    #[inline]
+    pub fn begin(&self, e: &mut Extension<X>, rep: &Replica, i: usize, rng: Stream) {
         let d = self.kernel.dim.d();
         let last = rep.rec_xi.len() - 1;
-        let mut x = std::mem::replace(&mut w.x, self.kernel.dim.vec());
-        let xs = x.as_mut();
-        xs.copy_from_slice(&rep.rec_x[last * d..(last + 1) * d]);
-        let mut best = rep.rec_xi[last];
-        let s0 = rep.rec_step[last];
-        let budget = self.kernel.max_steps;
-        let mut s = s0;
-        let result = loop {
-            if s - s0 == budget {
-                rep.censored = true;
-                break Ok(s - s0);
-            }
-            s += 1;
-            match self.step(xs, rng, w) {
-                Err(f) => break Err(f),
-                Ok(true) => {
-                    // The exit point closes the records (ξ = +∞ there), so that a clone of
-                    // this path branched above every earlier record copies it whole.
-                    rep.reactive = true;
-                    rep.rec_step.push(s);
-                    rep.rec_xi.push(f64::INFINITY);
-                    rep.rec_x.extend_from_slice(xs);
-                    break Ok(s - s0);
-                }
-                Ok(false) => {}
-            }
-            let v = self.xi.value(xs);
-            if v < self.z_a {
-                break Ok(s - s0);
-            }
-            if v > best {
-                best = v;
-                rep.rec_step.push(s);
-                rep.rec_xi.push(v);
+        e.x.as_mut()
+            .copy_from_slice(&rep.rec_x[last * d..(last + 1) * d]);
+        e.best = rep.rec_xi[last];
+        e.s0 = rep.rec_step[last];
+        e.s = e.s0;
+        e.rng = rng;
+        e.rep = i;
+        e.active = true;
+    }
+
+    /// One step of the extension `e` of `rep`: `Some(steps taken)` when the path has ended
+    /// (returned to A, left D, or reached the step budget), `None` to continue.
+    #[inline(always)]
+    pub fn advance(
+        &self,
+        e: &mut Extension<X>,
+        rep: &mut Replica,
+        w: &mut Work<X>,
+    ) -> Option<Result<u64, Failure>> {
+        if e.s - e.s0 == self.kernel.max_steps {
+            rep.censored = true;
+            rep.steps = e.s;
+            return Some(Ok(e.s - e.s0));
+        }
+        e.s += 1;
+        let xs = e.x.as_mut();
+        match self.step(xs, &mut e.rng, w) {
+            Err(f) => return Some(Err(f)),
+            Ok(true) => {
+                // The exit point closes the records (ξ = +∞ there), so that a clone of this
+                // path branched above every earlier record copies it whole.
+                rep.reactive = true;
+                rep.rec_step.push(e.s);
+                rep.rec_xi.push(f64::INFINITY);
                 rep.rec_x.extend_from_slice(xs);
+                rep.steps = e.s;
+                return Some(Ok(e.s - e.s0));
             }
-        };
-        rep.steps = s;
-        w.x = x;
-        result
+            Ok(false) => {}
+        }
+        let v = self.xi.value(xs);
+        if v < self.z_a {
+            rep.steps = e.s;
+            return Some(Ok(e.s - e.s0));
+        }
+        if v > e.best {
+            e.best = v;
+            rep.rec_step.push(e.s);
+            rep.rec_xi.push(v);
+            rep.rec_x.extend_from_slice(xs);
+        }
+        None
     }
 
     /// One ordinary chain from θ*: run until `loops` complete loops have been seen, appending
@@ -436,106 +429,6 @@ impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
         }
         Ok(())
     }
-
-    /// One AMS repetition with N = `n` replicas killing at the `k`-th lowest score.
-    /// Starting points: `start` when given, else drawn uniformly from `entrances` (d each).
-    /// Streams: `rep_seed` with index (j << 24) | i for replica i at iteration j (j = 0: the
-    /// initial replicas) and [`SELECT`] for the draws of starting points and survivors.
-    #[allow(clippy::too_many_arguments)]
-    pub fn splitting(
-        &self,
-        n: usize,
-        k: usize,
-        max_iterations: u64,
-        rep_seed: u64,
-        start: Option<&[f64]>,
-        entrances: &[f64],
-        cancel: &AtomicBool,
-        w: &mut Work<X>,
-    ) -> Result<Repetition, Failure> {
-        let d = self.kernel.dim.d();
-        let mut sel = stream(rep_seed, SELECT);
-        let mut reps: Vec<Replica> = vec![Replica::default(); n];
-        let mut out = Repetition::default();
-        let n_entr = entrances.len() / d.max(1);
-        for (i, r) in reps.iter_mut().enumerate() {
-            let x0 = match start {
-                Some(x) => x,
-                None => {
-                    let e = below(&mut sel, n_entr);
-                    &entrances[e * d..(e + 1) * d]
-                }
-            };
-            r.reset(x0, self.xi.value(x0));
-            let mut rng = stream(rep_seed, i as u64);
-            out.steps += self.extend(r, &mut rng, w)?;
-        }
-        let mut scores = vec![0.0; n];
-        let mut killed: Vec<usize> = Vec::with_capacity(n);
-        let mut survivors: Vec<usize> = Vec::with_capacity(n);
-        let mut log_w = 0.0f64;
-        loop {
-            for (s, r) in scores.iter_mut().zip(&reps) {
-                *s = r.score();
-            }
-            let (_, level, _) = scores.select_nth_unstable_by(k - 1, f64::total_cmp);
-            let level = *level;
-            if level == f64::INFINITY {
-                break;
-            }
-            killed.clear();
-            survivors.clear();
-            for (i, r) in reps.iter().enumerate() {
-                if r.score() <= level {
-                    killed.push(i);
-                } else {
-                    survivors.push(i);
-                }
-            }
-            if survivors.is_empty() {
-                out.extinct = true;
-                log_w = f64::NEG_INFINITY;
-                break;
-            }
-            if out.iterations == max_iterations || cancel.load(Ordering::Relaxed) {
-                out.censored = true;
-                break;
-            }
-            out.iterations += 1;
-            log_w += (1.0 - killed.len() as f64 / n as f64).ln();
-            let j = out.iterations;
-            for &i in &killed {
-                let s = survivors[below(&mut sel, survivors.len())];
-                let (a, b) = if i < s {
-                    let (lo, hi) = reps.split_at_mut(s);
-                    (&mut lo[i], &hi[0])
-                } else {
-                    let (lo, hi) = reps.split_at_mut(i);
-                    (&mut hi[0], &lo[s])
-                };
-                a.branch_from(b, level, d);
-                if a.reactive {
-                    continue;
-                }
-                let mut rng = stream(rep_seed, (j << 24) | i as u64);
-                out.steps += self.extend(a, &mut rng, w)?;
-            }
-        }
-        out.weight = log_w.exp();
-        out.reactive = reps.iter().filter(|r| r.reactive).count() as u64;
-        out.probability = if out.extinct {
-            0.0
-        } else {
-            out.weight * out.reactive as f64 / n as f64
-        };
-        out.reactive_steps = reps
-            .iter()
-            .filter(|r| r.reactive)
-            .map(|r| r.steps)
-            .collect();
-        out.censored_paths = reps.iter().filter(|r| r.censored).count() as u64;
-        Ok(out)
-    }
 }
 
 /// Stream index of the selection draws (starting points and survivors) of a repetition.
@@ -550,6 +443,7 @@ mod tests {
     use crate::sde::ams::coordinate::compile;
     use crate::sde::ams::Coordinate;
     use crate::sde::kernel::Fixed;
+    use crate::sde::rng::stream;
     use crate::sde::ExitDetection;
 
     /// Records are the strict running maxima of ξ, the score is the last one, and a branch at
@@ -581,7 +475,7 @@ mod tests {
             let mut r = Replica::default();
             let x0 = [-0.85];
             r.reset(&x0, xi.value(&x0));
-            let steps = w.extend(&mut r, &mut stream(3, i), &mut work).unwrap();
+            let steps = w.extend(&mut r, stream(3, i), &mut work).unwrap();
             assert_eq!(steps, r.steps);
             assert!(r.rec_xi.windows(2).all(|v| v[0] < v[1]));
             assert!(r.rec_step.windows(2).all(|v| v[0] < v[1]));

@@ -4,6 +4,7 @@
 use super::coordinate::{check_increasing, compile, default_z_a, Xi};
 use super::estimator::{combine_probability, mean_var};
 use super::replica::{Failure, LoopSample, Repetition, Walker, CHAINS};
+use super::splitter::{Splitter, LANES};
 use super::{Config, Level, RepetitionSummary, Report, Timing};
 use crate::error::{Error, Result};
 use crate::problem::{Diffusion, Drift, ModelVisitor, Noise, Problem, VectorField};
@@ -196,16 +197,28 @@ impl Job<'_> {
             })?;
             kernels.push(k);
         }
-        let tasks: Vec<(usize, usize)> = (0..c.eps.len())
-            .flat_map(|l| (0..c.repetitions).map(move |m| (l, m)))
+        // Groups of up to LANES repetitions of one level run interleaved on one thread
+        // (results do not depend on the grouping, so it may follow the thread count).
+        let per = c
+            .repetitions
+            .div_ceil(rayon::current_num_threads())
+            .clamp(1, LANES);
+        let tasks: Vec<(usize, std::ops::Range<usize>)> = (0..c.eps.len())
+            .flat_map(|l| {
+                (0..c.repetitions)
+                    .step_by(per)
+                    .map(move |m| (l, m..(m + per).min(c.repetitions)))
+            })
             .collect();
-        let out: Vec<std::result::Result<Repetition, (usize, Failure)>> = tasks
+        let out: Vec<std::result::Result<Vec<Repetition>, (usize, Failure)>> = tasks
             .par_iter()
             .with_max_len(1)
-            .map(|&(l, m)| {
+            .map(|(l, reps)| {
+                let l = *l;
                 let walker = Walker::new(&kernels[l], self.xi, self.z_as[l], &p.domain);
-                let r = self.repetition(&walker, l, m).map_err(|f| (l, f));
-                let done = self.done[l].fetch_add(1, Ordering::Relaxed) + 1;
+                let r = self.group(&walker, l, reps.clone()).map_err(|f| (l, f));
+                let done = self.done[l].fetch_add(reps.len() as u64, Ordering::Relaxed)
+                    + reps.len() as u64;
                 if let Some(f) = &self.hooks.progress {
                     f(&Progress {
                         level: l,
@@ -220,9 +233,9 @@ impl Job<'_> {
             })
             .collect();
         let mut levels: Vec<Vec<Repetition>> = (0..c.eps.len()).map(|_| Vec::new()).collect();
-        for (r, &(l, _)) in out.into_iter().zip(&tasks) {
+        for (r, (l, _)) in out.into_iter().zip(&tasks) {
             match r {
-                Ok(rep) => levels[l].push(rep),
+                Ok(reps) => levels[*l].extend(reps),
                 Err((l, Failure::NotPositiveDefinite(x))) => {
                     return Err(Error::NotPositiveDefinite {
                         field: "noise".into(),
@@ -243,44 +256,65 @@ impl Job<'_> {
         Ok(levels)
     }
 
-    fn repetition<B: VectorField, N: Diffusion, X: Dim>(
+    /// Repetitions `reps` of level `level`: ordinary runs for each, then their splitting
+    /// interleaved.
+    fn group<B: VectorField, N: Diffusion, X: Dim>(
         &self,
         walker: &Walker<'_, '_, B, N, X>,
         level: usize,
-        rep: usize,
-    ) -> std::result::Result<Repetition, Failure> {
+        reps: std::ops::Range<usize>,
+    ) -> std::result::Result<Vec<Repetition>, Failure> {
         let c = self.config;
-        let seed = repetition_seed(c.seed, level, rep);
+        let d = self.problem.dim();
         let mut w = walker.work();
-        let mut loops = LoopSample::default();
-        if c.start.is_none() {
-            let chains = c.chains.min(c.loops);
-            for ch in 0..chains {
-                // Loops split as evenly as possible over the chains.
-                let want = (ch + 1) * c.loops / chains - ch * c.loops / chains;
-                let mut rng = stream(seed, CHAINS - ch as u64);
-                walker.chain(want, &mut rng, &mut w, &mut loops)?;
+        let mut samples = Vec::with_capacity(reps.len());
+        for rep in reps.clone() {
+            let seed = repetition_seed(c.seed, level, rep);
+            let mut loops = LoopSample::default();
+            if c.start.is_none() {
+                let chains = c.chains.min(c.loops);
+                for ch in 0..chains {
+                    // Loops split as evenly as possible over the chains.
+                    let want = (ch + 1) * c.loops / chains - ch * c.loops / chains;
+                    let mut rng = stream(seed, CHAINS - ch as u64);
+                    walker.chain(want, &mut rng, &mut w, &mut loops)?;
+                }
             }
+            samples.push((seed, loops));
         }
-        let mut r = if c.start.is_none() && loops.excursions == 0 {
-            Repetition {
-                censored: true,
-                ..Repetition::default()
-            }
-        } else {
-            walker.splitting(
-                c.replicas,
-                c.kill,
-                c.max_iterations,
-                seed,
-                c.start.as_deref(),
-                &loops.entrances,
-                &self.cancel,
-                &mut w,
-            )?
-        };
-        r.loops = loops;
-        Ok(r)
+        let runnable = |l: &LoopSample| c.start.is_some() || l.excursions > 0;
+        let mut splitters: Vec<Splitter> = samples
+            .iter()
+            .filter(|(_, l)| runnable(l))
+            .map(|(seed, l)| {
+                Splitter::new(
+                    c.replicas,
+                    c.kill,
+                    d,
+                    c.max_iterations,
+                    *seed,
+                    c.start.as_deref(),
+                    &l.entrances,
+                )
+            })
+            .collect();
+        walker.run_splitters(&mut splitters, &self.cancel, &mut w)?;
+        let finished: Vec<Repetition> = splitters.into_iter().map(Splitter::finish).collect();
+        let mut done = finished.into_iter();
+        let mut out = Vec::with_capacity(samples.len());
+        for (_, loops) in samples {
+            let mut r = if runnable(&loops) {
+                done.next().unwrap_or_default()
+            } else {
+                Repetition {
+                    censored: true,
+                    ..Repetition::default()
+                }
+            };
+            r.loops = loops;
+            out.push(r);
+        }
+        Ok(out)
     }
 }
 
