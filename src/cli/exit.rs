@@ -57,6 +57,22 @@ pub struct ExitArgs {
     /// prefactor's κ (`quasipot prefactor`), else 1 for bounded domains and 0 for half-spaces.
     #[arg(long, value_name = "κ")]
     pub prefactor_exponent: Option<f64>,
+    /// `direct`: plain Monte Carlo from θ*; `ams`: adaptive multilevel splitting (rare exits,
+    /// E[τ] up to 1e15 and beyond; see `quasipot::sde::ams`).
+    #[arg(long, value_enum, default_value_t = ExitMethod::Direct)]
+    pub method: ExitMethod,
+    /// The AMS flags (with `--method ams`).
+    #[command(flatten)]
+    pub ams: super::exit_ams::AmsArgs,
+}
+
+/// `quasipot exit --method`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExitMethod {
+    /// Direct Monte Carlo.
+    Direct,
+    /// Adaptive multilevel splitting.
+    Ams,
 }
 
 /// Arguments of `quasipot merge`.
@@ -212,6 +228,9 @@ fn human_report(r: &Report, prediction: &Outcome) -> String {
 
 /// `quasipot exit`.
 pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
+    if args.method == ExitMethod::Ams {
+        return super::exit_ams::run(args, g, out);
+    }
     let problem = load_problem(&args.problem, g)?;
     let mut c = Config::default();
     if let Some(lr) = args.lr {

@@ -1,6 +1,7 @@
 //! The command line: clap argument structs and one handler per subcommand.
 
 pub mod exit;
+pub mod exit_ams;
 pub mod field;
 pub mod lemma4;
 pub mod mfpt;
@@ -109,7 +110,7 @@ pub enum Command {
     /// Monte Carlo exit times of the SDE (Gaussian SGD) at one or more noise levels, and V0 from
     /// the Arrhenius fit of ln E\[τ\] against 1/ε².
     #[command(
-        after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.01 --batch 2,3,4 --runs 500      # SGD parametrisation ε² = η/B\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n\nCtrl-C stops cleanly and keeps finished trajectories; --resume continues a run in --out."
+        after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.01 --batch 2,3,4 --runs 500      # SGD parametrisation ε² = η/B\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n  quasipot exit double-well-1d --eps 0.15,0.125 --method ams --boundary-correction   # rare exits by splitting\n\nCtrl-C stops cleanly and keeps finished trajectories; --resume continues a run in --out."
     )]
     Exit(exit::ExitArgs),
     /// Combine `exit --shard k/n` output directories into the result a single run gives.

@@ -167,14 +167,14 @@ impl<'a, X: Dim> Region<'a, X> {
 
     /// True when x ∉ D or x is not finite (g(x) ≥ 0 or NaN).
     #[inline(always)]
-    fn outside(&self, x: &[f64], d: usize, tmp: &mut [f64]) -> bool {
+    pub(crate) fn outside(&self, x: &[f64], d: usize, tmp: &mut [f64]) -> bool {
         !(self.level_fast(x, d, tmp) < 0.0)
     }
 
     /// A level function with the sign of g: uᵀQu − k for quadrics, |x − c|² − r² for balls,
     /// [`Domain::level`] otherwise. `tmp` (length d) is scratch for d > 4.
     #[inline(always)]
-    fn level_fast(&self, x: &[f64], d: usize, tmp: &mut [f64]) -> f64 {
+    pub(crate) fn level_fast(&self, x: &[f64], d: usize, tmp: &mut [f64]) -> f64 {
         match self {
             Region::Quadric { c, q, k } => {
                 let (c, q) = (c.as_ref(), X::m(q));
@@ -248,7 +248,13 @@ impl<'a, X: Dim> Region<'a, X> {
     /// Signed distance to ∂D (as [`Domain::signed_distance`]) and the outward unit normal.
     /// `tmp` (length d) is scratch.
     #[inline(always)]
-    fn distance_and_normal(&self, x: &[f64], d: usize, n: &mut [f64], tmp: &mut [f64]) -> f64 {
+    pub(crate) fn distance_and_normal(
+        &self,
+        x: &[f64],
+        d: usize,
+        n: &mut [f64],
+        tmp: &mut [f64],
+    ) -> f64 {
         match self {
             Region::Quadric { c, q, k } => {
                 let (c, q) = (c.as_ref(), X::m(q));

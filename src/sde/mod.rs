@@ -33,6 +33,7 @@
 //! assert!(s.mean.unwrap() > 1.0); // E\[τ\] ≈ 5.6 at ε = 0.8
 //! ```
 
+pub mod ams;
 pub mod ensemble;
 pub mod kernel;
 pub mod output;

@@ -1,0 +1,424 @@
+//! The driver: validation, coordinate and z_A per level, the parallel loop over (level,
+//! repetition), and the assembly of the report.
+
+use super::coordinate::{check_increasing, compile, default_z_a, Xi};
+use super::estimator::{combine_probability, mean_var};
+use super::replica::{Failure, LoopSample, Repetition, Walker, CHAINS};
+use super::splitter::{Splitter, LANES};
+use super::{Config, Level, RepetitionSummary, Report, Timing};
+use crate::error::{Error, Result};
+use crate::problem::{Diffusion, Drift, ModelVisitor, Noise, Problem, VectorField};
+use crate::sde::kernel::{Dim, Dynamic, Fixed, Kernel, LinearFixed};
+use crate::sde::rng::{level_seed, splitmix64, stream};
+use crate::sde::{Hooks, Progress};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Run AMS with no hooks.
+pub fn run(problem: &Problem, config: &Config) -> Result<Report> {
+    run_with(problem, config, &Hooks::default())
+}
+
+/// The seed of repetition `rep` of noise level `level`.
+pub fn repetition_seed(seed: u64, level: usize, rep: usize) -> u64 {
+    splitmix64(level_seed(seed, level) ^ splitmix64(rep as u64))
+}
+
+/// Run AMS with hooks: `progress` is called after each finished repetition (`done` counts
+/// repetitions of that level), `cancel` ends running repetitions at their next iteration
+/// (reported as censored).
+///
+/// Errors: invalid settings (naming the flag), a coordinate that is not increasing toward ∂D
+/// or does not apply (`--coordinate`), h beyond the stability bound (`--dt`), a start point
+/// outside D or inside A (`start`), a(θ) not positive definite or a diverging path.
+pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Report> {
+    config.validate()?;
+    let st = crate::sde::ensemble::stiffness(problem)?;
+    if config.dt >= st.h_max {
+        return Err(Error::invalid(
+            "--dt",
+            format!(
+                "h = {} is at or beyond the Euler–Maruyama stability bound 2/ρ(J(θ*)) = {:.4e}",
+                config.dt, st.h_max
+            ),
+        ));
+    }
+    let xi = compile(problem, config.coordinate, config.olim_grid)?;
+    let name = config.coordinate.name();
+    let mut warnings = Vec::new();
+    let mut z_as = Vec::with_capacity(config.eps.len());
+    for &eps in &config.eps {
+        let z = match config.z_a {
+            Some(z) => z,
+            None => {
+                let (z, capped) = default_z_a(problem, &xi, eps)?;
+                if capped {
+                    warnings.push(format!(
+                        "ε = {eps}: the default z_A (0.9-quantile of ξ near θ*) exceeds 0.5 and is capped there: the exit is not rare at this noise level"
+                    ));
+                }
+                z
+            }
+        };
+        check_increasing(problem, &xi, z, name)?;
+        z_as.push(z);
+    }
+    if let Some(s) = &config.start {
+        if s.len() != problem.dim() || !problem.domain.contains(s) {
+            return Err(Error::invalid(
+                "start",
+                format!(
+                    "the start point {s:?} must be a point of D (d = {})",
+                    problem.dim()
+                ),
+            ));
+        }
+        let v = xi.value(s);
+        if let Some(z) = z_as.iter().find(|z| !(v >= **z)) {
+            return Err(Error::invalid(
+                "start",
+                format!("ξ(start) = {v} is below z_A = {z}: the start must lie outside A"),
+            ));
+        }
+    }
+    let job = Job {
+        problem,
+        config,
+        xi: &xi,
+        z_as: &z_as,
+        hooks,
+        done: (0..config.eps.len()).map(|_| AtomicU64::new(0)).collect(),
+        cancel: hooks
+            .cancel
+            .clone()
+            .unwrap_or_else(|| Arc::new(AtomicBool::new(false))),
+    };
+    let t0 = Instant::now();
+    let results = job.dispatch()?;
+    let wall = t0.elapsed().as_secs_f64();
+    let mut levels = Vec::with_capacity(results.len());
+    for (l, reps) in results.iter().enumerate() {
+        levels.push(assemble(config, l, z_as[l], reps, &mut warnings));
+    }
+    let steps = levels.iter().map(|l| l.steps).sum();
+    Ok(Report {
+        method: "ams".into(),
+        problem: problem.name.clone(),
+        dim: problem.dim(),
+        weight: problem.noise_description.weight.name().into(),
+        domain: problem.domain.kind().into(),
+        coordinate: config.coordinate,
+        config: config.clone(),
+        levels,
+        warnings,
+        timing: Timing {
+            wall_s: wall,
+            steps,
+            steps_per_s: steps as f64 / wall.max(1e-12),
+        },
+    })
+}
+
+struct Job<'a> {
+    problem: &'a Problem,
+    config: &'a Config,
+    xi: &'a Xi<'a>,
+    z_as: &'a [f64],
+    hooks: &'a Hooks,
+    done: Vec<AtomicU64>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl ModelVisitor for &Job<'_> {
+    type Output = Result<Vec<Vec<Repetition>>>;
+    fn visit<B: VectorField, N: Diffusion>(self, b: &B, n: &N) -> Self::Output {
+        match self.problem.dim() {
+            1 => self.go(b, n, Fixed::<1>),
+            2 => self.go(b, n, Fixed::<2>),
+            3 => self.go(b, n, Fixed::<3>),
+            4 => self.go(b, n, Fixed::<4>),
+            d => self.go(b, n, Dynamic(d)),
+        }
+    }
+}
+
+impl Job<'_> {
+    /// Linear drifts in d ≤ 4 on [`LinearFixed`], as the Monte Carlo engine.
+    fn dispatch(&self) -> Result<Vec<Vec<Repetition>>> {
+        let p = self.problem;
+        if let Drift::Linear(l) = &p.drift {
+            macro_rules! lin {
+                ($d:literal) => {{
+                    let f = LinearFixed::<$d>::new(l);
+                    return match &p.noise {
+                        Noise::Constant(n) => self.go(&f, n, Fixed::<$d>),
+                        Noise::Variable(n) => self.go(&f, n, Fixed::<$d>),
+                    };
+                }};
+            }
+            match p.dim() {
+                1 => lin!(1),
+                2 => lin!(2),
+                3 => lin!(3),
+                4 => lin!(4),
+                _ => {}
+            }
+        }
+        p.visit(self)
+    }
+
+    fn go<B: VectorField, N: Diffusion, X: Dim>(
+        &self,
+        b: &B,
+        n: &N,
+        dim: X,
+    ) -> Result<Vec<Vec<Repetition>>> {
+        let p = self.problem;
+        let c = self.config;
+        let mut kernels = Vec::with_capacity(c.eps.len());
+        for (l, &eps) in c.eps.iter().enumerate() {
+            let k = Kernel::new(
+                b,
+                n,
+                dim,
+                &p.domain,
+                &p.minimum,
+                eps,
+                c.dt,
+                c.detection,
+                c.max_steps,
+                level_seed(c.seed, l),
+            )
+            .ok_or_else(|| Error::NotPositiveDefinite {
+                field: "noise".into(),
+                detail: format!("a(θ*) is not positive definite at θ* = {:?}", p.minimum),
+            })?;
+            kernels.push(k);
+        }
+        // Groups of up to LANES repetitions of one level run interleaved on one thread
+        // (results do not depend on the grouping, so it may follow the thread count).
+        let per = c
+            .repetitions
+            .div_ceil(rayon::current_num_threads())
+            .clamp(1, LANES);
+        let tasks: Vec<(usize, std::ops::Range<usize>)> = (0..c.eps.len())
+            .flat_map(|l| {
+                (0..c.repetitions)
+                    .step_by(per)
+                    .map(move |m| (l, m..(m + per).min(c.repetitions)))
+            })
+            .collect();
+        let out: Vec<std::result::Result<Vec<Repetition>, (usize, Failure)>> = tasks
+            .par_iter()
+            .with_max_len(1)
+            .map(|(l, reps)| {
+                let l = *l;
+                let walker = Walker::new(&kernels[l], self.xi, self.z_as[l], &p.domain);
+                let r = self.group(&walker, l, reps.clone()).map_err(|f| (l, f));
+                let done = self.done[l].fetch_add(reps.len() as u64, Ordering::Relaxed)
+                    + reps.len() as u64;
+                if let Some(f) = &self.hooks.progress {
+                    f(&Progress {
+                        level: l,
+                        levels: c.eps.len(),
+                        eps: c.eps[l],
+                        done,
+                        censored: 0,
+                        total: c.repetitions as u64,
+                    });
+                }
+                r
+            })
+            .collect();
+        let mut levels: Vec<Vec<Repetition>> = (0..c.eps.len()).map(|_| Vec::new()).collect();
+        for (r, (l, _)) in out.into_iter().zip(&tasks) {
+            match r {
+                Ok(reps) => levels[*l].extend(reps),
+                Err((l, Failure::NotPositiveDefinite(x))) => {
+                    return Err(Error::NotPositiveDefinite {
+                        field: "noise".into(),
+                        detail: format!("a(θ) is not positive definite at θ = {x:?} (ε = {})", c.eps[l]),
+                    })
+                }
+                Err((l, Failure::Diverged(x))) => {
+                    return Err(Error::numerical(
+                        "Euler–Maruyama",
+                        format!(
+                            "a path diverged at θ = {x:?} (ε = {}): h = {} is too large for this drift; reduce --dt",
+                            c.eps[l], c.dt
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(levels)
+    }
+
+    /// Repetitions `reps` of level `level`: ordinary runs for each, then their splitting
+    /// interleaved.
+    fn group<B: VectorField, N: Diffusion, X: Dim>(
+        &self,
+        walker: &Walker<'_, '_, B, N, X>,
+        level: usize,
+        reps: std::ops::Range<usize>,
+    ) -> std::result::Result<Vec<Repetition>, Failure> {
+        let c = self.config;
+        let d = self.problem.dim();
+        let mut w = walker.work();
+        let mut samples = Vec::with_capacity(reps.len());
+        for rep in reps.clone() {
+            let seed = repetition_seed(c.seed, level, rep);
+            let mut loops = LoopSample::default();
+            if c.start.is_none() {
+                let chains = c.chains.min(c.loops);
+                for ch in 0..chains {
+                    // Loops split as evenly as possible over the chains.
+                    let want = (ch + 1) * c.loops / chains - ch * c.loops / chains;
+                    let mut rng = stream(seed, CHAINS - ch as u64);
+                    walker.chain(want, &mut rng, &mut w, &mut loops)?;
+                }
+            }
+            samples.push((seed, loops));
+        }
+        let runnable = |l: &LoopSample| c.start.is_some() || l.excursions > 0;
+        let mut splitters: Vec<Splitter> = samples
+            .iter()
+            .filter(|(_, l)| runnable(l))
+            .map(|(seed, l)| {
+                Splitter::new(
+                    c.replicas,
+                    c.kill,
+                    d,
+                    c.max_iterations,
+                    *seed,
+                    c.start.as_deref(),
+                    &l.entrances,
+                )
+            })
+            .collect();
+        walker.run_splitters(&mut splitters, &self.cancel, &mut w)?;
+        let finished: Vec<Repetition> = splitters.into_iter().map(Splitter::finish).collect();
+        let mut done = finished.into_iter();
+        let mut out = Vec::with_capacity(samples.len());
+        for (_, loops) in samples {
+            let mut r = if runnable(&loops) {
+                done.next().unwrap_or_default()
+            } else {
+                Repetition {
+                    censored: true,
+                    ..Repetition::default()
+                }
+            };
+            r.loops = loops;
+            out.push(r);
+        }
+        Ok(out)
+    }
+}
+
+fn assemble(
+    config: &Config,
+    l: usize,
+    z_a: f64,
+    reps: &[Repetition],
+    warnings: &mut Vec<String>,
+) -> Level {
+    let h = config.dt;
+    let eps = config.eps[l];
+    let ps: Vec<f64> = reps.iter().map(|r| r.probability).collect();
+    let comb = combine_probability(&ps, config.replicas, config.kill);
+    let loops = || {
+        reps.iter()
+            .flat_map(|r| r.loops.loops.iter().map(|&s| s as f64 * h))
+    };
+    let firsts = || {
+        reps.iter()
+            .flat_map(|r| r.loops.first_entrance.iter().map(|&s| s as f64 * h))
+    };
+    let reac = || {
+        reps.iter()
+            .flat_map(|r| r.reactive_steps.iter().map(|&s| s as f64 * h))
+    };
+    let (lm, lv, ln) = mean_var(loops());
+    let (fm, fv, fnn) = mean_var(firsts());
+    let (rm, rv, rn) = mean_var(reac());
+    let p = comb.p;
+    let (mut mean, mut ci) = (None, None);
+    if config.start.is_none() && p > 0.0 && ln > 0 && fnn > 0 && rn > 0 {
+        let e = fm + (1.0 / p - 1.0) * lm + rm;
+        let var = (lm / p * comb.rel).powi(2)
+            + (1.0 / p - 1.0).powi(2) * lv / ln as f64
+            + rv / rn as f64
+            + fv / fnn as f64;
+        let rel = var.sqrt() / e;
+        mean = Some(e);
+        ci = Some((e * (-comb.q * rel).exp(), e * (comb.q * rel).exp()));
+    }
+    let extinct = reps.iter().filter(|r| r.extinct).count() as u64;
+    let censored = reps.iter().filter(|r| r.censored).count() as u64;
+    let censored_paths = reps
+        .iter()
+        .map(|r| r.censored_paths + r.loops.censored)
+        .sum::<u64>();
+    let direct_exits = reps.iter().map(|r| r.loops.direct_exits).sum::<u64>();
+    let excursions = reps.iter().map(|r| r.loops.excursions).sum::<u64>();
+    if extinct > 0 {
+        warnings.push(format!(
+            "ε = {eps}: {extinct} of {} repetitions went extinct (all replicas tied at a level; p̂ = 0 there): the coordinate is too coarse or N too small",
+            reps.len()
+        ));
+    }
+    if censored > 0 {
+        warnings.push(format!(
+            "ε = {eps}: {censored} of {} repetitions were censored (iteration cap {} or cancellation) before all replicas were reactive: p̂ and E[τ] are not reliable",
+            reps.len(),
+            config.max_iterations
+        ));
+    }
+    if censored_paths > 0 {
+        warnings.push(format!(
+            "ε = {eps}: {censored_paths} path segments reached the step budget --max-steps = {} and were ended there",
+            config.max_steps
+        ));
+    }
+    if config.start.is_none() && excursions > 0 && direct_exits as f64 > 0.05 * excursions as f64 {
+        warnings.push(format!(
+            "ε = {eps}: {direct_exits} of {excursions} ordinary excursions left D: the exit is not rare here; --method direct is the better tool"
+        ));
+    }
+    Level {
+        eps,
+        inv_eps2: 1.0 / (eps * eps),
+        z_a,
+        probability: p,
+        probability_ci95: comb.p_ci,
+        probability_rel_std_asymptotic: comb.rel_asymptotic,
+        probability_rel_std_repetitions: comb.rel_repetitions,
+        mean_exit_time: mean,
+        ci95: ci,
+        mean_loop_time: (ln > 0).then_some(lm),
+        mean_first_entrance: (fnn > 0).then_some(fm),
+        mean_reactive_time: (rn > 0).then_some(rm),
+        loops: ln as u64,
+        direct_exits,
+        excursions,
+        iterations: reps.iter().map(|r| r.iterations).sum(),
+        steps: reps.iter().map(|r| r.steps + r.loops.steps).sum(),
+        steps_loops: reps.iter().map(|r| r.loops.steps).sum(),
+        extinct,
+        censored,
+        censored_paths,
+        repetitions: reps
+            .iter()
+            .map(|r| RepetitionSummary {
+                probability: r.probability,
+                iterations: r.iterations,
+                steps: r.steps + r.loops.steps,
+                extinct: r.extinct,
+                censored: r.censored,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,290 @@
+//! One AMS repetition as a resumable state machine ([`Splitter`]), and the driver that
+//! advances up to [`LANES`] repetitions in lockstep on one thread.
+//!
+//! With k = 1 each iteration regenerates one replica, so one repetition is a single chain of
+//! dependent steps (each step waits for the previous θ). The Monte Carlo engine hides that
+//! latency by interleaving four trajectories per thread; here the lanes are four repetitions:
+//! each lane extends its repetition's current replica by one step per round, and when the
+//! extension ends, that repetition's bookkeeping (level, kills, branching) picks its next
+//! replica to extend. Every repetition executes exactly the sequence of operations it would
+//! alone, with its own streams, so results do not depend on the grouping.
+
+use super::coordinate::Xi;
+use super::replica::{Failure, Repetition, Replica, Walker, Work, SELECT};
+use crate::problem::{Diffusion, VectorField};
+use crate::sde::kernel::Dim;
+use crate::sde::rng::{stream, Stream};
+use rand_xoshiro::rand_core::RngCore;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Repetitions interleaved per thread.
+pub const LANES: usize = 4;
+
+/// Uniform index in 0..n from a 64-bit word (Lemire's multiply-shift; bias < n/2⁶⁴).
+#[inline]
+fn below(rng: &mut Stream, n: usize) -> usize {
+    ((rng.next_u64() as u128 * n as u128) >> 64) as usize
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Start replica i.
+    Init(usize),
+    /// Choose the next level.
+    Level,
+    /// Regenerate the p-th killed replica.
+    Kill(usize),
+    /// Finished.
+    Done,
+}
+
+/// The splitting state of one repetition.
+pub(crate) struct Splitter<'s> {
+    n: usize,
+    k: usize,
+    d: usize,
+    max_iterations: u64,
+    seed: u64,
+    start: Option<&'s [f64]>,
+    entrances: &'s [f64],
+    pub reps: Vec<Replica>,
+    scores: Vec<f64>,
+    killed: Vec<usize>,
+    survivors: Vec<usize>,
+    sel: Stream,
+    phase: Phase,
+    level: f64,
+    log_w: f64,
+    out: Repetition,
+}
+
+impl<'s> Splitter<'s> {
+    /// N = `n` replicas killing at the `k`-th lowest score. Starting points: `start` when
+    /// given, else drawn uniformly from `entrances` (d each). Streams: `seed` with index
+    /// (j << 24) | i for replica i at iteration j (j = 0: the initial replicas) and [`SELECT`]
+    /// for the draws of starting points and survivors.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        n: usize,
+        k: usize,
+        d: usize,
+        max_iterations: u64,
+        seed: u64,
+        start: Option<&'s [f64]>,
+        entrances: &'s [f64],
+    ) -> Self {
+        Splitter {
+            n,
+            k,
+            d,
+            max_iterations,
+            seed,
+            start,
+            entrances,
+            reps: vec![Replica::default(); n],
+            scores: vec![0.0; n],
+            killed: Vec::with_capacity(n),
+            survivors: Vec::with_capacity(n),
+            sel: stream(seed, SELECT),
+            phase: Phase::Init(0),
+            level: 0.0,
+            log_w: 0.0,
+            out: Repetition::default(),
+        }
+    }
+
+    /// Do the bookkeeping up to the next replica to extend: its index and stream, or `None`
+    /// when the repetition has ended (all reactive, extinction, cap or cancellation).
+    pub fn next_job(&mut self, xi: &Xi, cancel: &AtomicBool) -> Option<(usize, Stream)> {
+        let d = self.d;
+        loop {
+            match self.phase {
+                Phase::Init(i) if i < self.n => {
+                    let x0 = match self.start {
+                        Some(x) => x,
+                        None => {
+                            let e = below(&mut self.sel, self.entrances.len() / d.max(1));
+                            &self.entrances[e * d..(e + 1) * d]
+                        }
+                    };
+                    self.reps[i].reset(x0, xi.value(x0));
+                    self.phase = Phase::Init(i + 1);
+                    return Some((i, stream(self.seed, i as u64)));
+                }
+                Phase::Init(_) => self.phase = Phase::Level,
+                Phase::Level => {
+                    for (s, r) in self.scores.iter_mut().zip(&self.reps) {
+                        *s = r.score();
+                    }
+                    let (_, level, _) = self
+                        .scores
+                        .select_nth_unstable_by(self.k - 1, f64::total_cmp);
+                    let level = *level;
+                    if level == f64::INFINITY {
+                        self.phase = Phase::Done;
+                        continue;
+                    }
+                    self.killed.clear();
+                    self.survivors.clear();
+                    for (i, r) in self.reps.iter().enumerate() {
+                        if r.score() <= level {
+                            self.killed.push(i);
+                        } else {
+                            self.survivors.push(i);
+                        }
+                    }
+                    if self.survivors.is_empty() {
+                        self.out.extinct = true;
+                        self.log_w = f64::NEG_INFINITY;
+                        self.phase = Phase::Done;
+                        continue;
+                    }
+                    if self.out.iterations == self.max_iterations || cancel.load(Ordering::Relaxed)
+                    {
+                        self.out.censored = true;
+                        self.phase = Phase::Done;
+                        continue;
+                    }
+                    self.out.iterations += 1;
+                    self.log_w += (1.0 - self.killed.len() as f64 / self.n as f64).ln();
+                    self.level = level;
+                    self.phase = Phase::Kill(0);
+                }
+                Phase::Kill(p) if p < self.killed.len() => {
+                    self.phase = Phase::Kill(p + 1);
+                    let i = self.killed[p];
+                    let s = self.survivors[below(&mut self.sel, self.survivors.len())];
+                    let (a, b) = if i < s {
+                        let (lo, hi) = self.reps.split_at_mut(s);
+                        (&mut lo[i], &hi[0])
+                    } else {
+                        let (lo, hi) = self.reps.split_at_mut(i);
+                        (&mut hi[0], &lo[s])
+                    };
+                    a.branch_from(b, self.level, d);
+                    if a.reactive {
+                        continue;
+                    }
+                    let j = self.out.iterations;
+                    return Some((i, stream(self.seed, (j << 24) | i as u64)));
+                }
+                Phase::Kill(_) => self.phase = Phase::Level,
+                Phase::Done => return None,
+            }
+        }
+    }
+
+    /// The repetition's result (after `next_job` returned `None`).
+    pub fn finish(mut self) -> Repetition {
+        let n = self.n as f64;
+        let out = &mut self.out;
+        out.weight = self.log_w.exp();
+        out.reactive = self.reps.iter().filter(|r| r.reactive).count() as u64;
+        out.probability = if out.extinct {
+            0.0
+        } else {
+            out.weight * out.reactive as f64 / n
+        };
+        out.reactive_steps = self
+            .reps
+            .iter()
+            .filter(|r| r.reactive)
+            .map(|r| r.steps)
+            .collect();
+        out.censored_paths = self.reps.iter().filter(|r| r.censored).count() as u64;
+        self.out
+    }
+
+    /// Add steps taken for this repetition.
+    pub fn add_steps(&mut self, s: u64) {
+        self.out.steps += s;
+    }
+}
+
+/// The state of one lane's extension in progress.
+pub(crate) struct Extension<X: Dim> {
+    pub active: bool,
+    pub x: X::V,
+    pub best: f64,
+    pub s: u64,
+    pub s0: u64,
+    pub rng: Stream,
+    pub rep: usize,
+}
+
+impl<B: VectorField, N: Diffusion, X: Dim> Walker<'_, '_, B, N, X> {
+    /// Run the splitting of every splitter to its end, [`LANES`] at a time in lockstep.
+    pub fn run_splitters(
+        &self,
+        sp: &mut [Splitter],
+        cancel: &AtomicBool,
+        w: &mut Work<X>,
+    ) -> Result<(), Failure> {
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::x86_v3_available() {
+            // SAFETY: the target features of `run_splitters_v3` were detected on this CPU.
+            return unsafe { self.run_splitters_v3(sp, cancel, w) };
+        }
+        self.run_splitters_body(sp, cancel, w)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+    #[inline(never)]
+    unsafe fn run_splitters_v3(
+        &self,
+        sp: &mut [Splitter],
+        cancel: &AtomicBool,
+        w: &mut Work<X>,
+    ) -> Result<(), Failure> {
+        self.run_splitters_body(sp, cancel, w)
+    }
+
+    #[inline(always)]
+    fn run_splitters_body(
+        &self,
+        sp: &mut [Splitter],
+        cancel: &AtomicBool,
+        w: &mut Work<X>,
+    ) -> Result<(), Failure> {
+        let mut lanes: Vec<Extension<X>> = (0..LANES.min(sp.len()))
+            .map(|_| Extension {
+                active: false,
+                x: self.kernel.dim.vec(),
+                best: 0.0,
+                s: 0,
+                s0: 0,
+                rng: stream(0, 0),
+                rep: 0,
+            })
+            .collect();
+        for group in sp.chunks_mut(LANES) {
+            for (s, e) in group.iter_mut().zip(lanes.iter_mut()) {
+                e.active = false;
+                if let Some((i, rng)) = s.next_job(self.xi, cancel) {
+                    self.begin(e, &s.reps[i], i, rng);
+                }
+            }
+            loop {
+                let mut any = false;
+                for (s, e) in group.iter_mut().zip(lanes.iter_mut()) {
+                    if !e.active {
+                        continue;
+                    }
+                    any = true;
+                    if let Some(r) = self.advance(e, &mut s.reps[e.rep], w) {
+                        s.add_steps(r?);
+                        e.active = false;
+                        if let Some((i, rng)) = s.next_job(self.xi, cancel) {
+                            self.begin(e, &s.reps[i], i, rng);
+                        }
+                    }
+                }
+                if !any {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
