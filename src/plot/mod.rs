@@ -55,3 +55,4 @@ pub fn save_figure(fig: &impl Figure, stem: &Path, size: (u32, u32)) -> Result<V
     }
     Ok(vec![png, svg])
 }
+pub mod rates;

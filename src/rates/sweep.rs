@@ -264,3 +264,161 @@ pub fn run(problem: &Problem, v0: f64, config: &Config) -> Result<Sweep> {
     sweep.judge();
     Ok(sweep)
 }
+
+/// Settings of the engines [`add_generator`] and [`add_ams`] call.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Generator grid points per axis; default 513 (1-D: 4097).
+    pub generator_grid: usize,
+    /// The generator is trusted while ln E\[τ\] ≤ this (refinement loses accuracy beyond about
+    /// E\[τ\] = 1e10, see [`crate::generator`]); default 23.
+    pub generator_max_ln: f64,
+    /// AMS from this V₀/ε² on; default 4 (overlapping direct Monte Carlo for a check).
+    pub ams_min_ratio: f64,
+    /// AMS replicas N; default 100.
+    pub ams_replicas: usize,
+    /// AMS independent repetitions M; default 10.
+    pub ams_repetitions: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            generator_grid: 513,
+            generator_max_ln: 23.0,
+            ams_min_ratio: 4.0,
+            ams_replicas: 100,
+            ams_repetitions: 10,
+            seed: 1,
+        }
+    }
+}
+
+/// Add the generator solve (d ≤ 2) at every ε where its estimate stays trustworthy.
+pub fn add_generator(sweep: &mut Sweep, problem: &Problem, s: &EngineSettings) -> Result<()> {
+    if problem.dim() > 2 {
+        sweep
+            .notes
+            .push(format!("generator: d = {} > 2, not run", problem.dim()));
+        return Ok(());
+    }
+    let ln_guess = |p: &SweepPoint| {
+        p.estimates
+            .iter()
+            .find(|e| e.method == "prefactor")
+            .map(|e| e.ln_mean)
+            .unwrap_or(p.v0_over_eps2)
+    };
+    let eps: Vec<f64> = sweep
+        .points
+        .iter()
+        .filter(|p| ln_guess(p) <= s.generator_max_ln)
+        .map(|p| p.eps)
+        .collect();
+    if eps.len() < sweep.points.len() {
+        sweep.notes.push(format!(
+            "generator: skipped where ln E[τ] > {} (the sparse solve loses accuracy there)",
+            s.generator_max_ln
+        ));
+    }
+    if eps.is_empty() {
+        return Ok(());
+    }
+    let grid = if problem.dim() == 1 {
+        s.generator_grid.max(4097)
+    } else {
+        s.generator_grid
+    };
+    let config = crate::generator::Config {
+        eps,
+        grid,
+        principal_eigenvalue: false,
+        ..crate::generator::Config::default()
+    };
+    let report = crate::generator::run(problem, &config)?;
+    for l in &report.levels {
+        let rel = l
+            .error_estimate
+            .map(|e| e / l.mean_exit_time)
+            .unwrap_or(0.0);
+        sweep.add(
+            l.eps,
+            Estimate {
+                method: "generator".into(),
+                mean: l.mean_exit_time,
+                ln_mean: l.mean_exit_time.ln(),
+                ln_se: 0.0,
+                ln_discretisation: 2.0 * rel,
+                ci95: None,
+                detail: format!("grid {grid}, Richardson error {rel:.1e} (relative)"),
+            },
+        );
+    }
+    sweep.judge();
+    Ok(())
+}
+
+/// Add adaptive multilevel splitting from V₀/ε² ≥ `ams_min_ratio` on (the quasi-potential
+/// coordinate for linear-Gaussian problems, the domain's level function otherwise).
+pub fn add_ams(sweep: &mut Sweep, problem: &Problem, s: &EngineSettings) -> Result<()> {
+    use crate::sde::ams;
+    let eps: Vec<f64> = sweep
+        .points
+        .iter()
+        .filter(|p| p.v0_over_eps2 >= s.ams_min_ratio)
+        .map(|p| p.eps)
+        .collect();
+    if eps.is_empty() {
+        return Ok(());
+    }
+    let stiff = sde::ensemble::stiffness(problem)?;
+    let config = ams::Config {
+        eps,
+        dt: (0.02 * stiff.h_max).min(1e-3),
+        replicas: s.ams_replicas,
+        repetitions: s.ams_repetitions,
+        coordinate: if problem.is_linear_gaussian() {
+            ams::Coordinate::Exact
+        } else {
+            ams::Coordinate::Level
+        },
+        seed: s.seed,
+        detection: sde::ExitDetection::BoundaryCorrected,
+        ..ams::Config::default()
+    };
+    let report = ams::run(problem, &config)?;
+    for l in &report.levels {
+        let (Some(mean), Some((lo, hi))) = (l.mean_exit_time, l.ci95) else {
+            sweep
+                .notes
+                .push(format!("ams at ε = {:.4}: no estimate", l.eps));
+            continue;
+        };
+        if l.censored > 0 || l.extinct > 0 {
+            sweep.notes.push(format!(
+                "ams at ε = {:.4}: {} censored and {} extinct repetitions",
+                l.eps, l.censored, l.extinct
+            ));
+        }
+        sweep.add(
+            l.eps,
+            Estimate {
+                method: "ams".into(),
+                mean,
+                ln_mean: mean.ln(),
+                // The CI is log-normal: its half-width in ln is z·se.
+                ln_se: (hi / lo).ln() / (2.0 * Z95),
+                ln_discretisation: 0.0,
+                ci95: Some([lo, hi]),
+                detail: format!(
+                    "N = {}, M = {}, {} steps, h = {:.2e}",
+                    s.ams_replicas, s.ams_repetitions, l.steps, config.dt
+                ),
+            },
+        );
+    }
+    sweep.judge();
+    Ok(())
+}
