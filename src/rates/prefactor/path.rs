@@ -575,7 +575,7 @@ fn channel(
         let absorbed = dist < 1e-4 * scale;
         let mut note = String::new();
         if resonant {
-            note.push_str("resonant saddle (∇b(z*) has eigenvalues μ and −μ): ∇²V(z*) is not fixed by the linearisation, and the minimum-norm solution is used — exact when the problem is symmetric under reflection across the path (as Maier–Stein), otherwise unverified; ");
+            note.push_str("resonant saddle (∇b(z*) has eigenvalues μ and −μ): ∇²V(z*) is not fixed by the linearisation, and the minimum-norm solution is used (it must match the Riccati solution along the path to 10 %, checked; exact under a reflection symmetry across the path, as for Maier–Stein); ");
         }
         if absorbed {
             let mut normal = vec![0.0; d];
