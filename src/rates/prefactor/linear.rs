@@ -3,7 +3,7 @@
 //! Σ_η = MΣ_ηMᵀ + ηa with M = I − ηA), so V = ½uᵀΣ⁻¹u exactly and every ingredient of the
 //! boundary formulas is closed-form.
 
-use super::geometry::{boundary_point, log_abs_det_symmetric};
+use super::geometry::{boundary_point, log_abs_det_symmetric, BoundaryPoint};
 use super::{assemble, not_applicable, Dynamics, ExitChannel, Outcome};
 use crate::error::{Error, Result};
 use crate::exact::local_covariance;
@@ -18,22 +18,12 @@ const CHAIN_REF: &str = "Laplace asymptotics of the chain's Gaussian law N(0, ε
 /// E\[τ\] ≈ A·ε·e^{V₀/ε²} for the SDE (κ = +1).
 pub(super) fn continuous(problem: &Problem) -> Result<Outcome> {
     let sigma = Matrix::from_faer(local_covariance(problem)?.sigma.as_ref());
-    let channels = match quadratic_channels(problem, &sigma)? {
+    let (channels, log_det_q) = match gaussian_channels(problem, &sigma)? {
         Ok(c) => c,
         Err(reason) => return Ok(not_applicable(FLUX, reason)),
     };
-    let q = super::geometry::inverse(&sigma);
-    let (log_det_q, _) = log_abs_det_symmetric(&q, "Σ⁻¹")?;
-    let d = problem.dim();
     let mut out = Vec::new();
-    for (x, v) in channels {
-        let u: Vec<f64> = (0..d).map(|i| x[i] - problem.minimum[i]).collect();
-        let mut grad = vec![0.0; d];
-        q.mul_vec(&u, &mut grad);
-        let bp = match boundary_point(&problem.domain, &x, &grad, &q, 1e-6)? {
-            Ok(bp) => bp,
-            Err(reason) => return Ok(not_applicable(FLUX, reason)),
-        };
+    for (x, v, bp) in channels {
         let b = problem.drift.eval(&x);
         let inward = -dot(&b, &bp.normal);
         if !(inward > 1e-12 * crate::linalg::norm(&b)) {
@@ -90,22 +80,12 @@ pub(super) fn chain(problem: &Problem, step: f64) -> Result<Outcome> {
         Ok(s) => s,
         Err(reason) => return Ok(not_applicable(CHAIN, reason)),
     };
-    let channels = match quadratic_channels(problem, &sigma)? {
+    let (channels, log_det_q) = match gaussian_channels(problem, &sigma)? {
         Ok(c) => c,
         Err(reason) => return Ok(not_applicable(CHAIN, reason)),
     };
-    let q = super::geometry::inverse(&sigma);
-    let (log_det_q, _) = log_abs_det_symmetric(&q, "Σ_η⁻¹")?;
-    let d = problem.dim();
     let mut out = Vec::new();
-    for (x, v) in channels {
-        let u: Vec<f64> = (0..d).map(|i| x[i] - problem.minimum[i]).collect();
-        let mut grad = vec![0.0; d];
-        q.mul_vec(&u, &mut grad);
-        let bp = match boundary_point(&problem.domain, &x, &grad, &q, 1e-6)? {
-            Ok(bp) => bp,
-            Err(reason) => return Ok(not_applicable(CHAIN, reason)),
-        };
+    for (x, v, bp) in channels {
         let ln_r = -0.5 * (2.0 * std::f64::consts::PI).ln() + 0.5 * log_det_q
             - 0.5 * bp.log_det_k
             - bp.grad_norm.ln()
@@ -133,6 +113,33 @@ pub(super) fn chain(problem: &Problem, step: f64) -> Result<Outcome> {
         1.5,
         Dynamics::Chain { step },
     ))
+}
+
+/// The exit channels of V = ½uᵀΣ⁻¹u on ∂D, each with its local boundary geometry, and
+/// ln det Σ⁻¹; `Err(reason)` when a channel is not a non-degenerate minimum.
+#[allow(clippy::type_complexity)]
+fn gaussian_channels(
+    problem: &Problem,
+    sigma: &Matrix,
+) -> Result<std::result::Result<(Vec<(Vec<f64>, f64, BoundaryPoint)>, f64), String>> {
+    let channels = match quadratic_channels(problem, sigma)? {
+        Ok(c) => c,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let q = super::geometry::inverse(sigma);
+    let (log_det_q, _) = log_abs_det_symmetric(&q, "Σ⁻¹")?;
+    let d = problem.dim();
+    let mut out = Vec::new();
+    for (x, v) in channels {
+        let u: Vec<f64> = (0..d).map(|i| x[i] - problem.minimum[i]).collect();
+        let mut grad = vec![0.0; d];
+        q.mul_vec(&u, &mut grad);
+        match boundary_point(&problem.domain, &x, &grad, &q, 1e-6)? {
+            Ok(bp) => out.push((x, v, bp)),
+            Err(reason) => return Ok(Err(reason)),
+        }
+    }
+    Ok(Ok((out, log_det_q)))
 }
 
 /// Σ_η = Σₖ Mᵏ(ηa)Mᵏᵀ, M = I − ηA, by Smith's doubling: S ← S + MSMᵀ, M ← M² (the partial sums

@@ -255,22 +255,7 @@ fn path_nodes(drift: &Drift, path: &Path, metric: &Matrix) -> Result<Vec<Node>> 
     }
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        // Three-point derivative on a non-uniform grid (one-sided at the ends).
-        let (i0, i1, i2) = if i == 0 {
-            (0, 1, 2)
-        } else if i == n - 1 {
-            (n - 3, n - 2, n - 1)
-        } else {
-            (i - 1, i, i + 1)
-        };
-        let (s0, s1, s2) = (s[i0], s[i1], s[i2]);
-        let t = s[i];
-        let w0 = (2.0 * t - s1 - s2) / ((s0 - s1) * (s0 - s2));
-        let w1 = (2.0 * t - s0 - s2) / ((s1 - s0) * (s1 - s2));
-        let w2 = (2.0 * t - s0 - s1) / ((s2 - s0) * (s2 - s1));
-        let tangent: Vec<f64> = (0..d)
-            .map(|k| w0 * path.node(i0)[k] + w1 * path.node(i1)[k] + w2 * path.node(i2)[k])
-            .collect();
+        let tangent = three_point_derivative(&s, i, |k| path.node(k));
         let x = path.node(i).to_vec();
         let b = drift.eval(&x);
         let j = drift.eval_jacobian(&x);
@@ -297,24 +282,31 @@ fn path_nodes(drift: &Drift, path: &Path, metric: &Matrix) -> Result<Vec<Node>> 
         });
     }
     for i in 0..n {
-        let (i0, i1, i2) = if i == 0 {
-            (0, 1, 2)
-        } else if i == n - 1 {
-            (n - 3, n - 2, n - 1)
-        } else {
-            (i - 1, i, i + 1)
-        };
-        let (s0, s1, s2) = (s[i0], s[i1], s[i2]);
-        let t = s[i];
-        let w0 = (2.0 * t - s1 - s2) / ((s0 - s1) * (s0 - s2));
-        let w1 = (2.0 * t - s0 - s2) / ((s1 - s0) * (s1 - s2));
-        let w2 = (2.0 * t - s0 - s1) / ((s2 - s0) * (s2 - s1));
-        let dp: Vec<f64> = (0..d)
-            .map(|k| w0 * out[i0].p[k] + w1 * out[i1].p[k] + w2 * out[i2].p[k])
-            .collect();
+        let dp = three_point_derivative(&s, i, |k| out[k].p.as_slice());
         out[i].dp = dp;
     }
     Ok(out)
+}
+
+/// d/ds of the vectors f(0..n) at node i by the three-point formula on the non-uniform grid s
+/// (one-sided at the ends; second order).
+fn three_point_derivative<'a>(s: &[f64], i: usize, f: impl Fn(usize) -> &'a [f64]) -> Vec<f64> {
+    let n = s.len();
+    let (i0, i1, i2) = if i == 0 {
+        (0, 1, 2)
+    } else if i == n - 1 {
+        (n - 3, n - 2, n - 1)
+    } else {
+        (i - 1, i, i + 1)
+    };
+    let (s0, s1, s2, t) = (s[i0], s[i1], s[i2], s[i]);
+    let w0 = (2.0 * t - s1 - s2) / ((s0 - s1) * (s0 - s2));
+    let w1 = (2.0 * t - s0 - s2) / ((s1 - s0) * (s1 - s2));
+    let w2 = (2.0 * t - s0 - s1) / ((s2 - s0) * (s2 - s1));
+    let (a, b, c) = (f(i0), f(i1), f(i2));
+    (0..a.len())
+        .map(|k| w0 * a[k] + w1 * b[k] + w2 * c[k])
+        .collect()
 }
 
 /// G = Σₖ pₖ ∇²bₖ, i.e. Gᵢⱼ = ∂ⱼ(Jᵀp)ᵢ, by central differences of the exact Jacobian (zero for
