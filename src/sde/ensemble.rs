@@ -4,7 +4,7 @@
 // formulas in the numerical kernels.
 #![allow(clippy::neg_cmp_op_on_partial_ord, clippy::needless_range_loop)]
 
-use super::kernel::{Dim, Dynamic, Fixed, Kernel, KernelFailure, LinearFixed, Status, Trajectory};
+use super::kernel::{dispatch, Dim, Kernel, KernelFailure, KernelVisitor, Status, Trajectory};
 use super::rng::level_seed;
 use super::stream::{read_stream, Manifest, StreamWriter, MANIFEST, STREAM};
 use super::{
@@ -12,7 +12,7 @@ use super::{
 };
 use crate::analysis::{fit_arrhenius, ArrheniusPoint, ExitStatistics};
 use crate::error::{Error, Result};
-use crate::problem::{Diffusion, Drift, ModelVisitor, Noise, Problem, VectorField};
+use crate::problem::{Diffusion, Problem, VectorField};
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -231,16 +231,15 @@ struct LevelJob<'a> {
     io_error: Mutex<Option<Error>>,
 }
 
-impl ModelVisitor for &LevelJob<'_> {
+impl KernelVisitor for LevelJob<'_> {
     type Output = Result<Vec<Trajectory>>;
-    fn visit<B: VectorField, N: Diffusion>(self, b: &B, n: &N) -> Self::Output {
-        match self.problem.dim() {
-            1 => self.go(b, n, Fixed::<1>),
-            2 => self.go(b, n, Fixed::<2>),
-            3 => self.go(b, n, Fixed::<3>),
-            4 => self.go(b, n, Fixed::<4>),
-            d => self.go(b, n, Dynamic(d)),
-        }
+    fn run_kernel<B: VectorField, N: Diffusion, X: Dim>(
+        &self,
+        b: &B,
+        n: &N,
+        dim: X,
+    ) -> Self::Output {
+        self.go(b, n, dim)
     }
 }
 
@@ -248,29 +247,9 @@ impl ModelVisitor for &LevelJob<'_> {
 const CHUNK: usize = 32;
 
 impl LevelJob<'_> {
-    /// Linear drifts in d ≤ 4 run on the fixed-size [`LinearFixed`]; everything else through
-    /// [`Problem::visit`].
+    /// Monomorphised on the problem's drift, noise and dimension ([`dispatch`]).
     fn dispatch(&self) -> Result<Vec<Trajectory>> {
-        let p = self.problem;
-        if let Drift::Linear(l) = &p.drift {
-            macro_rules! lin {
-                ($d:literal) => {{
-                    let f = LinearFixed::<$d>::new(l);
-                    return match &p.noise {
-                        Noise::Constant(n) => self.go(&f, n, Fixed::<$d>),
-                        Noise::Variable(n) => self.go(&f, n, Fixed::<$d>),
-                    };
-                }};
-            }
-            match p.dim() {
-                1 => lin!(1),
-                2 => lin!(2),
-                3 => lin!(3),
-                4 => lin!(4),
-                _ => {}
-            }
-        }
-        p.visit(self)
+        dispatch(self.problem, self)
     }
 
     fn finished(&self, t: &Trajectory, levels: usize) {

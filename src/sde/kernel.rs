@@ -22,7 +22,9 @@
 
 use super::rng::{stream, ZigguratNormal};
 use crate::linalg::Matrix;
-use crate::problem::{Diffusion, Domain, Loss, NoiseWorkspace, VectorField};
+use crate::problem::{
+    Diffusion, Domain, Drift, Loss, ModelVisitor, Noise, NoiseWorkspace, Problem, VectorField,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Gobet–Menozzi constant c₀ = −ζ(1/2)/√(2π).
@@ -737,6 +739,58 @@ impl<'a, B: VectorField, N: Diffusion, X: Dim> Kernel<'a, B, N, X> {
             point: x.to_vec(),
         }
     }
+}
+
+/// Work that runs on a concrete drift, noise and dimension type, so that its stepping loop
+/// monomorphises on all three (the Monte Carlo ensemble and AMS).
+pub trait KernelVisitor {
+    /// What the work returns.
+    type Output;
+    /// Run with these types.
+    fn run_kernel<B: VectorField, N: Diffusion, X: Dim>(
+        &self,
+        b: &B,
+        n: &N,
+        dim: X,
+    ) -> Self::Output;
+}
+
+/// Run `work` with the problem's concrete types: linear drifts in d ≤ 4 on the fixed-size
+/// [`LinearFixed`], every other drift through [`Problem::visit`], with [`Fixed`] dimensions up
+/// to 4 and [`Dynamic`] beyond.
+pub fn dispatch<V: KernelVisitor>(problem: &Problem, work: &V) -> V::Output {
+    if let Drift::Linear(l) = &problem.drift {
+        macro_rules! lin {
+            ($d:literal) => {{
+                let f = LinearFixed::<$d>::new(l);
+                return match &problem.noise {
+                    Noise::Constant(n) => work.run_kernel(&f, n, Fixed::<$d>),
+                    Noise::Variable(n) => work.run_kernel(&f, n, Fixed::<$d>),
+                };
+            }};
+        }
+        match problem.dim() {
+            1 => lin!(1),
+            2 => lin!(2),
+            3 => lin!(3),
+            4 => lin!(4),
+            _ => {}
+        }
+    }
+    struct Typed<'a, V>(&'a V, usize);
+    impl<V: KernelVisitor> ModelVisitor for Typed<'_, V> {
+        type Output = V::Output;
+        fn visit<B: VectorField, N: Diffusion>(self, b: &B, n: &N) -> Self::Output {
+            match self.1 {
+                1 => self.0.run_kernel(b, n, Fixed::<1>),
+                2 => self.0.run_kernel(b, n, Fixed::<2>),
+                3 => self.0.run_kernel(b, n, Fixed::<3>),
+                4 => self.0.run_kernel(b, n, Fixed::<4>),
+                d => self.0.run_kernel(b, n, Dynamic(d)),
+            }
+        }
+    }
+    problem.visit(Typed(work, problem.dim()))
 }
 
 /// σ = a(θ*)^{1/2} as a [`Matrix`] (for reports).

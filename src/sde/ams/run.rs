@@ -7,8 +7,8 @@ use super::replica::{Failure, LoopSample, Repetition, Walker, CHAINS};
 use super::splitter::{Splitter, LANES};
 use super::{Config, Level, RepetitionSummary, Report, Timing};
 use crate::error::{Error, Result};
-use crate::problem::{Diffusion, Drift, ModelVisitor, Noise, Problem, VectorField};
-use crate::sde::kernel::{Dim, Dynamic, Fixed, Kernel, LinearFixed};
+use crate::problem::{Diffusion, Problem, VectorField};
+use crate::sde::kernel::{dispatch, Dim, Kernel, KernelVisitor};
 use crate::sde::rng::{level_seed, splitmix64, stream};
 use crate::sde::{Hooks, Progress};
 use rayon::prelude::*;
@@ -131,42 +131,22 @@ struct Job<'a> {
     cancel: Arc<AtomicBool>,
 }
 
-impl ModelVisitor for &Job<'_> {
+impl KernelVisitor for Job<'_> {
     type Output = Result<Vec<Vec<Repetition>>>;
-    fn visit<B: VectorField, N: Diffusion>(self, b: &B, n: &N) -> Self::Output {
-        match self.problem.dim() {
-            1 => self.go(b, n, Fixed::<1>),
-            2 => self.go(b, n, Fixed::<2>),
-            3 => self.go(b, n, Fixed::<3>),
-            4 => self.go(b, n, Fixed::<4>),
-            d => self.go(b, n, Dynamic(d)),
-        }
+    fn run_kernel<B: VectorField, N: Diffusion, X: Dim>(
+        &self,
+        b: &B,
+        n: &N,
+        dim: X,
+    ) -> Self::Output {
+        self.go(b, n, dim)
     }
 }
 
 impl Job<'_> {
-    /// Linear drifts in d ≤ 4 on [`LinearFixed`], as the Monte Carlo engine.
+    /// Monomorphised on the problem's drift, noise and dimension ([`dispatch`]).
     fn dispatch(&self) -> Result<Vec<Vec<Repetition>>> {
-        let p = self.problem;
-        if let Drift::Linear(l) = &p.drift {
-            macro_rules! lin {
-                ($d:literal) => {{
-                    let f = LinearFixed::<$d>::new(l);
-                    return match &p.noise {
-                        Noise::Constant(n) => self.go(&f, n, Fixed::<$d>),
-                        Noise::Variable(n) => self.go(&f, n, Fixed::<$d>),
-                    };
-                }};
-            }
-            match p.dim() {
-                1 => lin!(1),
-                2 => lin!(2),
-                3 => lin!(3),
-                4 => lin!(4),
-                _ => {}
-            }
-        }
-        p.visit(self)
+        dispatch(self.problem, self)
     }
 
     fn go<B: VectorField, N: Diffusion, X: Dim>(
