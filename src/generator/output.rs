@@ -6,6 +6,7 @@
 
 use super::{Level, Report};
 use crate::error::{Error, Result};
+use crate::plot::grid::{contour, viridis};
 use crate::plot::{plot_err, save_figure, Figure, FONT};
 use crate::problem::matrix_io::{write_array2_npy, write_vector_npy};
 use crate::problem::Problem;
@@ -132,53 +133,6 @@ impl MfptFigure {
     }
 }
 
-fn viridis(t: f64) -> RGBColor {
-    const C: [(f64, f64, f64); 5] = [
-        (68.0, 1.0, 84.0),
-        (59.0, 82.0, 139.0),
-        (33.0, 145.0, 140.0),
-        (94.0, 201.0, 98.0),
-        (253.0, 231.0, 37.0),
-    ];
-    let s = t.clamp(0.0, 1.0) * 4.0;
-    let k = (s.floor() as usize).min(3);
-    let f = s - k as f64;
-    let mix = |a: f64, b: f64| (a + f * (b - a)).round() as u8;
-    RGBColor(
-        mix(C[k].0, C[k + 1].0),
-        mix(C[k].1, C[k + 1].1),
-        mix(C[k].2, C[k + 1].2),
-    )
-}
-
-/// Segments of {f = 0} on the node grid (marching squares).
-fn zero_contour(xs: &[f64], ys: &[f64], f: &[f64]) -> Vec<Vec<(f64, f64)>> {
-    let (mx, my) = (xs.len(), ys.len());
-    let mut segs = Vec::new();
-    for j in 0..my.saturating_sub(1) {
-        for i in 0..mx - 1 {
-            let c = [
-                (xs[i], ys[j], f[j * mx + i]),
-                (xs[i + 1], ys[j], f[j * mx + i + 1]),
-                (xs[i + 1], ys[j + 1], f[(j + 1) * mx + i + 1]),
-                (xs[i], ys[j + 1], f[(j + 1) * mx + i]),
-            ];
-            let mut pts = Vec::new();
-            for e in 0..4 {
-                let (a, b) = (c[e], c[(e + 1) % 4]);
-                if (a.2 < 0.0) != (b.2 < 0.0) {
-                    let t = a.2 / (a.2 - b.2);
-                    pts.push((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1)));
-                }
-            }
-            for p in pts.chunks_exact(2) {
-                segs.push(vec![p[0], p[1]]);
-            }
-        }
-    }
-    segs
-}
-
 impl Figure for MfptFigure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
@@ -257,9 +211,9 @@ impl Figure for MfptFigure {
             .map_err(plot_err)?;
         chart
             .draw_series(
-                zero_contour(&self.xs, &self.ys, &self.g)
+                contour(&self.xs, &self.ys, &self.g, 0.0)
                     .into_iter()
-                    .map(|s| PathElement::new(s, RED.stroke_width(3))),
+                    .map(|s| PathElement::new(s.to_vec(), RED.stroke_width(3))),
             )
             .map_err(plot_err)?
             .label("∂D")

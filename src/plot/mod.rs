@@ -55,4 +55,5 @@ pub fn save_figure(fig: &impl Figure, stem: &Path, size: (u32, u32)) -> Result<V
     }
     Ok(vec![png, svg])
 }
+pub mod grid;
 pub mod rates;
