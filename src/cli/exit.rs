@@ -254,15 +254,18 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
         Some(step) => Dynamics::Chain { step },
         None => Dynamics::Continuous,
     };
-    let predicted_kappa = predict(
+    let prediction = predict(
         &problem,
         &Options {
             dynamics,
             ..Options::default()
         },
     )
-    .ok()
-    .and_then(|o| o.prediction().map(|p| p.kappa));
+    .unwrap_or_else(|e| Outcome::NotApplicable {
+        formula: "prefactor".into(),
+        reason: format!("{e}"),
+    });
+    let predicted_kappa = prediction.prediction().map(|p| p.kappa);
     c.prefactor_exponent = args
         .prefactor_exponent
         .or(predicted_kappa)
@@ -280,15 +283,14 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    finish(&report, &problem, out)
+    finish(&report, &problem, out, prediction)
 }
 
-fn finish(report: &Report, problem: &Problem, out: &Output) -> Result<i32> {
+fn finish(report: &Report, problem: &Problem, out: &Output, prediction: Outcome) -> Result<i32> {
     let mut files = Vec::new();
     if let Some(dir) = out.dir()? {
         files = sde::write_files(report, problem, dir)?;
     }
-    let prediction = prediction_for(report, problem);
     let mut js = serde_json::to_value(report)?;
     js["files"] = json!(files);
     if let (Some(p), Some(levels)) = (prediction.prediction(), js["levels"].as_array_mut()) {
@@ -305,5 +307,6 @@ fn finish(report: &Report, problem: &Problem, out: &Output) -> Result<i32> {
 pub fn run_merge(args: &MergeArgs, g: &Global, out: &Output) -> Result<i32> {
     let problem = load_problem(&args.problem, g)?;
     let report = sde::merge_dirs(&problem, &args.dirs)?;
-    finish(&report, &problem, out)
+    let prediction = prediction_for(&report, &problem);
+    finish(&report, &problem, out, prediction)
 }
