@@ -14,11 +14,9 @@
 //!
 //! cargo run --release --example paper_figures -- [DIR] [RUNS]   (RUNS per point, default 100)
 
-use quasipot::analysis::scaling::{
-    fits_markdown, points_markdown, scaling, write_files, Method, MethodFigure, ScalingConfig,
-    Target, Vary,
-};
+use quasipot::analysis::scaling::{scaling, Method, ScalingConfig, Target, Vary};
 use quasipot::plot::save_figure;
+use quasipot::plot::scaling::{fits_markdown, points_markdown, write_files, MethodFigure};
 use quasipot::problem::mlp::MlpConfig;
 use std::path::PathBuf;
 use std::time::Instant;

@@ -3,9 +3,8 @@
 
 use super::output::{table, Output};
 use super::{build_options, Global};
-use crate::analysis::scaling::{
-    scaling, write_files, Method, ScalingConfig, ScalingReport, Target, Vary,
-};
+use crate::analysis::scaling::{scaling, Method, ScalingConfig, ScalingReport, Target, Vary};
+use crate::plot::scaling::write_files;
 use crate::problem::mlp::{MlpConfig, MlpDataset};
 use crate::problem::ProblemSpec;
 use anyhow::{anyhow, Result};

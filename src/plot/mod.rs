@@ -57,3 +57,4 @@ pub fn save_figure(fig: &impl Figure, stem: &Path, size: (u32, u32)) -> Result<V
 }
 pub mod grid;
 pub mod rates;
+pub mod scaling;

@@ -1,0 +1,150 @@
+//! The data a sweep returns: points, fits, predictions, verdicts.
+
+use super::config::{Method, Vary};
+use crate::problem::mlp::MlpSummary;
+use crate::problem::Weight;
+use serde::Serialize;
+
+/// One simulated point.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScalingPoint {
+    /// The method.
+    pub method: Method,
+    /// Value of the varied quantity.
+    pub x: f64,
+    /// η.
+    pub eta: f64,
+    /// B.
+    pub batch: usize,
+    /// α.
+    pub sharpness: f64,
+    /// β.
+    pub depth: f64,
+    /// B/η = 1/ε².
+    pub b_over_eta: f64,
+    /// λ_max(H*) at this setting.
+    pub lambda_max: f64,
+    /// ΔL of D at this setting.
+    pub delta_l: f64,
+    /// Estimated E\[ν\] (None when no run exited).
+    pub mean_exit_steps: Option<f64>,
+    /// 95% CI of E\[ν\] (from that of ln E\[ν\]).
+    pub ci95: Option<[f64; 2]>,
+    /// ln E\[ν\].
+    pub ln_mean: Option<f64>,
+    /// Standard error of ln E\[ν\].
+    pub ln_se: Option<f64>,
+    /// `sample-mean`, `censored-exponential-mle`, or `lower-bound` (no run exited: E\[ν\] ≥
+    /// max_steps).
+    pub estimator: String,
+    /// Runs that exited.
+    pub exited: usize,
+    /// Censored runs.
+    pub censored: usize,
+    /// V0 under weight inverse-sqrt for this method's covariance (None if the exact engine does
+    /// not apply).
+    pub v0_inverse_sqrt: Option<f64>,
+    /// V0 under weight inverse.
+    pub v0_inverse: Option<f64>,
+    /// V0 of the discrete chain eq. (2) at this η ([`discrete_level_set_v0`]; level-set domains
+    /// only). → `v0_inverse` as η → 0.
+    pub v0_discrete: Option<f64>,
+    /// Wall time of the ensemble.
+    pub wall_seconds: f64,
+}
+
+/// A predicted slope.
+#[derive(Clone, Debug, Serialize)]
+pub struct PredictedSlope {
+    /// The action weight.
+    pub weight: Weight,
+    /// WLS slope of (B/η)·V0 against the same x with the same weights.
+    pub slope: f64,
+    /// |fitted − predicted| ≤ 1.96 se.
+    pub inside_ci: bool,
+}
+
+/// A weighted least-squares line y = intercept + slope·x.
+#[derive(Clone, Debug, Serialize)]
+pub struct LinearFit {
+    /// Slope.
+    pub slope: f64,
+    /// Its standard error (Birge-inflated).
+    pub slope_se: f64,
+    /// slope ± 1.96 se.
+    pub slope_ci95: [f64; 2],
+    /// Intercept.
+    pub intercept: f64,
+    /// χ²/(n − 2) (None for n = 2).
+    pub reduced_chi2: Option<f64>,
+    /// Points used.
+    pub points: usize,
+}
+
+/// The fit of one method's ln E\[ν\] against one quantity, beside the predictions.
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepFit {
+    /// The method.
+    pub method: Method,
+    /// `x` (the varied quantity) or `B/eta`.
+    pub against: String,
+    /// The fit (None with fewer than 2 usable points).
+    pub fit: Option<LinearFit>,
+    /// Predicted slopes: inverse-sqrt then inverse (empty if the exact engine does not apply).
+    pub predicted: Vec<PredictedSlope>,
+    /// Predicted slope of the discrete chain eq. (2) (weight inverse with the O(η) correction;
+    /// not part of the verdict, which is about the two weights).
+    pub discrete: Option<PredictedSlope>,
+    /// The weight the simulation follows: closest predicted slope, if inside the CI.
+    pub follows: Option<Weight>,
+    /// One line in words.
+    pub verdict: String,
+}
+
+/// Base settings actually used.
+#[derive(Clone, Debug, Serialize)]
+pub struct BaseSettings {
+    /// η.
+    pub eta: f64,
+    /// B.
+    pub batch: usize,
+    /// ΔL of D at β = 1.
+    pub delta_l: f64,
+    /// Runs per point.
+    pub runs: usize,
+    /// Step budget.
+    pub max_steps: u64,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// Result of a sweep.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScalingReport {
+    /// Problem name.
+    pub problem: String,
+    /// What was varied.
+    pub vary: Vary,
+    /// Its values.
+    pub values: Vec<f64>,
+    /// d.
+    pub dim: usize,
+    /// Base settings.
+    pub base: BaseSettings,
+    /// Covariance of Gaussian SGD, in words.
+    pub gaussian_noise: String,
+    /// c of the proximal system C = c·I.
+    pub proximal_scale: f64,
+    /// The exit domain, in words.
+    pub exit_domain: String,
+    /// The network at the base setting (`mlp` only).
+    pub mlp: Option<MlpSummary>,
+    /// Points, method-major.
+    pub points: Vec<ScalingPoint>,
+    /// Fits: per method, against x and (when B/η varies) against B/η.
+    pub fits: Vec<SweepFit>,
+    /// Caveats.
+    pub notes: Vec<String>,
+    /// Wall time.
+    pub wall_seconds: f64,
+}
