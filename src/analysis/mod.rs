@@ -5,6 +5,7 @@
 //! 2012, Ch. 4 Thm 4.1; the paper's Theorem 1).
 
 pub mod arrhenius;
+pub mod censored;
 pub mod lemma4;
 pub mod scaling;
 pub mod stats;

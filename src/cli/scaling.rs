@@ -4,7 +4,7 @@
 use super::output::{table, Output};
 use super::{build_options, Global};
 use crate::analysis::scaling::{scaling, Method, ScalingConfig, ScalingReport, Target, Vary};
-use crate::plot::scaling::write_files;
+use crate::plot::scaling::{predicted_cell, write_files};
 use crate::problem::mlp::{MlpConfig, MlpDataset};
 use crate::problem::ProblemSpec;
 use anyhow::{anyhow, Result};
@@ -47,6 +47,14 @@ pub struct ScalingArgs {
     /// Noise level c of the proximal system C = c·I (default: tr C/d of the Gaussian-SGD C at the base).
     #[arg(long)]
     pub proximal_scale: Option<f64>,
+    /// Relative eigenvalue floor on the semi-definite gradient covariance C* for the predictions
+    /// (eigenvalues below floor·λ_max(C*) are raised to it); the report gives V0 at ÷10 and ×10.
+    #[arg(long, default_value_t = 1e-6)]
+    pub covariance_floor: f64,
+    /// Reuse one random stream at every point (common random numbers): smoother curves, but the
+    /// points are correlated and the slopes' CIs are then not valid. Default: independent streams.
+    #[arg(long)]
+    pub common_random_numbers: bool,
     /// mlp only: data set, iris or diabetes.
     #[arg(long, default_value = "iris")]
     pub dataset: String,
@@ -140,11 +148,7 @@ pub fn human(r: &ScalingReport) -> String {
         .iter()
         .map(|f| {
             let pred = |w: crate::problem::Weight| {
-                f.predicted
-                    .iter()
-                    .find(|p| p.weight == w)
-                    .map(|p| format!("{:.4}", p.slope))
-                    .unwrap_or_else(|| "—".into())
+                predicted_cell(f.predicted.iter().find(|p| p.weight == w))
             };
             vec![
                 f.method.name().into(),
@@ -179,8 +183,8 @@ pub fn human(r: &ScalingReport) -> String {
             "method",
             "fit",
             "slope (95% CI)",
-            "pred. inv-sqrt",
-            "pred. inverse",
+            "pred. inv-sqrt [band]",
+            "pred. inverse [band]",
             "pred. discrete eq.(2)",
             "verdict",
         ],
@@ -218,7 +222,8 @@ pub fn run(args: &ScalingArgs, g: &Global, out: &Output) -> Result<i32> {
         methods,
         noise: args.noise.clone(),
         proximal_scale: args.proximal_scale,
-        ..ScalingConfig::default()
+        covariance_floor: args.covariance_floor,
+        common_random_numbers: args.common_random_numbers,
     };
     let target = target(args, g)?;
     let bar = if out.quiet || out.json {

@@ -1,6 +1,6 @@
 //! Figures and tables of exit-rate sweeps ([`crate::analysis::scaling`]).
 
-use crate::analysis::scaling::{Method, ScalingPoint, ScalingReport};
+use crate::analysis::scaling::{Method, PredictedSlope, ScalingPoint, ScalingReport};
 use crate::error::{Error, Result};
 use crate::plot::{plot_err, Figure, FONT};
 use crate::problem::Weight;
@@ -280,20 +280,25 @@ pub fn points_csv(report: &ScalingReport) -> String {
     text
 }
 
+/// A predicted slope as a table cell: the leading-order slope, then the prefactor band.
+pub fn predicted_cell(p: Option<&PredictedSlope>) -> String {
+    match p {
+        None => "—".into(),
+        Some(p) => match p.band {
+            Some([a, b]) => format!("{:.4} [{a:.4} … {b:.4}]", p.slope),
+            None => format!("{:.4}", p.slope),
+        },
+    }
+}
+
 /// Markdown table of the fits (method, against, slope ± CI, predicted slopes, verdict).
 pub fn fits_markdown(reports: &[ScalingReport]) -> String {
     let mut s = String::from(
-        "| sweep | method | ln E[ν] against | fitted slope (95% CI) | predicted, inverse-sqrt | predicted, inverse | predicted, discrete eq. (2) | verdict |\n|---|---|---|---|---|---|---|---|\n",
+        "| sweep | method | ln E[ν] against | fitted slope (95% CI) | predicted, inverse-sqrt [prefactor band] | predicted, inverse [prefactor band] | predicted, discrete eq. (2) | verdict |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {
         for f in &r.fits {
-            let pred = |w: Weight| {
-                f.predicted
-                    .iter()
-                    .find(|p| p.weight == w)
-                    .map(|p| format!("{:.4}", p.slope))
-                    .unwrap_or_else(|| "—".into())
-            };
+            let pred = |w: Weight| predicted_cell(f.predicted.iter().find(|p| p.weight == w));
             let fit = f
                 .fit
                 .as_ref()

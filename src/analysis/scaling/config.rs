@@ -145,8 +145,12 @@ pub struct ScalingConfig {
     pub runs: usize,
     /// Step budget per run; longer runs are censored (default 200 000).
     pub max_steps: u64,
-    /// Seed (default 1); every point uses the same seed (common random numbers).
+    /// Seed (default 1). Each point draws from its own stream, derived from (seed, sweep, method,
+    /// point), so points are independent, as the weighted least squares assumes.
     pub seed: u64,
+    /// Use the same stream (`seed`) at every point instead (common random numbers): smoother
+    /// curves, but correlated points, so the slopes' standard errors are not valid.
+    pub common_random_numbers: bool,
     /// Methods (default: all that apply — minibatch SGD only for finite sums).
     pub methods: Option<Vec<Method>>,
     /// Gaussian-SGD covariance: `gradient-covariance` (default for `mlp`) or `hessian-at-minimum`
@@ -170,6 +174,7 @@ impl Default for ScalingConfig {
             runs: 100,
             max_steps: 200_000,
             seed: 1,
+            common_random_numbers: false,
             methods: None,
             noise: None,
             proximal_scale: None,

@@ -1,7 +1,9 @@
 //! Estimators: ln E[ν] with its standard error from an ensemble, and the weighted line fit.
 
 use super::report::LinearFit;
+use crate::analysis::censored::censored_mean;
 use crate::sgd::Report;
+use serde::Serialize;
 
 /// Weighted least squares of y on x with standard errors `se` (weights 1/se²). None with fewer
 /// than two points or no spread in x.
@@ -43,24 +45,82 @@ pub fn weighted_fit(x: &[f64], y: &[f64], se: &[f64]) -> Option<LinearFit> {
     })
 }
 
-/// ln E\[ν\], its standard error and the estimator name from an ensemble (see the module docs).
-pub fn log_mean_estimate(r: &Report) -> (Option<f64>, Option<f64>, &'static str) {
+/// ln E\[ν\] of an ensemble, its standard error and the estimator name (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogMean {
+    /// ln E\[ν\] (None: only a lower bound).
+    pub ln_mean: Option<f64>,
+    /// Its standard error.
+    pub ln_se: Option<f64>,
+    /// The estimator.
+    pub estimator: &'static str,
+    /// (1/n)Σ min(νᵣ, max_steps), a lower bound on E\[ν\].
+    pub restricted_mean: f64,
+}
+
+/// ln E\[ν\] from an ensemble: the sample mean without censoring; with censored runs the
+/// Kaplan–Meier restricted mean plus an exponential tail shifted by `relaxation_steps`
+/// ([`censored_mean`]); a lower bound when nothing exited (after the shift).
+pub fn log_mean_estimate(r: &Report, relaxation_steps: f64) -> LogMean {
+    let exits: Vec<f64> = r.exit_steps.iter().flatten().map(|&v| v as f64).collect();
+    let t_max = r.config.max_steps as f64;
+    let est = censored_mean(&exits, r.censored, t_max, relaxation_steps);
+    let lower = |restricted_mean| LogMean {
+        ln_mean: None,
+        ln_se: None,
+        estimator: "lower-bound",
+        restricted_mean,
+    };
     if r.exited == 0 {
-        return (None, None, "lower-bound");
+        return lower(est.restricted_mean);
     }
     if r.censored == 0 {
-        let m = r.mean_exit_steps.expect("exited > 0");
+        let m = est.restricted_mean;
         let se = match r.ci95 {
             Some([_, hi]) if hi > m => (hi - m) / 1.96 / m,
             _ => 1.0 / (r.exited as f64).sqrt(),
         };
-        (Some(m.ln()), Some(se), "sample-mean")
-    } else {
-        let m = r.mean_exit_steps_mle.expect("exited > 0");
-        (
-            Some(m.ln()),
-            Some(1.0 / (r.exited as f64).sqrt()),
-            "censored-exponential-mle",
-        )
+        return LogMean {
+            ln_mean: Some(m.ln()),
+            ln_se: Some(se),
+            estimator: "sample-mean",
+            restricted_mean: m,
+        };
+    }
+    match (est.mean, est.ln_se) {
+        (Some(m), Some(se)) => LogMean {
+            ln_mean: Some(m.ln()),
+            ln_se: Some(se),
+            estimator: "km-restricted-mean+shifted-exponential-tail",
+            restricted_mean: est.restricted_mean,
+        },
+        _ => lower(est.restricted_mean),
+    }
+}
+
+/// The difference of two independent fitted slopes: a − b, its standard error, the z-score and
+/// the two-sided p-value under the normal approximation.
+#[derive(Clone, Debug, Serialize)]
+pub struct SlopeComparison {
+    /// a − b.
+    pub difference: f64,
+    /// √(se_a² + se_b²).
+    pub se: f64,
+    /// difference / se.
+    pub z: f64,
+    /// P(|Z| ≥ |z|), Z ~ N(0, 1).
+    pub p_value: f64,
+}
+
+/// Compare two slopes fitted on independent data (separate random streams).
+pub fn compare_slopes(a: &LinearFit, b: &LinearFit) -> SlopeComparison {
+    let difference = a.slope - b.slope;
+    let se = a.slope_se.hypot(b.slope_se);
+    let z = difference / se;
+    SlopeComparison {
+        difference,
+        se,
+        z,
+        p_value: libm::erfc(z.abs() / std::f64::consts::SQRT_2),
     }
 }

@@ -1,17 +1,58 @@
 //! Fit one method's ln E[ν] against a quantity, set it beside the predicted slopes, and say which
 //! weight the simulation follows.
+//!
+//! Each weight predicts a slope at leading order, (B/η)·V0, and a **band** once the prefactor is
+//! included: from the continuous SDE (κ = +1 boundary layer, ln E\[ν\] = ln E\[τ\] − ln η) to the
+//! chain eq. (2) at step η (κ = −1, the chain's own V0, no boundary layer). A weight is consistent
+//! with the data when the fit's 95% CI overlaps its band; the verdict names a weight only when
+//! exactly one is, and gives none when the points are not in the metastable regime the
+//! predictions assume.
 
 use super::config::Method;
 use super::estimate::weighted_fit;
-use super::report::{LinearFit, PredictedSlope, ScalingPoint, SweepFit};
+use super::report::{LinearFit, PredictedSlope, ScalingPoint, SweepFit, WeightPrediction};
 use crate::problem::Weight;
 
-/// Fit one method's points against `xf(point)`.
+/// The WLS slope of the per-point predictions `y(point)` on the design (x, se) of the fit.
+fn predicted_slope(
+    used: &[&&ScalingPoint],
+    x: &[f64],
+    se: &[f64],
+    y: impl Fn(&ScalingPoint) -> Option<f64>,
+) -> Option<f64> {
+    let py: Option<Vec<f64>> = used.iter().map(|p| y(p)).collect();
+    weighted_fit(x, &py?, se).map(|f| f.slope)
+}
+
+fn weight_prediction(p: &ScalingPoint, w: Weight) -> Option<&WeightPrediction> {
+    p.predictions.iter().find(|q| q.weight == w)
+}
+
+fn slope_against(
+    fit: &LinearFit,
+    weight: Weight,
+    slope: f64,
+    band: Option<[f64; 2]>,
+) -> PredictedSlope {
+    let [lo, hi] = fit.slope_ci95;
+    PredictedSlope {
+        weight,
+        slope,
+        inside_ci: (fit.slope - slope).abs() <= 1.96 * fit.slope_se,
+        band,
+        band_overlaps_ci: band.map(|[a, b]| a <= hi && b >= lo),
+        ratio: (slope != 0.0).then(|| [fit.slope / slope, lo / slope, hi / slope]),
+    }
+}
+
+/// Fit one method's points against `xf(point)`. `regime` is Some(reason) when the points are not
+/// in the regime the predictions assume (then no weight is named).
 pub(super) fn sweep_fit(
     method: Method,
     against: &str,
     pts: &[&ScalingPoint],
     xf: fn(&ScalingPoint) -> f64,
+    regime: Option<&str>,
 ) -> SweepFit {
     let used: Vec<&&ScalingPoint> = pts.iter().filter(|p| p.ln_mean.is_some()).collect();
     let x: Vec<f64> = used.iter().map(|p| xf(p)).collect();
@@ -20,40 +61,34 @@ pub(super) fn sweep_fit(
     let fit = weighted_fit(&x, &y, &se);
     let mut predicted = Vec::new();
     if let Some(f) = &fit {
-        for (w, get) in [
-            (
-                Weight::InverseSqrt,
-                (|p: &ScalingPoint| p.v0_inverse_sqrt) as fn(&ScalingPoint) -> Option<f64>,
-            ),
-            (Weight::Inverse, |p: &ScalingPoint| p.v0_inverse),
-        ] {
-            let py: Option<Vec<f64>> = used
-                .iter()
-                .map(|p| get(p).map(|v| v * p.b_over_eta))
-                .collect();
-            if let Some(py) = py {
-                if let Some(pf) = weighted_fit(&x, &py, &se) {
-                    predicted.push(PredictedSlope {
-                        weight: w,
-                        slope: pf.slope,
-                        inside_ci: (f.slope - pf.slope).abs() <= 1.96 * f.slope_se,
-                    });
-                }
-            }
+        type Get = fn(&ScalingPoint) -> Option<f64>;
+        let leading: [(Weight, Get); 2] = [
+            (Weight::InverseSqrt, |p| p.v0_inverse_sqrt),
+            (Weight::Inverse, |p| p.v0_inverse),
+        ];
+        for (w, get) in leading {
+            let Some(slope) = predicted_slope(&used, &x, &se, |p| get(p).map(|v| v * p.b_over_eta))
+            else {
+                continue;
+            };
+            let cont = predicted_slope(&used, &x, &se, |p| {
+                weight_prediction(p, w).map(|q| q.ln_steps_continuous)
+            });
+            let chain = predicted_slope(&used, &x, &se, |p| {
+                weight_prediction(p, w).map(|q| q.ln_steps_chain)
+            });
+            let band = cont.zip(chain).map(|(a, b)| [a.min(b), a.max(b)]);
+            predicted.push(slope_against(f, w, slope, band));
         }
     }
     let discrete = fit.as_ref().and_then(|f| {
-        let py: Option<Vec<f64>> = used
-            .iter()
-            .map(|p| p.v0_discrete.map(|v| v * p.b_over_eta))
-            .collect();
-        weighted_fit(&x, &py?, &se).map(|pf| PredictedSlope {
-            weight: Weight::Inverse,
-            slope: pf.slope,
-            inside_ci: (f.slope - pf.slope).abs() <= 1.96 * f.slope_se,
-        })
+        let s = predicted_slope(&used, &x, &se, |p| p.v0_discrete.map(|v| v * p.b_over_eta))?;
+        Some(slope_against(f, Weight::Inverse, s, None))
     });
-    let (follows, verdict) = verdict(fit.as_ref(), &predicted);
+    let (follows, verdict) = match regime {
+        Some(reason) if fit.is_some() => (None, format!("no verdict: {reason}")),
+        _ => verdict(fit.as_ref(), &predicted),
+    };
     SweepFit {
         method,
         against: against.into(),
@@ -72,6 +107,19 @@ pub(crate) fn weight_name(w: Weight) -> &'static str {
     }
 }
 
+/// Does the fit agree with this weight: CI overlaps the prefactor band (or, without one, contains
+/// the leading-order slope).
+fn consistent(p: &PredictedSlope) -> bool {
+    p.band_overlaps_ci.unwrap_or(p.inside_ci)
+}
+
+fn describe(p: &PredictedSlope) -> String {
+    match p.band {
+        Some([a, b]) => format!("{} band [{a:.4}, {b:.4}]", weight_name(p.weight)),
+        None => format!("{} {:.4}", weight_name(p.weight), p.slope),
+    }
+}
+
 fn verdict(fit: Option<&LinearFit>, pred: &[PredictedSlope]) -> (Option<Weight>, String) {
     let Some(f) = fit else {
         return (None, "fewer than 2 usable points: no fit".into());
@@ -79,49 +127,62 @@ fn verdict(fit: Option<&LinearFit>, pred: &[PredictedSlope]) -> (Option<Weight>,
     if pred.len() < 2 {
         return (None, "no exact prediction".into());
     }
-    let tol = 1e-6 * (pred[0].slope.abs() + pred[1].slope.abs() + f.slope_se);
-    if (pred[0].slope - pred[1].slope).abs() <= tol {
+    let (a, b) = (&pred[0], &pred[1]);
+    let range = |p: &PredictedSlope| p.band.unwrap_or([p.slope, p.slope]);
+    let (ra, rb) = (range(a), range(b));
+    let tol = 1e-6 * (a.slope.abs() + b.slope.abs() + f.slope_se);
+    if ra[0] <= rb[1] + tol && rb[0] <= ra[1] + tol {
         return (
             None,
-            if pred[0].inside_ci {
-                "the two weights predict the same slope; the fit agrees with it".into()
-            } else {
-                "the two weights predict the same slope; it is outside the fit's CI".into()
-            },
+            format!(
+                "the two weights' predictions overlap ({}; {}): this sweep cannot tell them apart",
+                describe(a),
+                describe(b)
+            ),
         );
     }
-    let closest = if (f.slope - pred[0].slope).abs() <= (f.slope - pred[1].slope).abs() {
-        &pred[0]
-    } else {
-        &pred[1]
-    };
-    let other = if std::ptr::eq(closest, &pred[0]) {
-        &pred[1]
-    } else {
-        &pred[0]
-    };
-    match (closest.inside_ci, other.inside_ci) {
-        (true, false) => (
-            Some(closest.weight),
-            format!(
-                "follows {} (inside the CI; {} outside)",
-                weight_name(closest.weight),
-                weight_name(other.weight)
-            ),
-        ),
+    let ci = format!(
+        "fit {:.4} ({:.4} … {:.4})",
+        f.slope, f.slope_ci95[0], f.slope_ci95[1]
+    );
+    match (consistent(a), consistent(b)) {
+        (true, false) | (false, true) => {
+            let (yes, no) = if consistent(a) { (a, b) } else { (b, a) };
+            (
+                Some(yes.weight),
+                format!(
+                    "follows {}: {ci} overlaps the {}, not the {}",
+                    weight_name(yes.weight),
+                    describe(yes),
+                    describe(no)
+                ),
+            )
+        }
         (true, true) => (
             None,
-            format!(
-                "both inside the CI (closest: {}): cannot tell the weights apart",
-                weight_name(closest.weight)
-            ),
+            format!("{ci} is consistent with both weights: cannot tell them apart"),
         ),
-        _ => (
-            None,
-            format!(
-                "closest to {}, but neither prediction is inside the CI",
-                weight_name(closest.weight)
-            ),
-        ),
+        (false, false) => {
+            let ratios: Vec<String> = pred
+                .iter()
+                .filter_map(|p| {
+                    p.ratio.map(|[r, lo, hi]| {
+                        format!(
+                            "{r:.2}× ({lo:.2}–{hi:.2}) the {} slope",
+                            weight_name(p.weight)
+                        )
+                    })
+                })
+                .collect();
+            (
+                None,
+                format!(
+                    "neither weight: {ci} is outside the {} and the {}; fitted = {}",
+                    describe(a),
+                    describe(b),
+                    ratios.join(", ")
+                ),
+            )
+        }
     }
 }

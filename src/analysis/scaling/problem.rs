@@ -2,11 +2,12 @@
 //! system.
 
 use super::model::{
-    discrete_level_set_v0, identity, lambda_max, model_spec, rows, scaled, trace, v0_pair,
+    discrete_level_set_v0, identity, lambda_max, model_spec, relaxation_steps, rows, scaled, trace,
+    v0_pair, weight_predictions,
 };
 use super::{
-    default_values, finish, point, settings, sgd_config, BaseSettings, Method, ScalingConfig,
-    ScalingReport, Vary,
+    default_values, finish, point, point_seed, settings, sgd_config, BaseSettings, Method,
+    PointModel, ScalingConfig, ScalingReport, Vary,
 };
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
@@ -30,14 +31,6 @@ impl<E: ExitTest> ModelVisitor for GaussianVisit<'_, E> {
     fn visit<B: VectorField, N: Diffusion>(self, b: &B, _n: &N) -> Result<Report> {
         run_gaussian(b, self.c, self.theta0, self.exit, self.config)
     }
-}
-
-/// Everything one setting needs, whatever the target.
-struct Prepared {
-    lambda_max: f64,
-    delta_l: f64,
-    /// The quadratic model of this setting (for the predictions).
-    spec: ProblemSpec,
 }
 
 pub(super) fn run_problem(
@@ -165,16 +158,13 @@ pub(super) fn run_problem(
     if !quadratic {
         notes.push("predictions use the quadratic model of L at θ* (same domain spec); the simulation uses the full loss".into());
     }
-    for s in &sets {
+    for (si, s) in sets.iter().enumerate() {
         let (p, ms) = at(spec, s.alpha, s.beta)?;
         let h = p.hessian_at_minimum().expect("gradient drift");
-        let prep = Prepared {
-            lambda_max: lambda_max(&h, "H*")?,
-            delta_l: delta_l * s.beta,
-            spec: ms,
-        };
-        let cfg = sgd_config(config, s);
-        for &method in methods {
+        let lmax = lambda_max(&h, "H*")?;
+        for (mi, &method) in methods.iter().enumerate() {
+            let seed = point_seed(config, method, si * methods.len() + mi);
+            let cfg = sgd_config(config, s, seed);
             let c = match method {
                 Method::GaussianSgd => h.clone(),
                 Method::Proximal => identity(d, proximal_scale),
@@ -186,12 +176,19 @@ pub(super) fn run_problem(
                 exit: &p.domain,
                 config: &cfg,
             })?;
-            let v0 = v0_pair(&prep.spec, base, &c)?;
-            let vd = match (prep.spec.domain.kind.as_str(), prep.spec.domain.depth) {
-                ("level-set", Some(dl)) => discrete_level_set_v0(&h, &c, dl, s.eta)?,
-                _ => None,
+            let model = PointModel {
+                lambda_max: lmax,
+                delta_l: delta_l * s.beta,
+                relaxation_steps: relaxation_steps(&h, &c, s.eta)?,
+                v0: v0_pair(&ms, base, &c)?,
+                v0_discrete: match (ms.domain.kind.as_str(), ms.domain.depth) {
+                    ("level-set", Some(dl)) => discrete_level_set_v0(&h, &c, dl, s.eta)?,
+                    _ => None,
+                },
+                predictions: weight_predictions(&ms, base, &c, s.eta, s.batch)?.unwrap_or_default(),
+                floor_range: None,
             };
-            points.push(point(method, s, prep.lambda_max, prep.delta_l, &r, v0, vd));
+            points.push(point(method, s, seed, model, &r));
             done += 1;
             progress(done, total);
         }

@@ -34,9 +34,19 @@ pub struct ScalingPoint {
     pub ln_mean: Option<f64>,
     /// Standard error of ln E\[ν\].
     pub ln_se: Option<f64>,
-    /// `sample-mean`, `censored-exponential-mle`, or `lower-bound` (no run exited: E\[ν\] ≥
-    /// max_steps).
+    /// `sample-mean`, `km-restricted-mean+shifted-exponential-tail` (some runs censored; see
+    /// [`crate::analysis::censored`]), or `lower-bound` (no run exited, or none after the
+    /// relaxation time: E\[ν\] ≥ `restricted_mean`).
     pub estimator: String,
+    /// Kaplan–Meier restricted mean (1/n)Σ min(νᵣ, max_steps): a lower bound on E\[ν\].
+    pub restricted_mean: f64,
+    /// Relaxation time of the slowest mode of the quadratic-model chain, ⌈ln 20/(ηλ_min)⌉ steps
+    /// (its memory of θ* has decayed to 5 %): the shift of the exponential tail. E\[ν\] much
+    /// above it is the metastable regime the predictions assume.
+    pub relaxation_steps: f64,
+    /// Seed of this point's random stream (independent across points unless the sweep asked
+    /// for common random numbers).
+    pub seed: u64,
     /// Runs that exited.
     pub exited: usize,
     /// Censored runs.
@@ -49,8 +59,29 @@ pub struct ScalingPoint {
     /// V0 of the discrete chain eq. (2) at this η ([`discrete_level_set_v0`]; level-set domains
     /// only). → `v0_inverse` as η → 0.
     pub v0_discrete: Option<f64>,
+    /// Both weights' predictions of ln E\[ν\] with their prefactors (empty if the exact engine
+    /// does not apply).
+    pub predictions: Vec<WeightPrediction>,
+    /// V0 (weight inverse) with the covariance floor ÷10 and ×10: the predictions' sensitivity
+    /// to it (only where C is the floored semi-definite C*).
+    pub v0_inverse_floor_range: Option<[f64; 2]>,
     /// Wall time of the ensemble.
     pub wall_seconds: f64,
+}
+
+/// One weight's prediction of ln E\[ν\] at one point (see [`super::model`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct WeightPrediction {
+    /// The action weight.
+    pub weight: Weight,
+    /// V0 (exact engine, quadratic model).
+    pub v0: f64,
+    /// ln E\[ν\] of the continuous SDE with its prefactor (κ = +1): ln E\[τ\](ε) − ln η.
+    pub ln_steps_continuous: f64,
+    /// ln E\[ν\] of the chain eq. (2) at step η (κ = −1, the chain's own V0).
+    pub ln_steps_chain: f64,
+    /// Both prefactor formulas applied (false: only their powers of ε are included).
+    pub full_prefactor: bool,
 }
 
 /// A predicted slope.
@@ -58,10 +89,18 @@ pub struct ScalingPoint {
 pub struct PredictedSlope {
     /// The action weight.
     pub weight: Weight,
-    /// WLS slope of (B/η)·V0 against the same x with the same weights.
+    /// Leading order: WLS slope of (B/η)·V0 against the same x with the same weights.
     pub slope: f64,
-    /// |fitted − predicted| ≤ 1.96 se.
+    /// |fitted − leading-order slope| ≤ 1.96 se.
     pub inside_ci: bool,
+    /// With the prefactor: the slopes of the continuous SDE (κ = +1) and of the chain eq. (2)
+    /// (κ = −1, its own V0), low then high. The truth for a step-η chain lies between them
+    /// (the chain's for Gaussian SGD itself). None without predictions per point.
+    pub band: Option<[f64; 2]>,
+    /// The fit's 95% CI overlaps `band`.
+    pub band_overlaps_ci: Option<bool>,
+    /// fitted / leading-order slope, with the 95% CI of the fit divided likewise.
+    pub ratio: Option<[f64; 3]>,
 }
 
 /// A weighted least-squares line y = intercept + slope·x.

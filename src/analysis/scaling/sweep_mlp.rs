@@ -1,9 +1,12 @@
 //! The sweep on the finite-sum `mlp` problem: Gaussian SGD, the proximal system and minibatch SGD.
 
-use super::model::{discrete_level_set_v0, identity, model_spec, scaled, trace, v0_pair};
+use super::model::{
+    discrete_level_set_v0, identity, model_spec, relaxation_steps, scaled, trace, v0_pair,
+    weight_predictions,
+};
 use super::{
-    default_values, finish, point, settings, sgd_config, BaseSettings, Method, ScalingConfig,
-    ScalingReport, Vary,
+    default_values, finish, point, point_seed, settings, sgd_config, BaseSettings, Method,
+    PointModel, ScalingConfig, ScalingReport, Vary,
 };
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
@@ -74,7 +77,7 @@ pub(super) fn run_mlp(
     let total = sets.len() * methods.len();
     let mut done = 0;
     let mut points = Vec::new();
-    for s in &sets {
+    for (si, s) in sets.iter().enumerate() {
         let m = fit(&MlpConfig {
             sharpness: mc.sharpness * s.alpha,
             depth: mc.depth * s.beta,
@@ -93,32 +96,55 @@ pub(super) fn run_mlp(
         );
         let here = Path::new(".");
         let lmax = m.hessian_spectrum.lambda_max;
-        let cfg = sgd_config(config, s);
-        for &method in methods {
-            let (r, c_pred) = match method {
+        let floored = |floor: f64, b: usize| -> Result<Matrix> {
+            Ok(scaled(
+                &m.regularised_gradient_covariance(floor)?,
+                finite_population_factor(n, b),
+            ))
+        };
+        for (mi, &method) in methods.iter().enumerate() {
+            let seed = point_seed(config, method, si * methods.len() + mi);
+            let cfg = sgd_config(config, s, seed);
+            // (ensemble, covariance simulated, covariance of the prediction, is it floored C*).
+            let (r, c_sim, c_pred, is_floored) = match method {
                 Method::GaussianSgd => {
                     let (sim, pred) = cov(&m, s.batch)?;
                     let r = run_gaussian(&m.model, &sim, &m.theta_star, &exit, &cfg)?;
-                    (r, pred)
+                    (r, sim, pred, grad_cov)
                 }
                 Method::Proximal => {
                     let c = identity(d, proximal_scale);
                     let r = run_gaussian(&m.model, &c, &m.theta_star, &exit, &cfg)?;
-                    (r, c)
+                    (r, c.clone(), c, false)
                 }
                 Method::MinibatchSgd => {
-                    let f = finite_population_factor(n, s.batch);
-                    let pred = scaled(
-                        &m.regularised_gradient_covariance(config.covariance_floor)?,
-                        f,
-                    );
+                    let sim = scaled(&m.gradient_covariance, finite_population_factor(n, s.batch));
+                    let pred = floored(config.covariance_floor, s.batch)?;
                     let r = run_minibatch(&m.model, &m.theta_star, &exit, &cfg)?;
-                    (r, pred)
+                    (r, sim, pred, true)
                 }
             };
-            let v0 = v0_pair(&spec, here, &c_pred)?;
-            let vd = discrete_level_set_v0(&m.hessian, &c_pred, dl, s.eta)?;
-            points.push(point(method, s, lmax, dl, &r, v0, vd));
+            let floor_range = if is_floored {
+                let v = |f: f64| -> Result<Option<f64>> {
+                    Ok(v0_pair(&spec, here, &floored(f, s.batch)?)?.map(|v| v.1))
+                };
+                v(config.covariance_floor / 10.0)?
+                    .zip(v(config.covariance_floor * 10.0)?)
+                    .map(|(a, b)| [a, b])
+            } else {
+                None
+            };
+            let model = PointModel {
+                lambda_max: lmax,
+                delta_l: dl,
+                relaxation_steps: relaxation_steps(&m.hessian, &c_sim, s.eta)?,
+                v0: v0_pair(&spec, here, &c_pred)?,
+                v0_discrete: discrete_level_set_v0(&m.hessian, &c_pred, dl, s.eta)?,
+                predictions: weight_predictions(&spec, here, &c_pred, s.eta, s.batch)?
+                    .unwrap_or_default(),
+                floor_range,
+            };
+            points.push(point(method, s, seed, model, &r));
             done += 1;
             progress(done, total);
         }
