@@ -56,4 +56,5 @@ pub fn save_figure(fig: &impl Figure, stem: &Path, size: (u32, u32)) -> Result<V
     Ok(vec![png, svg])
 }
 pub mod grid;
+pub mod lemma4;
 pub mod rates;
