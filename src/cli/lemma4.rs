@@ -32,7 +32,12 @@ pub struct Lemma4Args {
     pub noise: String,
     /// Cut distances δ for the proof's constant A(δ), as fractions of the exit distance, each in
     /// (0, 1).
-    #[arg(long, value_delimiter = ',', value_name = "D1,D2,..", default_value = "1e-1,1e-2,1e-3,1e-4")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "D1,D2,..",
+        default_value = "1e-1,1e-2,1e-3,1e-4"
+    )]
     pub delta: Vec<f64>,
     /// Skip the proof's constant (no gMAM paths for exactly solvable rows).
     #[arg(long)]
@@ -72,8 +77,18 @@ fn human(problem: &str, r: &Lemma4Report) -> String {
         let printed = w != Weight::InverseSqrt;
         let _ = writeln!(h, "\nweight {} (p = {}):", w.name(), r.rows[0].weights[k].p);
         let mut header = vec![
-            "κ", "λ_min", "λ_max", "V̂0", "V0", "λmax^-p·V̂0", "λmin^-p·V̂0", "gap", "stmt factor", "A (stmt)",
-            "proof factor", "A (proof)",
+            "κ",
+            "λ_min",
+            "λ_max",
+            "V̂0",
+            "V0",
+            "λmax^-p·V̂0",
+            "λmin^-p·V̂0",
+            "gap",
+            "stmt factor",
+            "A (stmt)",
+            "proof factor",
+            "A (proof)",
         ];
         if printed {
             header.extend(["gap as printed", "A as printed"]);
@@ -133,7 +148,17 @@ fn human(problem: &str, r: &Lemma4Report) -> String {
         if !pc_rows.is_empty() {
             h.push_str("\n  proof's constant on the gMAM paths cut at distance δ from θ* (T: dt = ‖dφ‖_a/‖b‖_a):\n");
             h.push_str(&table(
-                &["κ", "δ/r", "δ", "T† (V0 path)", "T* (proximal)", "K", "M", "A(δ)", "A(δ)·proof factor"],
+                &[
+                    "κ",
+                    "δ/r",
+                    "δ",
+                    "T† (V0 path)",
+                    "T* (proximal)",
+                    "K",
+                    "M",
+                    "A(δ)",
+                    "A(δ)·proof factor",
+                ],
                 &pc_rows,
             ));
             for row in &r.rows {
@@ -182,25 +207,58 @@ fn write_csv(dir: &Path, r: &Lemma4Report) -> Result<Vec<PathBuf>> {
     for row in &r.rows {
         for w in &row.weights {
             let (pg, pa, pv) = match &w.as_printed {
-                Some(p) => (p.gap.to_string(), o(p.bound.implied_a), v(p.bound.verdict).to_string()),
+                Some(p) => (
+                    p.gap.to_string(),
+                    o(p.bound.implied_a),
+                    v(p.bound.verdict).to_string(),
+                ),
                 None => Default::default(),
             };
             let _ = writeln!(
                 main,
                 "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                row.kappa, row.lambda_min, row.lambda_max, row.proximal_v0.v0, w.weight.name(), w.p,
-                w.v0.v0, w.v0.error_estimate, w.v0.method, w.proxy, w.gap, w.tolerance,
-                w.sandwich.lower, w.sandwich.upper, w.sandwich.holds, w.sandwich.lower_tight,
-                w.sandwich.upper_tight, w.statement.factor, o(w.statement.implied_a),
-                v(w.statement.verdict), w.proof.factor, o(w.proof.implied_a), v(w.proof.verdict), pg, pa, pv
+                row.kappa,
+                row.lambda_min,
+                row.lambda_max,
+                row.proximal_v0.v0,
+                w.weight.name(),
+                w.p,
+                w.v0.v0,
+                w.v0.error_estimate,
+                w.v0.method,
+                w.proxy,
+                w.gap,
+                w.tolerance,
+                w.sandwich.lower,
+                w.sandwich.upper,
+                w.sandwich.holds,
+                w.sandwich.lower_tight,
+                w.sandwich.upper_tight,
+                w.statement.factor,
+                o(w.statement.implied_a),
+                v(w.statement.verdict),
+                w.proof.factor,
+                o(w.proof.implied_a),
+                v(w.proof.verdict),
+                pg,
+                pa,
+                pv
             );
             if let Some(c) = &w.proof_constant {
                 for d in &c.rows {
                     let _ = writeln!(
                         pc,
                         "{},{},{},{},{},{},{},{},{},{}",
-                        row.kappa, w.weight.name(), d.delta_rel, d.delta, d.time_v0_path,
-                        d.time_proximal_path, d.speed_max, d.gradient_max, d.a, d.proof_bound
+                        row.kappa,
+                        w.weight.name(),
+                        d.delta_rel,
+                        d.delta,
+                        d.time_v0_path,
+                        d.time_proximal_path,
+                        d.speed_max,
+                        d.gradient_max,
+                        d.a,
+                        d.proof_bound
                     );
                 }
             }
@@ -227,24 +285,49 @@ pub fn run(args: &Lemma4Args, g: &Global, out: &Output) -> Result<i32> {
         },
         kappas: args.kappa.clone(),
         lambda_min: args.lambda_min,
-        deltas: if args.no_proof_constant { Vec::new() } else { args.delta.clone() },
-        mam: crate::mam::Config { seed: g.seed, ..Default::default() },
+        deltas: if args.no_proof_constant {
+            Vec::new()
+        } else {
+            args.delta.clone()
+        },
+        mam: crate::mam::Config {
+            seed: g.seed,
+            ..Default::default()
+        },
     };
-    let opts = crate::problem::BuildOptions { weight: None, ..opts };
+    let opts = crate::problem::BuildOptions {
+        weight: None,
+        ..opts
+    };
     let report = lemma4::run(&spec, &base, &config, &opts)?;
     let mut files = Vec::new();
     if let Some(dir) = out.dir()? {
         files = write_csv(dir, &report)?;
-        files.extend(save_figure(&SandwichFigure(&report), &dir.join("lemma4"), (1100, 520))?);
-        if report.rows.iter().any(|r| r.weights.iter().any(|w| w.proof_constant.is_some())) {
-            files.extend(save_figure(&ProofTimeFigure(&report), &dir.join("proof_constant"), (900, 600))?);
+        files.extend(save_figure(
+            &SandwichFigure(&report),
+            &dir.join("lemma4"),
+            (1100, 520),
+        )?);
+        if report
+            .rows
+            .iter()
+            .any(|r| r.weights.iter().any(|w| w.proof_constant.is_some()))
+        {
+            files.extend(save_figure(
+                &ProofTimeFigure(&report),
+                &dir.join("proof_constant"),
+                (900, 600),
+            )?);
         }
     }
     let js = json!({"problem": args.problem, "lemma4": report, "files": files});
     out.finish(&human(&args.problem, &report), &js)?;
     let violations: usize = report.summary.iter().map(|s| s.sandwich_violations).sum();
     if args.strict && violations > 0 {
-        return Err(ComputedNo(format!("the sandwich bound λmax^-p·V̂0 ≤ V0 ≤ λmin^-p·V̂0 is violated in {violations} row(s)")).into());
+        return Err(ComputedNo(format!(
+            "the sandwich bound λmax^-p·V̂0 ≤ V0 ≤ λmin^-p·V̂0 is violated in {violations} row(s)"
+        ))
+        .into());
     }
     Ok(0)
 }

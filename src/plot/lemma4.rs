@@ -14,7 +14,9 @@ pub struct SandwichFigure<'a>(pub &'a Lemma4Report);
 pub struct ProofTimeFigure<'a>(pub &'a Lemma4Report);
 
 fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
     if !lo.is_finite() || hi - lo < 1e-12 * (1.0 + hi.abs()) {
         (lo - 0.5, hi + 0.5)
     } else {
@@ -33,7 +35,11 @@ impl Figure for SandwichFigure<'_> {
         for (k, area) in panels.iter().enumerate().take(nw) {
             let w = r.rows[0].weights[k].weight;
             let pts = |f: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
-                r.rows.iter().enumerate().map(|(i, row)| (row.kappa.log10(), f(i))).collect()
+                r.rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, row)| (row.kappa.log10(), f(i)))
+                    .collect()
             };
             let v0 = pts(&|i| r.rows[i].weights[k].v0.v0);
             let lo = pts(&|i| r.rows[i].weights[k].sandwich.lower);
@@ -41,7 +47,10 @@ impl Figure for SandwichFigure<'_> {
             let (x0, x1) = range(v0.iter().map(|p| p.0));
             let (y0, y1) = range(lo.iter().chain(&hi).chain(&v0).map(|p| p.1));
             let mut chart = ChartBuilder::on(area)
-                .caption(format!("weight {} (p = {})", w.name(), w.exponent()), (FONT, 18))
+                .caption(
+                    format!("weight {} (p = {})", w.name(), w.exponent()),
+                    (FONT, 18),
+                )
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(60)
@@ -89,19 +98,36 @@ impl Figure for ProofTimeFigure<'_> {
         let mut series: Vec<(String, Vec<(f64, f64)>, bool)> = Vec::new();
         for row in &self.0.rows {
             for w in &row.weights {
-                let Some(pc) = &w.proof_constant else { continue };
-                let t: Vec<(f64, f64)> = pc.rows.iter().map(|d| ((1.0 / d.delta).ln(), d.time_v0_path)).collect();
-                series.push((format!("T†, κ = {:.3}, {}", row.kappa, w.weight.name()), t, false));
+                let Some(pc) = &w.proof_constant else {
+                    continue;
+                };
+                let t: Vec<(f64, f64)> = pc
+                    .rows
+                    .iter()
+                    .map(|d| ((1.0 / d.delta).ln(), d.time_v0_path))
+                    .collect();
+                series.push((
+                    format!("T†, κ = {:.3}, {}", row.kappa, w.weight.name()),
+                    t,
+                    false,
+                ));
             }
             if let Some(pc) = row.weights.first().and_then(|w| w.proof_constant.as_ref()) {
-                let t: Vec<(f64, f64)> = pc.rows.iter().map(|d| ((1.0 / d.delta).ln(), d.time_proximal_path)).collect();
+                let t: Vec<(f64, f64)> = pc
+                    .rows
+                    .iter()
+                    .map(|d| ((1.0 / d.delta).ln(), d.time_proximal_path))
+                    .collect();
                 series.push((format!("T* (proximal), κ = {:.3}", row.kappa), t, true));
             }
         }
         let (x0, x1) = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.0)));
         let (y0, y1) = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
         let mut chart = ChartBuilder::on(root)
-            .caption("Appendix D: T(δ) on the optimal paths grows like ln(1/δ)/λ", (FONT, 18))
+            .caption(
+                "Appendix D: T(δ) on the optimal paths grows like ln(1/δ)/λ",
+                (FONT, 18),
+            )
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(60)
@@ -116,7 +142,11 @@ impl Figure for ProofTimeFigure<'_> {
             .map_err(plot_err)?;
         for (i, (label, data, dashed)) in series.iter().enumerate() {
             let colour = Palette99::pick(i).to_rgba();
-            let style = if *dashed { colour.stroke_width(1) } else { colour.stroke_width(2) };
+            let style = if *dashed {
+                colour.stroke_width(1)
+            } else {
+                colour.stroke_width(2)
+            };
             chart
                 .draw_series(LineSeries::new(data.clone(), style))
                 .map_err(plot_err)?

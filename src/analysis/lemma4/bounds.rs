@@ -110,7 +110,14 @@ impl Sandwich {
     /// Check V0 against the sandwich. `tolerance` should be the engines' accuracy:
     /// err(V0) + λ_min^{-p}·err(V̂0) plus a relative 1e-9 for closed forms (their round-off is
     /// ~κ·1e-16 from the eigen- and Lyapunov solves, far below 1e-9 for κ ≤ 1e6).
-    pub fn check(v0: f64, proximal_v0: f64, lambda_min: f64, lambda_max: f64, p: f64, tolerance: f64) -> Self {
+    pub fn check(
+        v0: f64,
+        proximal_v0: f64,
+        lambda_min: f64,
+        lambda_max: f64,
+        p: f64,
+        tolerance: f64,
+    ) -> Self {
         let lower = lambda_max.powf(-p) * proximal_v0;
         let upper = lambda_min.powf(-p) * proximal_v0;
         Sandwich {

@@ -19,25 +19,45 @@ use crate::problem::ProblemSpec;
 pub fn family_hessian(h_star: &Matrix, kappa: f64, lambda_min: Option<f64>) -> Result<Matrix> {
     let d = h_star.n;
     if !(kappa.is_finite() && kappa >= 1.0) {
-        return Err(Error::invalid("--kappa", format!("κ = λ_max/λ_min must be a finite number ≥ 1, got {kappa}")));
+        return Err(Error::invalid(
+            "--kappa",
+            format!("κ = λ_max/λ_min must be a finite number ≥ 1, got {kappa}"),
+        ));
     }
     if d == 1 && kappa != 1.0 {
-        return Err(Error::invalid("--kappa", format!("in one dimension κ = 1 (got {kappa})")));
+        return Err(Error::invalid(
+            "--kappa",
+            format!("in one dimension κ = 1 (got {kappa})"),
+        ));
     }
     let (vals, vecs) = symmetric_eigen(h_star, "H*")?;
     let lmin = lambda_min.unwrap_or(vals[0]);
     if !(lmin.is_finite() && lmin > 0.0) {
-        return Err(Error::invalid("--lambda-min", format!("λ_min must be a positive number, got {lmin}")));
+        return Err(Error::invalid(
+            "--lambda-min",
+            format!("λ_min must be a positive number, got {lmin}"),
+        ));
     }
     let spread: Vec<f64> = (0..d)
-        .map(|i| if d > 1 { lmin * kappa.powf(i as f64 / (d - 1) as f64) } else { lmin })
+        .map(|i| {
+            if d > 1 {
+                lmin * kappa.powf(i as f64 / (d - 1) as f64)
+            } else {
+                lmin
+            }
+        })
         .collect();
     // Q diag(spread) Qᵀ: both spectra ascending, so each eigenvector keeps its rank.
     Ok(spectral_apply(&spread, &vecs, |l| l))
 }
 
 /// The family member with Hessian `h_kappa` at `minimum` (the built problem's θ*).
-pub fn family_spec(spec: &ProblemSpec, minimum: &[f64], h_star: &Matrix, h_kappa: &Matrix) -> Result<ProblemSpec> {
+pub fn family_spec(
+    spec: &ProblemSpec,
+    minimum: &[f64],
+    h_star: &Matrix,
+    h_kappa: &Matrix,
+) -> Result<ProblemSpec> {
     let mut s = spec.clone();
     s.minimum = Some(minimum.to_vec());
     if spec.drift.hessian.is_some() || spec.drift.hessian_file.is_some() {
@@ -46,15 +66,29 @@ pub fn family_spec(spec: &ProblemSpec, minimum: &[f64], h_star: &Matrix, h_kappa
         return Ok(s);
     }
     let Some(loss) = &spec.drift.loss else {
-        return Err(Error::invalid("--kappa", "a κ family needs a gradient drift (`loss`, `hessian` or `hessian_file` in [drift])"));
+        return Err(Error::invalid(
+            "--kappa",
+            "a κ family needs a gradient drift (`loss`, `hessian` or `hessian_file` in [drift])",
+        ));
     };
     let d = h_star.n;
     let vars: Vec<String> = match &spec.variables {
         Some(v) => v.clone(),
-        None => return Err(Error::invalid("variables", "a formula loss needs its variable names")),
+        None => {
+            return Err(Error::invalid(
+                "variables",
+                "a formula loss needs its variable names",
+            ))
+        }
     };
     // ½ Σᵢⱼ Δᵢⱼ(θᵢ − θ*ᵢ)(θⱼ − θ*ⱼ), numbers in Rust's shortest round-trip decimal form.
-    let num = |v: f64| if v < 0.0 { format!("({v})") } else { format!("{v}") };
+    let num = |v: f64| {
+        if v < 0.0 {
+            format!("({v})")
+        } else {
+            format!("{v}")
+        }
+    };
     let centred = |i: usize| format!("({} - {})", vars[i], num(minimum[i]));
     let mut terms = Vec::new();
     for i in 0..d {
@@ -72,4 +106,69 @@ pub fn family_spec(spec: &ProblemSpec, minimum: &[f64], h_star: &Matrix, h_kappa
     // The compiled twin describes L, not L_κ.
     s.drift.native = None;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn family_hessian_keeps_eigenvectors_and_spreads_the_spectrum() {
+        let h = Matrix::from_rows(
+            &[
+                vec![3.0, 1.0, 0.0],
+                vec![1.0, 2.0, 0.5],
+                vec![0.0, 0.5, 1.0],
+            ],
+            "h",
+        )
+        .unwrap();
+        let (v0, q0) = symmetric_eigen(&h, "h").unwrap();
+        let hk = family_hessian(&h, 16.0, None).unwrap();
+        let (v, _) = symmetric_eigen(&hk, "hk").unwrap();
+        let expect = [v0[0], 4.0 * v0[0], 16.0 * v0[0]];
+        for i in 0..3 {
+            assert!(
+                (v[i] / expect[i] - 1.0).abs() < 1e-12,
+                "{v:?} vs {expect:?}"
+            );
+            // H_κ qᵢ = λᵢ' qᵢ for H*'s eigenvector qᵢ of the same rank.
+            let q: Vec<f64> = (0..3).map(|k| q0[(k, i)]).collect();
+            let mut hq = vec![0.0; 3];
+            hk.mul_vec(&q, &mut hq);
+            for k in 0..3 {
+                assert!((hq[k] - expect[i] * q[k]).abs() < 1e-12);
+            }
+        }
+        // Repeated eigenvalues (H* = 0.25·I) still get the whole spread.
+        let hk = family_hessian(&Matrix::diagonal(&[0.25, 0.25]), 9.0, Some(0.5)).unwrap();
+        let (v, _) = symmetric_eigen(&hk, "hk").unwrap();
+        assert!(
+            (v[0] - 0.5).abs() < 1e-14 && (v[1] - 4.5).abs() < 1e-13,
+            "{v:?}"
+        );
+        assert!(family_hessian(&Matrix::diagonal(&[1.0]), 2.0, None).is_err());
+        assert!(family_hessian(&h, 0.9, None).is_err());
+    }
+
+    #[test]
+    fn formula_family_adds_the_quadratic_correction() {
+        let spec = ProblemSpec::from_toml(
+            "variables = [\"x\", \"y\"]\nminimum = [1.0, -2.0]\n[drift]\nloss = \"(x-1)^2/2 + (y+2)^2 + (x-1)^4\"\n\
+             [domain]\nkind = \"ball\"\nradius = 0.5\n",
+            "test",
+        )
+        .unwrap();
+        let h = Matrix::diagonal(&[1.0, 2.0]);
+        let hk = Matrix::from_rows(&[vec![2.0, -0.5], vec![-0.5, 3.0]], "hk").unwrap();
+        let s = family_spec(&spec, &[1.0, -2.0], &h, &hk).unwrap();
+        let p = s
+            .build(std::path::Path::new("."), &Default::default())
+            .unwrap();
+        let got = p.hessian_at_minimum().unwrap();
+        for (a, b) in got.data.iter().zip(&hk.data) {
+            assert!((a - b).abs() < 1e-12, "{:?} vs {:?}", got.data, hk.data);
+        }
+        assert!(s.drift.loss.unwrap().contains("(y - (-2))"));
+    }
 }

@@ -20,9 +20,11 @@
 pub mod bounds;
 pub mod family;
 pub mod proof_constant;
+pub mod report;
 
 pub use bounds::{proof_factor, statement_factor, BoundVerdict, FactorBound, Sandwich};
-pub use proof_constant::{PathTiming, TimedPath};
+pub use proof_constant::{DeltaRow, PathTiming, ProofConstant, TimedPath};
+pub use report::{Barrier, Lemma4Report, Lemma4Row, PrintedLemma, WeightResult, WeightSummary};
 
 use crate::error::{Error, Result};
 use crate::linalg::{check_spd, symmetric_eigen, Matrix};
@@ -50,7 +52,9 @@ impl CovarianceSource {
             "hessian" => Ok(Self::Hessian),
             _ => Err(Error::invalid(
                 field,
-                format!("Lemma 4 is about C = H*: expected hessian-at-minimum or hessian, got \"{s}\""),
+                format!(
+                    "Lemma 4 is about C = H*: expected hessian-at-minimum or hessian, got \"{s}\""
+                ),
             )),
         }
     }
@@ -105,167 +109,58 @@ impl Config {
                 return Err(Error::invalid("--kappa", "give at least one κ"));
             }
             if let Some(k) = ks.iter().find(|k| !(k.is_finite() && **k >= 1.0)) {
-                return Err(Error::invalid("--kappa", format!("κ = λ_max/λ_min must be a finite number ≥ 1, got {k}")));
+                return Err(Error::invalid(
+                    "--kappa",
+                    format!("κ = λ_max/λ_min must be a finite number ≥ 1, got {k}"),
+                ));
             }
         }
         if let Some(l) = self.lambda_min {
             if self.kappas.is_none() {
-                return Err(Error::invalid("--lambda-min", "sets the λ_min of a κ family: use it with --kappa"));
+                return Err(Error::invalid(
+                    "--lambda-min",
+                    "sets the λ_min of a κ family: use it with --kappa",
+                ));
             }
             if !(l.is_finite() && l > 0.0) {
-                return Err(Error::invalid("--lambda-min", format!("must be a positive number, got {l}")));
+                return Err(Error::invalid(
+                    "--lambda-min",
+                    format!("must be a positive number, got {l}"),
+                ));
             }
         }
         if let Some(d) = self.deltas.iter().find(|d| !(**d > 0.0 && **d < 1.0)) {
-            return Err(Error::invalid("--delta", format!("δ/r must lie in (0, 1), got {d}")));
+            return Err(Error::invalid(
+                "--delta",
+                format!("δ/r must lie in (0, 1), got {d}"),
+            ));
         }
         Ok(())
     }
 }
 
-/// A barrier with its provenance.
-#[derive(Clone, Debug, Serialize)]
-pub struct Barrier {
-    /// V0.
-    pub v0: f64,
-    /// Error estimate (0 for closed forms, Richardson for gMAM).
-    pub error_estimate: f64,
-    /// exact | gmam.
-    pub method: String,
-    /// The exit point on ∂D.
-    pub exit_point: Vec<f64>,
-    /// False when gMAM stopped before meeting its tolerance.
-    pub converged: bool,
-}
-
-/// Lemma 4 exactly as printed (λ_max^{-1/2}V̂0 and λ_min^{1/2}(κ^{1/2} − 1)) applied to this
-/// weight's V0; reported for p ≠ ½, where it differs from the p-form.
-#[derive(Clone, Debug, Serialize)]
-pub struct PrintedLemma {
-    /// λ_max^{-1/2}V̂0 (Theorem 2's term on level sets).
-    pub proxy: f64,
-    /// |V0 − proxy|.
-    pub gap: f64,
-    /// gap ≤ A·λ_min^{1/2}(κ^{1/2} − 1).
-    pub bound: FactorBound,
-}
-
-/// The proof's constant at one cut distance δ.
-#[derive(Clone, Debug, Serialize)]
-pub struct DeltaRow {
-    /// δ/r, r = the smaller exit distance of the two paths.
-    pub delta_rel: f64,
-    /// δ.
-    pub delta: f64,
-    /// T†(δ): physical time on V0's optimal path from distance δ to ∂D.
-    pub time_v0_path: f64,
-    /// T*(δ): the same on the proximal system's optimal path.
-    pub time_proximal_path: f64,
-    /// K: sup ‖φ̇‖ over both cut paths.
-    pub speed_max: f64,
-    /// M: sup ‖∇L‖ over both cut paths.
-    pub gradient_max: f64,
-    /// A(δ) = max(T†, T*)/2·(K + M)² (eq. 47).
-    pub a: f64,
-    /// A(δ)·(λ_min^{-p} − λ_max^{-p}), the proof's bound on the gap.
-    pub proof_bound: f64,
-}
-
-/// A(δ) over δ, and its growth.
-#[derive(Clone, Debug, Serialize)]
-pub struct ProofConstant {
-    /// One row per δ, in the order given.
-    pub rows: Vec<DeltaRow>,
-    /// λ from T†(δ) ≈ ln(1/δ)/λ + c over the last two δ.
-    pub rate_v0_path: Option<f64>,
-    /// The same for T*.
-    pub rate_proximal_path: Option<f64>,
-    /// The eigenvalue of H* nearest to `rate_v0_path`.
-    pub nearest_eigenvalue: Option<f64>,
-    /// A(δ) grew as δ shrank (it is +∞ at δ = 0).
-    pub diverges: bool,
-}
-
-/// Everything about one weight in one row.
-#[derive(Clone, Debug, Serialize)]
-pub struct WeightResult {
-    /// inverse-sqrt | inverse.
-    pub weight: Weight,
-    /// p in M = C^{-p}.
-    pub p: f64,
-    /// V0 of this weight with C = H*.
-    pub v0: Barrier,
-    /// λ_max^{-p}·V̂0.
-    pub proxy: f64,
-    /// |V0 − λ_max^{-p}V̂0|.
-    pub gap: f64,
-    /// Accuracy of V0 and of the comparisons below.
-    pub tolerance: f64,
-    /// gap ≤ A·λ_min^p(κ^p − 1).
-    pub statement: FactorBound,
-    /// gap ≤ A·(λ_min^{-p} − λ_max^{-p}).
-    pub proof: FactorBound,
-    /// The lemma as printed, for p ≠ ½.
-    pub as_printed: Option<PrintedLemma>,
-    /// λ_max^{-p}V̂0 ≤ V0 ≤ λ_min^{-p}V̂0.
-    pub sandwich: Sandwich,
-    /// A(δ) on the gMAM paths (absent with no δ).
-    pub proof_constant: Option<ProofConstant>,
-    /// One line: what holds and what fails.
-    pub verdict: String,
-}
-
-/// One member of the family (or the problem itself).
-#[derive(Clone, Debug, Serialize)]
-pub struct Lemma4Row {
-    /// κ = λ_max/λ_min of H*.
-    pub kappa: f64,
-    /// λ_min(H*).
-    pub lambda_min: f64,
-    /// λ_max(H*).
-    pub lambda_max: f64,
-    /// V̂0, V0 under identity noise.
-    pub proximal_v0: Barrier,
-    /// One entry per weight.
-    pub weights: Vec<WeightResult>,
-}
-
-/// Largest implied A over the rows, per weight.
-#[derive(Clone, Debug, Serialize)]
-pub struct WeightSummary {
-    /// The weight.
-    pub weight: Weight,
-    /// max gap/statement factor.
-    pub max_statement_a: Option<f64>,
-    /// max gap/proof factor.
-    pub max_proof_a: Option<f64>,
-    /// Rows where the sandwich failed (should be none).
-    pub sandwich_violations: usize,
-    /// Rows where a bound failed with factor 0 (p-form or as printed).
-    pub factor_zero_failures: usize,
-}
-
-/// The Lemma 4 report.
-#[derive(Clone, Debug, Serialize)]
-pub struct Lemma4Report {
-    /// C = H* reading.
-    pub noise: CovarianceSource,
-    /// How the rows were made.
-    pub family: String,
-    /// Rows, one per κ.
-    pub rows: Vec<Lemma4Row>,
-    /// Per-weight summary over the rows.
-    pub summary: Vec<WeightSummary>,
-}
-
 /// V0 with its optimal path: the exact engine when it applies (gMAM then only for the path),
 /// gMAM otherwise.
-fn measure(problem: &Problem, want_path: bool, cfg: &mam::Config) -> Result<(Barrier, Option<mam::Path>)> {
+fn measure(
+    problem: &Problem,
+    want_path: bool,
+    cfg: &mam::Config,
+) -> Result<(Barrier, Option<mam::Path>)> {
     if problem.is_linear_gaussian() {
         let r = crate::exact::quasi_potential_barrier(problem)?;
-        let path = if want_path { Some(mam::run(problem, cfg)?.path().clone()) } else { None };
+        let path = if want_path {
+            Some(mam::run(problem, cfg)?.path().clone())
+        } else {
+            None
+        };
         return Ok((
-            Barrier { v0: r.v0, error_estimate: 0.0, method: "exact".into(), exit_point: r.exit_point, converged: true },
+            Barrier {
+                v0: r.v0,
+                error_estimate: 0.0,
+                method: "exact".into(),
+                exit_point: r.exit_point,
+                converged: true,
+            },
             path,
         ));
     }
@@ -288,10 +183,13 @@ fn covariance_range(problem: &Problem, path: &mam::Path, p: f64) -> Result<(f64,
     let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
     for i in 0..path.len() {
         let x = path.node(i);
-        let a = problem.noise.diffusion_at(x).ok_or_else(|| Error::NotPositiveDefinite {
-            field: "noise on the escape path".into(),
-            detail: format!("a(θ) is not positive definite at θ = {x:?}"),
-        })?;
+        let a = problem
+            .noise
+            .diffusion_at(x)
+            .ok_or_else(|| Error::NotPositiveDefinite {
+                field: "noise on the escape path".into(),
+                detail: format!("a(θ) is not positive definite at θ = {x:?}"),
+            })?;
         let (vals, _) = symmetric_eigen(&a, "a(θ)")?;
         lo = lo.min(vals[0].powf(1.0 / p));
         hi = hi.max(vals[vals.len() - 1].powf(1.0 / p));
@@ -299,64 +197,29 @@ fn covariance_range(problem: &Problem, path: &mam::Path, p: f64) -> Result<(f64,
     Ok((lo, hi))
 }
 
-/// The proof's constant on the two paths for relative cuts `deltas`.
-fn proof_constant(
-    problem: &Problem,
-    v0_path: &TimedPath,
-    proximal: &Problem,
-    proximal_path: &TimedPath,
-    deltas: &[f64],
-    factor: f64,
-    h_vals: &[f64],
-) -> Result<ProofConstant> {
-    let r = v0_path.exit_distance().min(proximal_path.exit_distance());
-    let mut rows = Vec::new();
-    for &f in deltas {
-        let delta = f * r;
-        let a = v0_path.timing(problem, delta)?;
-        let b = proximal_path.timing(proximal, delta)?;
-        let k = a.speed_max.max(b.speed_max);
-        let m = a.gradient_max.max(b.gradient_max);
-        let big_a = a.time.max(b.time) / 2.0 * (k + m).powi(2);
-        rows.push(DeltaRow {
-            delta_rel: f,
-            delta,
-            time_v0_path: a.time,
-            time_proximal_path: b.time,
-            speed_max: k,
-            gradient_max: m,
-            a: big_a,
-            proof_bound: big_a * factor,
-        });
-    }
-    let rate = |t: fn(&DeltaRow) -> f64| -> Option<f64> {
-        let n = rows.len();
-        (n >= 2).then(|| {
-            let (a, b) = (&rows[n - 2], &rows[n - 1]);
-            (a.delta / b.delta).ln() / (t(b) - t(a))
-        })
-    };
-    let rate_v0_path = rate(|r| r.time_v0_path);
-    let rate_proximal_path = rate(|r| r.time_proximal_path);
-    let nearest_eigenvalue = rate_v0_path.map(|l| {
-        h_vals.iter().cloned().min_by(|a, b| (a - l).abs().total_cmp(&(b - l).abs())).expect("d ≥ 1")
-    });
-    let smallest = rows.iter().min_by(|a, b| a.delta.total_cmp(&b.delta));
-    let largest = rows.iter().max_by(|a, b| a.delta.total_cmp(&b.delta));
-    let diverges = matches!((smallest, largest), (Some(s), Some(l)) if rows.len() >= 2 && s.a > l.a);
-    Ok(ProofConstant { rows, rate_v0_path, rate_proximal_path, nearest_eigenvalue, diverges })
-}
-
 fn verdict(w: &WeightResult) -> String {
     let mut parts = vec![w.sandwich.describe(w.v0.v0)];
     let form = if w.p == 0.5 { "" } else { " (p-form)" };
-    parts.push(format!("statement's bound{form} {}", w.statement.describe()));
+    parts.push(format!(
+        "statement's bound{form} {}",
+        w.statement.describe()
+    ));
     parts.push(format!("proof's factor {}", w.proof.describe()));
     match &w.proof_constant {
         Some(pc) if pc.diverges => {
-            let last = pc.rows.iter().min_by(|a, b| a.delta.total_cmp(&b.delta)).expect("rows");
-            let rate = pc.rate_v0_path.map(|l| format!(", T(δ) ≈ ln(1/δ)/{l:.4}")).unwrap_or_default();
-            parts.push(format!("proof's A = T(K+M)²/2 diverges (A = {:.3e} at δ/r = {:.0e}{rate})", last.a, last.delta_rel));
+            let last = pc
+                .rows
+                .iter()
+                .min_by(|a, b| a.delta.total_cmp(&b.delta))
+                .expect("rows");
+            let rate = pc
+                .rate_v0_path
+                .map(|l| format!(", T(δ) ≈ ln(1/δ)/{l:.4}"))
+                .unwrap_or_default();
+            parts.push(format!(
+                "proof's A = T(K+M)²/2 diverges (A = {:.3e} at δ/r = {:.0e}{rate})",
+                last.a, last.delta_rel
+            ));
         }
         Some(_) => parts.push("proof's A: give ≥ 2 values of --delta to see its growth".into()),
         None => {}
@@ -377,16 +240,31 @@ fn verdict(w: &WeightResult) -> String {
 /// # Errors
 /// Invalid options (naming the flag), a drift that is not a gradient, a non-SPD H*, or a failure
 /// of an engine.
-pub fn run(spec: &ProblemSpec, base: &FsPath, config: &Config, opts: &BuildOptions) -> Result<Lemma4Report> {
+pub fn run(
+    spec: &ProblemSpec,
+    base: &FsPath,
+    config: &Config,
+    opts: &BuildOptions,
+) -> Result<Lemma4Report> {
     config.validate()?;
     let build = |s: &ProblemSpec, source: &str, w: Weight| -> Result<Problem> {
-        s.build(base, &BuildOptions { weight: Some(w), noise_source: Some(source.into()), ..opts.clone() })
+        s.build(
+            base,
+            &BuildOptions {
+                weight: Some(w),
+                noise_source: Some(source.into()),
+                ..opts.clone()
+            },
+        )
     };
     let noise = config.noise.name();
     let base_problem = build(spec, noise, Weight::InverseSqrt)?;
-    let h = base_problem
-        .hessian_at_minimum()
-        .ok_or_else(|| Error::invalid("drift", "Lemma 4 needs a gradient drift (a `loss` or a `hessian`)"))?;
+    let h = base_problem.hessian_at_minimum().ok_or_else(|| {
+        Error::invalid(
+            "drift",
+            "Lemma 4 needs a gradient drift (a `loss` or a `hessian`)",
+        )
+    })?;
     check_spd(&h, "H* = ∇²L(θ*)")?;
     let mut specs: Vec<(ProblemSpec, Option<Matrix>)> = Vec::new();
     let family_desc = match &config.kappas {
@@ -397,7 +275,10 @@ pub fn run(spec: &ProblemSpec, base: &FsPath, config: &Config, opts: &BuildOptio
         Some(ks) => {
             for &k in ks {
                 let hk = family::family_hessian(&h, k, config.lambda_min)?;
-                specs.push((family::family_spec(spec, &base_problem.minimum, &h, &hk)?, Some(hk)));
+                specs.push((
+                    family::family_spec(spec, &base_problem.minimum, &h, &hk)?,
+                    Some(hk),
+                ));
             }
             if spec.drift.loss.is_some() {
                 "L_κ = L + ½(θ−θ*)ᵀ(H_κ − H*)(θ−θ*), H_κ with H*'s eigenvectors and spectrum geometric over [λ_min, κλ_min]".into()
@@ -413,15 +294,24 @@ pub fn run(spec: &ProblemSpec, base: &FsPath, config: &Config, opts: &BuildOptio
         let hs = proximal.hessian_at_minimum().expect("gradient drift");
         if let Some(hk) = hk {
             // The formula family must really have Hessian H_κ at θ*.
-            let err = hs.data.iter().zip(&hk.data).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            let err = hs
+                .data
+                .iter()
+                .zip(&hk.data)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
             let scale = hk.data.iter().map(|v| v.abs()).fold(0.0, f64::max);
             if err > 1e-8 * scale {
-                return Err(Error::numerical("lemma4 family", format!("∇²L_κ(θ*) differs from H_κ by {err:.3e}")));
+                return Err(Error::numerical(
+                    "lemma4 family",
+                    format!("∇²L_κ(θ*) differs from H_κ by {err:.3e}"),
+                ));
             }
         }
         let vals = check_spd(&hs, "H*")?;
         let (lmin, lmax) = (vals[0], vals[vals.len() - 1]);
-        let variable = config.noise == CovarianceSource::Hessian && !build(s, noise, Weight::InverseSqrt)?.noise.is_constant();
+        let variable = config.noise == CovarianceSource::Hessian
+            && !build(s, noise, Weight::InverseSqrt)?.noise.is_constant();
         let (phat, phat_path) = measure(&proximal, want_delta || variable, &config.mam)?;
         let phat_timed = match (&phat_path, want_delta) {
             (Some(p), true) => Some(TimedPath::new(&proximal, p, &hs)?),
@@ -431,35 +321,60 @@ pub fn run(spec: &ProblemSpec, base: &FsPath, config: &Config, opts: &BuildOptio
         for &w in &config.weights {
             let p = w.exponent();
             let problem = build(s, noise, w)?;
-            let (v0, path) = measure(&problem, want_delta || !problem.noise.is_constant(), &config.mam)?;
+            let (v0, path) = measure(
+                &problem,
+                want_delta || !problem.noise.is_constant(),
+                &config.mam,
+            )?;
             // The sandwich's λ's: H*'s for constant C; along the optimal paths otherwise.
             let (c_min, c_max) = if problem.noise.is_constant() {
                 (lmin, lmax)
             } else {
                 let (_, hi) = covariance_range(&problem, path.as_ref().expect("gMAM path"), p)?;
-                let (lo, _) = covariance_range(&problem, phat_path.as_ref().expect("gMAM path"), p)?;
+                let (lo, _) =
+                    covariance_range(&problem, phat_path.as_ref().expect("gMAM path"), p)?;
                 (lo, hi)
             };
             let upper = c_min.powf(-p) * phat.v0;
-            let tolerance = 1e-9 * (v0.v0.abs() + upper) + v0.error_estimate + c_min.powf(-p) * phat.error_estimate;
+            let tolerance = 1e-9 * (v0.v0.abs() + upper)
+                + v0.error_estimate
+                + c_min.powf(-p) * phat.error_estimate;
             let sandwich = Sandwich::check(v0.v0, phat.v0, c_min, c_max, p, tolerance);
             let proxy = lmax.powf(-p) * phat.v0;
             let gap = (v0.v0 - proxy).abs();
             let sf = statement_factor(lmin, lmax, p);
             let pf = proof_factor(lmin, lmax, p);
-            let statement = FactorBound::judge(gap, tolerance, sf, lmax.powf(p), phat.v0 / (lmin * lmax).powf(p));
+            let statement = FactorBound::judge(
+                gap,
+                tolerance,
+                sf,
+                lmax.powf(p),
+                phat.v0 / (lmin * lmax).powf(p),
+            );
             let proof = FactorBound::judge(gap, tolerance, pf, lmin.powf(-p), phat.v0);
             let as_printed = (p != 0.5).then(|| {
                 let proxy = phat.v0 / lmax.sqrt();
                 let gap = (v0.v0 - proxy).abs();
                 let f = statement_factor(lmin, lmax, 0.5);
                 // No sandwich constant exists for the printed form under p ≠ ½ (it can fail).
-                PrintedLemma { proxy, gap, bound: FactorBound::judge(gap, tolerance, f, lmax.sqrt(), f64::NAN) }
+                PrintedLemma {
+                    proxy,
+                    gap,
+                    bound: FactorBound::judge(gap, tolerance, f, lmax.sqrt(), f64::NAN),
+                }
             });
             let proof_constant = match (&phat_timed, &path, want_delta) {
                 (Some(pt), Some(path), true) => {
                     let vt = TimedPath::new(&problem, path, &hs)?;
-                    Some(proof_constant(&problem, &vt, &proximal, pt, &config.deltas, pf, &vals)?)
+                    Some(proof_constant::measure(
+                        &problem,
+                        &vt,
+                        &proximal,
+                        pt,
+                        &config.deltas,
+                        pf,
+                        &vals,
+                    )?)
                 }
                 _ => None,
             };
@@ -480,9 +395,17 @@ pub fn run(spec: &ProblemSpec, base: &FsPath, config: &Config, opts: &BuildOptio
             wr.verdict = verdict(&wr);
             weights.push(wr);
         }
-        rows.push(Lemma4Row { kappa: lmax / lmin, lambda_min: lmin, lambda_max: lmax, proximal_v0: phat, weights });
+        rows.push(Lemma4Row {
+            kappa: lmax / lmin,
+            lambda_min: lmin,
+            lambda_max: lmax,
+            proximal_v0: phat,
+            weights,
+        });
     }
-    let max_of = |it: &mut dyn Iterator<Item = f64>| it.fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))));
+    let max_of = |it: &mut dyn Iterator<Item = f64>| {
+        it.fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))))
+    };
     let summary = config
         .weights
         .iter()
@@ -498,11 +421,18 @@ pub fn run(spec: &ProblemSpec, base: &FsPath, config: &Config, opts: &BuildOptio
                     .iter()
                     .filter(|w| {
                         w.statement.verdict == BoundVerdict::FailsFactorZero
-                            || w.as_printed.as_ref().is_some_and(|p| p.bound.verdict == BoundVerdict::FailsFactorZero)
+                            || w.as_printed
+                                .as_ref()
+                                .is_some_and(|p| p.bound.verdict == BoundVerdict::FailsFactorZero)
                     })
                     .count(),
             }
         })
         .collect();
-    Ok(Lemma4Report { noise: config.noise, family: family_desc, rows, summary })
+    Ok(Lemma4Report {
+        noise: config.noise,
+        family: family_desc,
+        rows,
+        summary,
+    })
 }

@@ -79,10 +79,13 @@ struct Local {
 
 fn local(problem: &Problem, x: &[f64], delta: &[f64]) -> Result<Local> {
     let b = problem.drift.eval(x);
-    let m: Matrix = problem.noise.metric_at(x).ok_or_else(|| Error::NotPositiveDefinite {
-        field: "noise on the escape path".into(),
-        detail: format!("a(θ) is not positive definite at θ = {x:?}"),
-    })?;
+    let m: Matrix = problem
+        .noise
+        .metric_at(x)
+        .ok_or_else(|| Error::NotPositiveDefinite {
+            field: "noise on the escape path".into(),
+            detail: format!("a(θ) is not positive definite at θ = {x:?}"),
+        })?;
     let d = x.len();
     let mut mb = vec![0.0; d];
     let mut md = vec![0.0; d];
@@ -110,7 +113,10 @@ impl TimedPath {
         let theta = problem.minimum.clone();
         let n = path.len();
         if n < 2 {
-            return Err(Error::numerical("lemma4 path time", "the path has fewer than 2 nodes"));
+            return Err(Error::numerical(
+                "lemma4 path time",
+                "the path has fewer than 2 nodes",
+            ));
         }
         let nodes: Vec<Vec<f64>> = (0..n).map(|i| path.node(i).to_vec()).collect();
         let radii: Vec<f64> = nodes
@@ -120,7 +126,10 @@ impl TimedPath {
         if radii[0] > 1e-9 * (1.0 + radii[n - 1]) {
             return Err(Error::numerical(
                 "lemma4 path time",
-                format!("the path does not start at θ* (first node at distance {:.3e})", radii[0]),
+                format!(
+                    "the path does not start at θ* (first node at distance {:.3e})",
+                    radii[0]
+                ),
             ));
         }
         let (gx, gw) = gauss_legendre_5();
@@ -224,7 +233,10 @@ impl TimedPath {
                 ),
             ));
         }
-        let j = (0..n).rev().find(|&i| self.radii[i] < delta).expect("radii[0] = 0 < δ");
+        let j = (0..n)
+            .rev()
+            .find(|&i| self.radii[i] < delta)
+            .expect("radii[0] = 0 < δ");
         let tail = |from: usize| -> (f64, f64, f64) {
             let t: f64 = self.seg_time[from..].iter().sum();
             let k = self.seg_speed[from..].iter().cloned().fold(0.0, f64::max);
@@ -244,7 +256,11 @@ impl TimedPath {
         let (p0, p1) = (&self.nodes[j], &self.nodes[j + 1]);
         let delta_v: Vec<f64> = (0..d).map(|k| p1[k] - p0[k]).collect();
         let u: Vec<f64> = (0..d).map(|k| p0[k] - self.minimum[k]).collect();
-        let (a, b, c) = (dot(&delta_v, &delta_v), dot(&u, &delta_v), dot(&u, &u) - delta * delta);
+        let (a, b, c) = (
+            dot(&delta_v, &delta_v),
+            dot(&u, &delta_v),
+            dot(&u, &u) - delta * delta,
+        );
         let sigma = ((-b + (b * b - a * c).max(0.0).sqrt()) / a).clamp(0.0, 1.0);
         let (gx, gw) = gauss_legendre_5();
         let mut t = 0.0;
@@ -269,6 +285,102 @@ impl TimedPath {
     }
 }
 
+/// The proof's constant at one cut distance δ.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeltaRow {
+    /// δ/r, r = the smaller exit distance of the two paths.
+    pub delta_rel: f64,
+    /// δ.
+    pub delta: f64,
+    /// T†(δ): physical time on V0's optimal path from distance δ to ∂D.
+    pub time_v0_path: f64,
+    /// T*(δ): the same on the proximal system's optimal path.
+    pub time_proximal_path: f64,
+    /// K: sup ‖φ̇‖ over both cut paths.
+    pub speed_max: f64,
+    /// M: sup ‖∇L‖ over both cut paths.
+    pub gradient_max: f64,
+    /// A(δ) = max(T†, T*)/2·(K + M)² (eq. 47).
+    pub a: f64,
+    /// A(δ)·(λ_min^{-p} − λ_max^{-p}), the proof's bound on the gap.
+    pub proof_bound: f64,
+}
+
+/// A(δ) over δ, and its growth.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProofConstant {
+    /// One row per δ, in the order given.
+    pub rows: Vec<DeltaRow>,
+    /// λ from T†(δ) ≈ ln(1/δ)/λ + c over the last two δ.
+    pub rate_v0_path: Option<f64>,
+    /// The same for T*.
+    pub rate_proximal_path: Option<f64>,
+    /// The eigenvalue of H* nearest to `rate_v0_path`.
+    pub nearest_eigenvalue: Option<f64>,
+    /// A(δ) grew as δ shrank (it is +∞ at δ = 0).
+    pub diverges: bool,
+}
+
+/// The proof's constant on V0's path and the proximal path for relative cuts `deltas` (δ/r with
+/// r the smaller exit distance); `factor` = λ_min^{-p} − λ_max^{-p}, `h_vals` = H*'s spectrum.
+pub fn measure(
+    problem: &Problem,
+    v0_path: &TimedPath,
+    proximal: &Problem,
+    proximal_path: &TimedPath,
+    deltas: &[f64],
+    factor: f64,
+    h_vals: &[f64],
+) -> Result<ProofConstant> {
+    let r = v0_path.exit_distance().min(proximal_path.exit_distance());
+    let mut rows = Vec::new();
+    for &f in deltas {
+        let delta = f * r;
+        let a = v0_path.timing(problem, delta)?;
+        let b = proximal_path.timing(proximal, delta)?;
+        let k = a.speed_max.max(b.speed_max);
+        let m = a.gradient_max.max(b.gradient_max);
+        let big_a = a.time.max(b.time) / 2.0 * (k + m).powi(2);
+        rows.push(DeltaRow {
+            delta_rel: f,
+            delta,
+            time_v0_path: a.time,
+            time_proximal_path: b.time,
+            speed_max: k,
+            gradient_max: m,
+            a: big_a,
+            proof_bound: big_a * factor,
+        });
+    }
+    let rate = |t: fn(&DeltaRow) -> f64| -> Option<f64> {
+        let n = rows.len();
+        (n >= 2).then(|| {
+            let (a, b) = (&rows[n - 2], &rows[n - 1]);
+            (a.delta / b.delta).ln() / (t(b) - t(a))
+        })
+    };
+    let rate_v0_path = rate(|r| r.time_v0_path);
+    let rate_proximal_path = rate(|r| r.time_proximal_path);
+    let nearest_eigenvalue = rate_v0_path.map(|l| {
+        h_vals
+            .iter()
+            .cloned()
+            .min_by(|a, b| (a - l).abs().total_cmp(&(b - l).abs()))
+            .expect("d ≥ 1")
+    });
+    let smallest = rows.iter().min_by(|a, b| a.delta.total_cmp(&b.delta));
+    let largest = rows.iter().max_by(|a, b| a.delta.total_cmp(&b.delta));
+    let diverges =
+        matches!((smallest, largest), (Some(s), Some(l)) if rows.len() >= 2 && s.a > l.a);
+    Ok(ProofConstant {
+        rows,
+        rate_v0_path,
+        rate_proximal_path,
+        nearest_eigenvalue,
+        diverges,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,7 +390,11 @@ mod tests {
         let (x, w) = gauss_legendre_5();
         for k in 0..10 {
             let q: f64 = x.iter().zip(&w).map(|(x, w)| w * x.powi(k)).sum();
-            let exact = if k % 2 == 1 { 0.0 } else { 2.0 / (k as f64 + 1.0) };
+            let exact = if k % 2 == 1 {
+                0.0
+            } else {
+                2.0 / (k as f64 + 1.0)
+            };
             assert!((q - exact).abs() < 1e-14, "x^{k}: {q} vs {exact}");
         }
     }
