@@ -118,10 +118,12 @@ pub enum Command {
         after_help = "Example:\n  quasipot merge quadratic-2d shard0 shard1 shard2 shard3 --out merged"
     )]
     Merge(exit::MergeArgs),
-    /// Lemma 4: the gap between V0 (C = H*, weight inverse-sqrt) and λ_max^{-1/2}·V̂0, its bound
-    /// factor λ_min^{1/2}(κ^{1/2} − 1), and the constant A they imply.
+    /// Lemma 4 checked for both weights (p = ½ inverse-sqrt, p = 1 inverse; --weight picks one):
+    /// the gap |V0 − λ_max^{-p}V̂0|, the statement's and the proof's factors and the A each
+    /// implies, the rigorous sandwich λ_max^{-p}V̂0 ≤ V0 ≤ λ_min^{-p}V̂0, the proof's A(δ) =
+    /// T(δ)(K+M)²/2 on the gMAM paths (it diverges as δ → 0), and a verdict per row.
     #[command(
-        after_help = "Examples:\n  quasipot lemma4 quadratic-2d\n  quasipot lemma4 quadratic-anisotropic-3d --kappa 1,2,4,8,16 --out lemma4/"
+        after_help = "Examples:\n  quasipot lemma4 quadratic-2d\n  quasipot lemma4 quadratic-anisotropic-3d --kappa 1,2,4,8,16 --out lemma4/\n  quasipot lemma4 quadratic-anisotropic-3d --kappa 1 --lambda-min 0.25   # H = C = 0.25·I: the printed lemma fails for --weight inverse\n  quasipot lemma4 examples/problems/quadratic-ball-3d.toml --weight inverse --delta 1e-1,1e-2,1e-3 --json\n  quasipot lemma4 my-loss.toml --noise hessian --kappa 1,4,16        # formula loss, state-dependent C through gMAM"
     )]
     Lemma4(lemma4::Lemma4Args),
     /// Predicted mean exit time E\[τ\] ≈ A·ε^κ·e^{V0/ε²} with the prefactor A and power κ

@@ -56,5 +56,6 @@ pub fn save_figure(fig: &impl Figure, stem: &Path, size: (u32, u32)) -> Result<V
     Ok(vec![png, svg])
 }
 pub mod grid;
+pub mod lemma4;
 pub mod rates;
 pub mod scaling;
