@@ -1,5 +1,6 @@
 //! The fitted minimum θ* with H*, C*, their spectra, the JSON summary and the files.
 
+use super::degeneracy::Degeneracy;
 use super::{Mlp, MlpDataset};
 use crate::error::{Error, Result};
 use crate::linalg::{symmetric_eigen, Matrix};
@@ -60,6 +61,37 @@ pub struct MlpMinimum {
     pub descent_iterations: usize,
     /// Levenberg–Marquardt / Newton iterations of the fit.
     pub newton_iterations: usize,
+    /// The degeneracy checks at θ* (copies, dead units, repeated H* eigenvalues, null C*).
+    pub degeneracy: Degeneracy,
+    /// Which seed the fit used and which it rejected.
+    pub selection: SeedSelection,
+}
+
+/// A candidate seed [`super::fit`] rejected, with its reasons.
+#[derive(Clone, Debug, Serialize)]
+pub struct RejectedSeed {
+    /// The seed of the initial weights.
+    pub seed: u64,
+    /// Why: the failed degeneracy checks, or the fit's error.
+    pub reasons: Vec<String>,
+}
+
+/// How [`super::fit`] chose the seed of θ*.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeedSelection {
+    /// The configured seed s.
+    pub configured_seed: u64,
+    /// The seed of θ* (s + k for the k-th candidate).
+    pub seed: u64,
+    /// Whether degenerate candidates were refitted (`MlpConfig::refit_degenerate`).
+    pub refit_degenerate: bool,
+    /// Candidates fitted.
+    pub tried: usize,
+    /// The rejected candidates (the chosen one excluded), in order.
+    pub rejected: Vec<RejectedSeed>,
+    /// True when every candidate was degenerate (θ* is the least degenerate one): the width is
+    /// intrinsically degenerate for this data set and λ.
+    pub all_degenerate: bool,
 }
 
 /// Summary of an [`MlpMinimum`] for JSON reports (no matrices).
@@ -97,6 +129,10 @@ pub struct MlpSummary {
     pub covariance_lambda_max: f64,
     /// tr C*.
     pub covariance_trace: f64,
+    /// The degeneracy checks at θ*.
+    pub degeneracy: Degeneracy,
+    /// The seed of θ* and the rejected ones.
+    pub selection: SeedSelection,
 }
 
 impl MlpMinimum {
@@ -122,6 +158,8 @@ impl MlpMinimum {
             covariance_trace: (0..d)
                 .map(|i| self.gradient_covariance.data[i * d + i])
                 .sum(),
+            degeneracy: self.degeneracy.clone(),
+            selection: self.selection.clone(),
         }
     }
 
