@@ -167,7 +167,11 @@ impl Degeneracy {
         let vmax = units.iter().fold(0.0f64, |m, u| m.max(u.output.abs()));
         let mut dead_units = Vec::new();
         for (j, u) in units.iter().enumerate() {
-            let rel = if vmax > 0.0 { u.output.abs() / vmax } else { 0.0 };
+            let rel = if vmax > 0.0 {
+                u.output.abs() / vmax
+            } else {
+                0.0
+            };
             if rel <= tol.dead_unit || u.activation_sd <= tol.dead_unit {
                 dead_units.push(DeadUnit {
                     unit: j,
@@ -204,11 +208,11 @@ impl Degeneracy {
         let absolute = d as f64 * f64::EPSILON * hmax;
         let clusters = eigenvalue_clusters(hessian_eigenvalues, tol.eigenvalue_gap, absolute);
         let hessian_max_multiplicity = clusters.iter().map(|c| c.multiplicity).max().unwrap_or(1);
-        let hessian_repeated: Vec<EigenCluster> =
-            clusters.into_iter().filter(|c| c.multiplicity > 1).collect();
-        let cmax = covariance_eigenvalues
-            .iter()
-            .fold(0.0f64, |m, v| m.max(*v));
+        let hessian_repeated: Vec<EigenCluster> = clusters
+            .into_iter()
+            .filter(|c| c.multiplicity > 1)
+            .collect();
+        let cmax = covariance_eigenvalues.iter().fold(0.0f64, |m, v| m.max(*v));
         let covariance_null_dim = covariance_eigenvalues
             .iter()
             .filter(|&&l| l <= tol.covariance_floor * cmax)

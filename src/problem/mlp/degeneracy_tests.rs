@@ -103,7 +103,15 @@ fn dead_units_are_flagged() {
 
 #[test]
 fn eigenvalue_clusters_follow_the_relative_gap() {
-    let v = [1.0, 1.0 + 5e-7, 2.0, 3.0, 3.0 * (1.0 + 5e-7), 3.0 * (1.0 + 1e-6), 4.0];
+    let v = [
+        1.0,
+        1.0 + 5e-7,
+        2.0,
+        3.0,
+        3.0 * (1.0 + 5e-7),
+        3.0 * (1.0 + 1e-6),
+        4.0,
+    ];
     let c = eigenvalue_clusters(&v, 1e-6, 0.0);
     let mult: Vec<usize> = c.iter().map(|c| c.multiplicity).collect();
     assert_eq!(mult, vec![2, 1, 3, 1]);
@@ -134,7 +142,10 @@ fn check_rejects_bad_input() {
             eigenvalue_gap: bad,
             ..tol
         };
-        assert!(Degeneracy::check(&m, &theta, &ok, &ok, &t).is_err(), "{bad}");
+        assert!(
+            Degeneracy::check(&m, &theta, &ok, &ok, &t).is_err(),
+            "{bad}"
+        );
     }
 }
 

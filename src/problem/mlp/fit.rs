@@ -36,7 +36,11 @@ pub fn fit(config: &MlpConfig) -> Result<MlpMinimum> {
     let base = Mlp::new(config)?;
     let unit = base.with_scaling(1.0, 1.0);
     let tol = DegeneracyTolerances::default();
-    let tries = if config.refit_degenerate { REFIT_SEEDS } else { 1 };
+    let tries = if config.refit_degenerate {
+        REFIT_SEEDS
+    } else {
+        1
+    };
     let mut rejected = Vec::new();
     let mut best: Option<(Candidate, Degeneracy)> = None;
     let mut first_error = None;
@@ -76,9 +80,8 @@ pub fn fit(config: &MlpConfig) -> Result<MlpMinimum> {
         }
     }
     let Some((chosen, unit_check)) = best else {
-        return Err(first_error.unwrap_or_else(|| {
-            Error::numerical("mlp fit", "no candidate seed was fitted")
-        }));
+        return Err(first_error
+            .unwrap_or_else(|| Error::numerical("mlp fit", "no candidate seed was fitted")));
     };
     let all_degenerate = unit_check.degenerate;
     let selection = SeedSelection {
@@ -91,7 +94,10 @@ pub fn fit(config: &MlpConfig) -> Result<MlpMinimum> {
             rejected.len() + 1
         },
         rejected: if all_degenerate {
-            rejected.into_iter().filter(|r| r.seed != chosen.seed).collect()
+            rejected
+                .into_iter()
+                .filter(|r| r.seed != chosen.seed)
+                .collect()
         } else {
             rejected
         },

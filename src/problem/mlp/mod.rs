@@ -53,9 +53,7 @@ mod minimum;
 mod network;
 mod tanh;
 
-pub use degeneracy::{
-    DeadUnit, Degeneracy, DegeneracyTolerances, DuplicatePair, EigenCluster,
-};
+pub use degeneracy::{DeadUnit, Degeneracy, DegeneracyTolerances, DuplicatePair, EigenCluster};
 pub use fit::{fit, GRADIENT_TOLERANCE, REFIT_SEEDS};
 pub use minimum::{MlpMinimum, MlpSummary, RejectedSeed, SeedSelection, Spectrum};
 pub use network::Mlp;
