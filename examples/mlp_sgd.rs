@@ -2,7 +2,7 @@
 //! minibatch SGD (eq. 1) and Gaussian SGD (eq. 2, C = C* and C = H*) at one setting.
 //!
 //! cargo run --release --example mlp_sgd -- [dataset width eta batch depth runs max_steps domain l2 which sharpness]
-//! e.g. `cargo run --release --example mlp_sgd -- iris 8 0.1 8 0.01 50 1000000 quadratic`
+//! e.g. `cargo run --release --example mlp_sgd -- iris 3 0.1 8 0.01 50 1000000 quadratic`
 //! (domain: `quadratic` = {½ΔθᵀH*Δθ < ΔL}, `loss` = {L − L* < ΔL}).
 
 use quasipot::problem::mlp::{fit, MlpConfig, MlpDataset};
@@ -64,7 +64,7 @@ fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, d: &str| a.get(i).cloned().unwrap_or_else(|| d.to_string());
     let dataset = MlpDataset::parse(&arg(0, "iris"), "dataset").unwrap();
-    let width: usize = arg(1, "8").parse().unwrap();
+    let width: usize = arg(1, "3").parse().unwrap();
     let t = std::time::Instant::now();
     let m = fit(&MlpConfig {
         dataset,
@@ -95,6 +95,12 @@ fn main() {
         s.covariance_lambda_min,
         s.covariance_lambda_max,
         s.covariance_trace
+    );
+    println!(
+        "seed {} ({} tried): {}",
+        s.selection.seed,
+        s.selection.tried,
+        s.degeneracy.describe()
     );
     let config = Config {
         eta: arg(2, "0.1").parse().unwrap(),

@@ -59,7 +59,7 @@ pub struct ScalingArgs {
     #[arg(long, default_value = "iris")]
     pub dataset: String,
     /// mlp only: hidden width.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = crate::problem::mlp::DEFAULT_WIDTH)]
     pub width: usize,
     /// mlp only: L2 coefficient λ.
     #[arg(long, default_value_t = 1e-2)]
@@ -106,6 +106,15 @@ pub fn human(r: &ScalingReport) -> String {
         r.proximal_scale,
         r.exit_domain
     );
+    if let Some(m) = &r.mlp {
+        // Issue 11: a degenerate minimum (copied or dead units) breaks the large-deviation picture.
+        s.push_str(&format!(
+            "mlp minimum (seed {}, {} tried): {}\n\n",
+            m.selection.seed,
+            m.selection.tried,
+            m.degeneracy.describe()
+        ));
+    }
     let opt =
         |v: Option<f64>, p: usize| v.map(|v| format!("{v:.p$e}")).unwrap_or_else(|| "—".into());
     let rows: Vec<Vec<String>> = r

@@ -45,7 +45,7 @@ pub fn names() -> Vec<&'static str> {
 
 /// Defaults of the `mlp` problem's parameters.
 const MLP_PARAMETERS: &[(&str, f64)] = &[
-    ("width", 8.0),
+    ("width", crate::problem::mlp::DEFAULT_WIDTH as f64),
     ("l2", 1e-2),
     ("depth", 5e-3),
     ("dataset", 0.0),
@@ -55,7 +55,7 @@ const MLP_PARAMETERS: &[(&str, f64)] = &[
 
 /// The `mlp` problem: the quadratic model ½(θ−θ*)ᵀH*(θ−θ*) of a one-hidden-layer tanh network
 /// fitted to a real data set (see [`crate::problem::mlp`]), with θ* found to ‖∇L‖ ≤ 1e-8 and H*
-/// exact. Parameters: `width` (8), `l2` (1e-2), `depth` = ΔL of the level set (5e-3), `dataset`
+/// exact. Parameters: `width` (3), `l2` (1e-2), `depth` = ΔL of the level set (5e-3), `dataset`
 /// (0 iris, 1 diabetes), `noise` (0: C = H*; 1: the exact gradient covariance at θ*, floored at
 /// 1e-6·λ_max), `seed` (0).
 pub fn mlp_spec(overrides: &[(String, f64)]) -> crate::Result<ProblemSpec> {
@@ -124,10 +124,12 @@ pub fn mlp_spec(overrides: &[(String, f64)]) -> crate::Result<ProblemSpec> {
     Ok(ProblemSpec {
         name: Some("mlp".into()),
         description: Some(format!(
-            "quadratic model at θ* of a tanh MLP on {} (width {}, d = {}), level set ΔL = {}",
+            "quadratic model at θ* of a tanh MLP on {} (width {}, d = {}, seed {}; {}), level set ΔL = {}",
             config.dataset.name(),
             config.width,
             m.theta_star.len(),
+            m.selection.seed,
+            m.degeneracy.describe(),
             depth
         )),
         variables: None,
