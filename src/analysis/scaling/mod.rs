@@ -95,6 +95,7 @@ pub use report::{
 
 use crate::error::{Error, Result};
 use crate::problem::mlp::MlpSummary;
+use crate::problem::Weight;
 use crate::sde::rng::splitmix64;
 use crate::sgd::{Config, Report};
 use fit::sweep_fit;
@@ -236,10 +237,14 @@ struct PointModel {
     lambda_max: f64,
     delta_l: f64,
     relaxation_steps: f64,
-    v0: Option<(f64, f64)>,
     v0_discrete: Option<f64>,
     predictions: Vec<WeightPrediction>,
     floor_range: Option<[f64; 2]>,
+}
+
+/// V0 of weight `w` from the point's predictions (which hold the exact engine's V0).
+fn weight_v0(predictions: &[WeightPrediction], w: Weight) -> Option<f64> {
+    predictions.iter().find(|q| q.weight == w).map(|q| q.v0)
 }
 
 fn point(method: Method, s: &Setting, seed: u64, m: PointModel, r: &Report) -> ScalingPoint {
@@ -267,8 +272,8 @@ fn point(method: Method, s: &Setting, seed: u64, m: PointModel, r: &Report) -> S
         seed,
         exited: r.exited,
         censored: r.censored,
-        v0_inverse_sqrt: m.v0.map(|v| v.0),
-        v0_inverse: m.v0.map(|v| v.1),
+        v0_inverse_sqrt: weight_v0(&m.predictions, Weight::InverseSqrt),
+        v0_inverse: weight_v0(&m.predictions, Weight::Inverse),
         v0_discrete: m.v0_discrete,
         predictions: m.predictions,
         v0_inverse_floor_range: m.floor_range,

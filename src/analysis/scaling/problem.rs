@@ -180,7 +180,6 @@ pub(super) fn run_problem(
                 lambda_max: lmax,
                 delta_l: delta_l * s.beta,
                 relaxation_steps: relaxation_steps(&h, &c, s.eta)?,
-                v0: v0_pair(&ms, base, &c)?,
                 v0_discrete: match (ms.domain.kind.as_str(), ms.domain.depth) {
                     ("level-set", Some(dl)) => discrete_level_set_v0(&h, &c, dl, s.eta)?,
                     _ => None,

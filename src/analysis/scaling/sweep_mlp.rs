@@ -138,7 +138,6 @@ pub(super) fn run_mlp(
                 lambda_max: lmax,
                 delta_l: dl,
                 relaxation_steps: relaxation_steps(&m.hessian, &c_sim, s.eta)?,
-                v0: v0_pair(&spec, here, &c_pred)?,
                 v0_discrete: discrete_level_set_v0(&m.hessian, &c_pred, dl, s.eta)?,
                 predictions: weight_predictions(&spec, here, &c_pred, s.eta, s.batch)?
                     .unwrap_or_default(),
