@@ -6,6 +6,7 @@
 
 pub mod arrhenius;
 pub mod censored;
+pub mod exit_diagnostics;
 pub mod lemma4;
 pub mod scaling;
 pub mod stats;

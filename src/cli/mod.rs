@@ -107,10 +107,12 @@ pub enum Command {
         after_help = "Examples:\n  quasipot field rotational-double-well --grid 1025 --out field/\n  quasipot field maier-stein --grid 257 --json\n  quasipot field rotational-linear --grid 513 --k 16 --box -1,1,-1,1\n  quasipot field manufactured-anisotropic --interpolation linear   # the published OLIM-MID\n  quasipot field rotational-linear --grid 1025 --box -1,1,-1,1 --thorough"
     )]
     Field(field::FieldArgs),
-    /// Monte Carlo exit times of the SDE (Gaussian SGD) at one or more noise levels, and V0 from
-    /// the Arrhenius fit of ln E\[τ\] against 1/ε².
+    /// Monte Carlo exit times of the SDE at one or more noise levels, or of Gaussian SGD itself
+    /// with --lr/--batch (eq. 2: a = C whatever the weight, both weights' predictions beside it),
+    /// V0 from the Arrhenius fit of ln E\[τ\] against 1/ε², and exit diagnostics (loss at exit,
+    /// energy shares, exit channels, whether the exits are large-deviation events).
     #[command(
-        after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.01 --batch 2,3,4 --runs 500      # SGD parametrisation ε² = η/B\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n  quasipot exit double-well-1d --eps 0.15,0.125 --method ams --boundary-correction   # rare exits by splitting\n\nCtrl-C stops cleanly and keeps finished trajectories; --resume continues a run in --out."
+        after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.2 --batch 3,4,5 --runs 400       # Gaussian SGD itself (eq. 2, a = C), ε² = η/B, both weights' predictions\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n  quasipot exit double-well-1d --eps 0.15,0.125 --method ams --boundary-correction   # rare exits by splitting\n\nCtrl-C stops cleanly and keeps finished trajectories; --resume continues a run in --out."
     )]
     Exit(exit::ExitArgs),
     /// Combine `exit --shard k/n` output directories into the result a single run gives.

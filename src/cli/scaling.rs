@@ -55,6 +55,11 @@ pub struct ScalingArgs {
     /// points are correlated and the slopes' CIs are then not valid. Default: independent streams.
     #[arg(long)]
     pub common_random_numbers: bool,
+    /// Also run every Gaussian-SGD and proximal point on the quadratic model of L at θ* (same
+    /// noise, same D, its own stream) and report E[ν]/E[ν]_quadratic: far from 1 means the loss is
+    /// not quadratic where the exits happen. Doubles those ensembles' cost.
+    #[arg(long)]
+    pub quadratic_control: bool,
     /// mlp only: data set, iris or diabetes.
     #[arg(long, default_value = "iris")]
     pub dataset: String,
@@ -134,6 +139,21 @@ pub fn human(r: &ScalingReport) -> String {
                 opt(p.v0_inverse_sqrt, 4),
                 opt(p.v0_inverse, 4),
                 opt(p.v0_discrete, 4),
+                p.diagnostics
+                    .as_ref()
+                    .and_then(|d| d.loss_ratio)
+                    .map(|v| format!("{v:.3}"))
+                    .unwrap_or_else(|| "—".into()),
+                p.diagnostics
+                    .as_ref()
+                    .and_then(|d| d.fluctuation_ratio)
+                    .map(|v| format!("{v:.3}"))
+                    .unwrap_or_else(|| "—".into()),
+                p.quadratic_control
+                    .as_ref()
+                    .and_then(|c| c.ratio)
+                    .map(|r| format!("{:.3} ({:.3}…{:.3})", r[0], r[1], r[2]))
+                    .unwrap_or_else(|| "—".into()),
             ]
         })
         .collect();
@@ -148,10 +168,13 @@ pub fn human(r: &ScalingReport) -> String {
             "V0 inv-sqrt",
             "V0 inverse",
             "V0 discrete",
+            "(L−L*)/ΔL exit",
+            "fluct. ratio",
+            "E[ν]/E[ν]quad",
         ],
         &rows,
     ));
-    s.push('\n');
+    s.push_str("(L−L*)/ΔL exit: median true loss at the exit points over the barrier; fluct. ratio: max ε²qᵀΣq/w² over H*'s eigen-directions (≥ 0.1: exits are not rare); E[ν]/E[ν]quad: against the quadratic-model control (--quadratic-control)\n\n");
     let rows: Vec<Vec<String>> = r
         .fits
         .iter()
@@ -233,6 +256,7 @@ pub fn run(args: &ScalingArgs, g: &Global, out: &Output) -> Result<i32> {
         proximal_scale: args.proximal_scale,
         covariance_floor: args.covariance_floor,
         common_random_numbers: args.common_random_numbers,
+        quadratic_control: args.quadratic_control,
     };
     let target = target(args, g)?;
     let bar = if out.quiet || out.json {

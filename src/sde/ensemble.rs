@@ -388,11 +388,14 @@ fn assemble(
         incomplete |= not_run > 0 || n_int > 0;
         if n_cens > 0 {
             warnings.push(format!(
-                "ε = {eps}: {n_cens} of {} trajectories reached the step budget ({} steps = time {}) and are censored: the mean is the exponential (survival-based) estimate {:?}, and {:.6e} is a lower bound",
+                "ε = {eps}: {n_cens} of {} trajectories reached the step budget ({} steps = time {}) and are censored: {}, and {:.6e} is a lower bound",
                 ts.len(),
                 config.max_steps,
                 config.max_steps as f64 * h,
-                stats.mean,
+                match stats.mean {
+                    Some(m) => format!("the mean is the exponential (survival-based) estimate {m:.6e}"),
+                    None => "no mean can be estimated".into(),
+                },
                 stats.mean_lower_bound
             ));
         }

@@ -161,6 +161,10 @@ pub struct ScalingConfig {
     pub proximal_scale: Option<f64>,
     /// Relative eigenvalue floor applied to C* for the predictions (default 1e-6).
     pub covariance_floor: f64,
+    /// Also run each Gaussian point on the quadratic model (drift −H*(θ−θ*), the same noise and
+    /// D, its own stream) as a control: a ratio far from 1 says the loss is not quadratic where
+    /// the exits happen.
+    pub quadratic_control: bool,
 }
 
 impl Default for ScalingConfig {
@@ -179,6 +183,7 @@ impl Default for ScalingConfig {
             noise: None,
             proximal_scale: None,
             covariance_floor: 1e-6,
+            quadratic_control: false,
         }
     }
 }

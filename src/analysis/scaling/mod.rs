@@ -89,10 +89,11 @@ pub use config::{Method, ScalingConfig, Target, Vary};
 pub use estimate::{compare_slopes, log_mean_estimate, weighted_fit, LogMean, SlopeComparison};
 pub use model::discrete_level_set_v0;
 pub use report::{
-    BaseSettings, LinearFit, PredictedSlope, ScalingPoint, ScalingReport, SweepFit,
-    WeightPrediction,
+    BaseSettings, LinearFit, PredictedSlope, QuadraticControl, ScalingPoint, ScalingReport,
+    SweepFit, WeightPrediction,
 };
 
+use crate::analysis::exit_diagnostics::ExitDiagnostics;
 use crate::error::{Error, Result};
 use crate::problem::mlp::MlpSummary;
 use crate::problem::Weight;
@@ -234,6 +235,8 @@ pub fn scaling(
 /// What the sweep knows about one setting besides its ensemble: the quadratic model's spectrum
 /// and the predictions.
 struct PointModel {
+    diagnostics: Option<ExitDiagnostics>,
+    control: Option<(u64, Report)>,
     lambda_max: f64,
     delta_l: f64,
     relaxation_steps: f64,
@@ -250,6 +253,28 @@ fn weight_v0(predictions: &[WeightPrediction], w: Weight) -> Option<f64> {
 fn point(method: Method, s: &Setting, seed: u64, m: PointModel, r: &Report) -> ScalingPoint {
     let est = log_mean_estimate(r, m.relaxation_steps);
     let (ln_mean, ln_se) = (est.ln_mean, est.ln_se);
+    let ci = |lm: Option<f64>, se: Option<f64>| {
+        lm.zip(se)
+            .map(|(m, se)| [(m - 1.96 * se).exp(), (m + 1.96 * se).exp()])
+    };
+    let quadratic_control = m.control.as_ref().map(|(seed, rc)| {
+        let e = log_mean_estimate(rc, m.relaxation_steps);
+        let ratio = match (ln_mean, ln_se, e.ln_mean, e.ln_se) {
+            (Some(a), Some(sa), Some(b), Some(sb)) => {
+                let se = (sa * sa + sb * sb).sqrt();
+                Some([(a - b).exp(), (a - b - 1.96 * se).exp(), (a - b + 1.96 * se).exp()])
+            }
+            _ => None,
+        };
+        QuadraticControl {
+            seed: *seed,
+            mean_exit_steps: e.ln_mean.map(f64::exp),
+            ci95: ci(e.ln_mean, e.ln_se),
+            exited: rc.exited,
+            censored: rc.censored,
+            ratio,
+        }
+    });
     ScalingPoint {
         method,
         x: s.x,
@@ -261,9 +286,7 @@ fn point(method: Method, s: &Setting, seed: u64, m: PointModel, r: &Report) -> S
         lambda_max: m.lambda_max,
         delta_l: m.delta_l,
         mean_exit_steps: ln_mean.map(f64::exp),
-        ci95: ln_mean
-            .zip(ln_se)
-            .map(|(m, se)| [(m - 1.96 * se).exp(), (m + 1.96 * se).exp()]),
+        ci95: ci(ln_mean, ln_se),
         ln_mean,
         ln_se,
         estimator: est.estimator.into(),
@@ -277,6 +300,8 @@ fn point(method: Method, s: &Setting, seed: u64, m: PointModel, r: &Report) -> S
         v0_discrete: m.v0_discrete,
         predictions: m.predictions,
         v0_inverse_floor_range: m.floor_range,
+        diagnostics: m.diagnostics,
+        quadratic_control,
         wall_seconds: r.wall_seconds,
     }
 }
@@ -285,6 +310,24 @@ fn point(method: Method, s: &Setting, seed: u64, m: PointModel, r: &Report) -> S
 /// are not: the mean exit time must exceed the relaxation time of the slowest mode that matters
 /// (by then the chain has forgotten θ* and exits are memoryless).
 fn regime_problem(pts: &[&ScalingPoint]) -> Option<String> {
+    let outside: Vec<&&ScalingPoint> = pts
+        .iter()
+        .filter(|p| p.diagnostics.as_ref().is_some_and(|d| d.outside_regime))
+        .collect();
+    if !outside.is_empty() {
+        let why = outside
+            .iter()
+            .filter_map(|p| p.diagnostics.as_ref())
+            .flat_map(|d| d.warnings.first())
+            .next()
+            .cloned()
+            .unwrap_or_default();
+        return Some(format!(
+            "the exit diagnostics of {} of {} points show exits that are not the predicted large-deviation events ({why})",
+            outside.len(),
+            pts.len()
+        ));
+    }
     let fast: Vec<&&ScalingPoint> = pts
         .iter()
         .filter(|p| p.mean_exit_steps.is_some_and(|m| m < p.relaxation_steps))
@@ -316,6 +359,60 @@ fn point_seed(config: &ScalingConfig, method: Method, index: usize) -> u64 {
     let meth = Method::ALL.iter().position(|m| *m == method).unwrap_or(0) as u64;
     let h = splitmix64(splitmix64(config.seed) ^ (vary + 1));
     splitmix64(h ^ ((meth + 1) << 32 | index as u64))
+}
+
+/// The stream of a point's quadratic-model control: independent of every point's own stream.
+fn control_seed(point_seed: u64) -> u64 {
+    splitmix64(point_seed ^ 0x5155_4144_5241_5449)
+}
+
+/// The exit diagnostics of a sweep ensemble and, when asked for, its quadratic-model control:
+/// the same Gaussian recursion with drift −H*(θ−θ*), the same noise and exit test.
+#[allow(clippy::too_many_arguments)]
+fn diagnostics_and_control<E: crate::sgd::ExitTest>(
+    config: &ScalingConfig,
+    cfg: &Config,
+    r: &Report,
+    theta_star: &[f64],
+    hessian: &crate::linalg::Matrix,
+    c_sim: &crate::linalg::Matrix,
+    gaussian: bool,
+    loss: Option<&(dyn Fn(&[f64]) -> f64 + Sync)>,
+    level: &(dyn Fn(&[f64]) -> f64 + Sync),
+    barrier_loss: Option<f64>,
+    channels: &[Vec<f64>],
+    exit: &E,
+) -> Result<(Option<ExitDiagnostics>, Option<(u64, Report)>)> {
+    let diagnostics = if r.exit_points.is_empty() {
+        None
+    } else {
+        Some(crate::analysis::exit_diagnostics::diagnose(
+            &crate::analysis::exit_diagnostics::Setting {
+                theta_star,
+                hessian,
+                diffusion: c_sim,
+                eps2: cfg.eta / cfg.batch as f64,
+                step: Some(cfg.eta),
+                loss,
+                level,
+                barrier_loss,
+                channels,
+            },
+            &r.exit_points,
+        )?)
+    };
+    let control = if config.quadratic_control && gaussian {
+        let seed = control_seed(cfg.seed);
+        let drift = crate::problem::drift::LinearDrift {
+            a: hessian.clone(),
+            center: theta_star.to_vec(),
+        };
+        let c = Config { seed, ..cfg.clone() };
+        Some((seed, crate::sgd::run_gaussian(&drift, c_sim, theta_star, exit, &c)?))
+    } else {
+        None
+    };
+    Ok((diagnostics, control))
 }
 
 fn sgd_config(config: &ScalingConfig, s: &Setting, seed: u64) -> Config {

@@ -66,6 +66,14 @@ fn model_problem(spec: &ProblemSpec, base: &Path, c: &Matrix, w: Weight) -> Resu
     )
 }
 
+/// The predicted exit channels of the quadratic model with noise C under weight inverse (the
+/// exact engine's exit point and its mirror).
+pub(super) fn model_channels(spec: &ProblemSpec, base: &Path, c: &Matrix) -> Result<Vec<Vec<f64>>> {
+    Ok(crate::analysis::exit_diagnostics::predicted_channels(
+        &model_problem(spec, base, c, Weight::Inverse)?,
+    ))
+}
+
 /// V0 under (inverse-sqrt, inverse) for `spec` with constant noise C (exact engine). None when
 /// the exact engine does not apply.
 pub(super) fn v0_pair(spec: &ProblemSpec, base: &Path, c: &Matrix) -> Result<Option<(f64, f64)>> {

@@ -2,13 +2,14 @@
 //! system.
 
 use super::model::{
-    discrete_level_set_v0, identity, lambda_max, model_spec, relaxation_steps, rows, scaled, trace,
-    v0_pair, weight_predictions,
+    discrete_level_set_v0, identity, lambda_max, model_channels, model_spec, relaxation_steps,
+    rows, scaled, trace, v0_pair, weight_predictions,
 };
 use super::{
-    default_values, finish, point, point_seed, settings, sgd_config, BaseSettings, Method,
-    PointModel, ScalingConfig, ScalingReport, Vary,
+    default_values, diagnostics_and_control, finish, point, point_seed, settings, sgd_config,
+    BaseSettings, Method, PointModel, ScalingConfig, ScalingReport, Vary,
 };
+use crate::problem::ScalarField;
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
 use crate::problem::spec::DomainSpec;
@@ -176,7 +177,29 @@ pub(super) fn run_problem(
                 exit: &p.domain,
                 config: &cfg,
             })?;
+            let l_star = p.loss.as_ref().map(|l| l.value(&p.minimum));
+            let loss = |x: &[f64]| match (&p.loss, l_star) {
+                (Some(l), Some(b)) => l.value(x) - b,
+                _ => f64::NAN,
+            };
+            let level = |x: &[f64]| p.domain.level(x);
+            let (diagnostics, control) = diagnostics_and_control(
+                config,
+                &cfg,
+                &r,
+                &p.minimum,
+                &h,
+                &c,
+                true,
+                p.loss.is_some().then_some(&loss as &(dyn Fn(&[f64]) -> f64 + Sync)),
+                &level,
+                level_set.then_some(delta_l * s.beta),
+                &model_channels(&ms, base, &c).unwrap_or_default(),
+                &p.domain,
+            )?;
             let model = PointModel {
+                diagnostics,
+                control,
                 lambda_max: lmax,
                 delta_l: delta_l * s.beta,
                 relaxation_steps: relaxation_steps(&h, &c, s.eta)?,

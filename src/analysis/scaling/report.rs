@@ -1,6 +1,7 @@
 //! The data a sweep returns: points, fits, predictions, verdicts.
 
 use super::config::{Method, Vary};
+use crate::analysis::exit_diagnostics::ExitDiagnostics;
 use crate::problem::mlp::MlpSummary;
 use crate::problem::Weight;
 use serde::Serialize;
@@ -65,8 +66,30 @@ pub struct ScalingPoint {
     /// V0 (weight inverse) with the covariance floor ÷10 and ×10: the predictions' sensitivity
     /// to it (only where C is the floored semi-definite C*).
     pub v0_inverse_floor_range: Option<[f64; 2]>,
+    /// The exit diagnostics of the ensemble (None without exits).
+    pub diagnostics: Option<ExitDiagnostics>,
+    /// The quadratic-model control (with `quadratic_control`).
+    pub quadratic_control: Option<QuadraticControl>,
     /// Wall time of the ensemble.
     pub wall_seconds: f64,
+}
+
+/// The same ensemble on the quadratic model L = ½(θ−θ*)ᵀH*(θ−θ*), with its own stream.
+#[derive(Clone, Debug, Serialize)]
+pub struct QuadraticControl {
+    /// Seed of its stream.
+    pub seed: u64,
+    /// Estimated E\[ν\].
+    pub mean_exit_steps: Option<f64>,
+    /// 95% CI of E\[ν\].
+    pub ci95: Option<[f64; 2]>,
+    /// Runs that exited.
+    pub exited: usize,
+    /// Censored runs.
+    pub censored: usize,
+    /// E\[ν\] of the full loss / E\[ν\] of the quadratic model, with its 95% CI (the two
+    /// ensembles are independent, so the log-SEs add in quadrature).
+    pub ratio: Option<[f64; 3]>,
 }
 
 /// One weight's prediction of ln E\[ν\] at one point (see [`super::model`]).

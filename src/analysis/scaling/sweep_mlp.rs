@@ -1,13 +1,14 @@
 //! The sweep on the finite-sum `mlp` problem: Gaussian SGD, the proximal system and minibatch SGD.
 
 use super::model::{
-    discrete_level_set_v0, identity, model_spec, relaxation_steps, scaled, trace, v0_pair,
-    weight_predictions,
+    discrete_level_set_v0, identity, model_channels, model_spec, relaxation_steps, scaled, trace,
+    v0_pair, weight_predictions,
 };
 use super::{
-    default_values, finish, point, point_seed, settings, sgd_config, BaseSettings, Method,
-    PointModel, ScalingConfig, ScalingReport, Vary,
+    default_values, diagnostics_and_control, finish, point, point_seed, settings, sgd_config,
+    BaseSettings, Method, PointModel, ScalingConfig, ScalingReport, Vary,
 };
+use crate::problem::mlp::FiniteSum;
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
 use crate::problem::mlp::{fit, MlpConfig};
@@ -96,6 +97,10 @@ pub(super) fn run_mlp(
         );
         let here = Path::new(".");
         let lmax = m.hessian_spectrum.lambda_max;
+        let l_star = m.model.loss(&m.theta_star, &mut m.model.workspace());
+        let loss = |x: &[f64]| m.model.loss(x, &mut m.model.workspace()) - l_star;
+        let domain = exit.to_domain();
+        let level = |x: &[f64]| domain.level(x);
         let floored = |floor: f64, b: usize| -> Result<Matrix> {
             Ok(scaled(
                 &m.regularised_gradient_covariance(floor)?,
@@ -134,7 +139,23 @@ pub(super) fn run_mlp(
             } else {
                 None
             };
+            let (diagnostics, control) = diagnostics_and_control(
+                config,
+                &cfg,
+                &r,
+                &m.theta_star,
+                &m.hessian,
+                &c_sim,
+                method != Method::MinibatchSgd,
+                Some(&loss),
+                &level,
+                Some(dl),
+                &model_channels(&spec, here, &c_pred)?,
+                &exit,
+            )?;
             let model = PointModel {
+                diagnostics,
+                control,
                 lambda_max: lmax,
                 delta_l: dl,
                 relaxation_steps: relaxation_steps(&m.hessian, &c_sim, s.eta)?,
