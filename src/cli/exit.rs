@@ -382,7 +382,16 @@ fn human_report(
                     .map(|v| format!("{v:.6}"))
                     .unwrap_or_else(|| "—".into()),
                 inside(c.v0_chain_in_slope_ci95),
-                c.prefactor.summary()
+                match c.prefactor.prediction() {
+                    Some(p) => format!(
+                        "A = {:.4e}, κ = {} ({} channel{}; `quasipot prefactor --lr` for the formula)",
+                        p.prefactor,
+                        p.kappa,
+                        p.channels.len(),
+                        if p.channels.len() == 1 { "" } else { "s" }
+                    ),
+                    None => c.prefactor.summary(),
+                }
             ));
         }
     }

@@ -149,11 +149,14 @@ pub fn human(r: &ScalingReport) -> String {
                     .and_then(|d| d.fluctuation_ratio)
                     .map(|v| format!("{v:.3}"))
                     .unwrap_or_else(|| "—".into()),
-                p.quadratic_control
-                    .as_ref()
-                    .and_then(|c| c.ratio)
-                    .map(|r| format!("{:.3} ({:.3}…{:.3})", r[0], r[1], r[2]))
-                    .unwrap_or_else(|| "—".into()),
+                match p.quadratic_control.as_ref() {
+                    Some(c) => match (c.ratio, c.ratio_upper_bound) {
+                        (Some(r), _) => format!("{:.3} ({:.3}…{:.3})", r[0], r[1], r[2]),
+                        (None, Some(u)) => format!("≤ {u:.3e} (control: no exit)"),
+                        _ => "—".into(),
+                    },
+                    None => "—".into(),
+                },
             ]
         })
         .collect();
@@ -174,7 +177,7 @@ pub fn human(r: &ScalingReport) -> String {
         ],
         &rows,
     ));
-    s.push_str("(L−L*)/ΔL exit: median true loss at the exit points over the barrier; fluct. ratio: max ε²qᵀΣq/w² over H*'s eigen-directions (≥ 0.1: exits are not rare); E[ν]/E[ν]quad: against the quadratic-model control (--quadratic-control)\n\n");
+    s.push_str("(L−L*)/ΔL exit: median true loss at the exit points over the barrier; fluct. ratio: max ε²qᵀΣq/w² over H*'s eigen-directions (≥ 0.25: exits are not rare); E[ν]/E[ν]quad: against the quadratic-model control (--quadratic-control)\n\n");
     let rows: Vec<Vec<String>> = r
         .fits
         .iter()

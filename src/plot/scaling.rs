@@ -1,6 +1,8 @@
 //! Figures and tables of exit-rate sweeps ([`crate::analysis::scaling`]).
 
-use crate::analysis::scaling::{Method, PredictedSlope, ScalingPoint, ScalingReport};
+use crate::analysis::scaling::{
+    compare_slopes, Method, PredictedSlope, ScalingPoint, ScalingReport,
+};
 use crate::error::{Error, Result};
 use crate::plot::{plot_err, Figure, FONT};
 use crate::problem::Weight;
@@ -336,10 +338,47 @@ pub fn fits_markdown(reports: &[ScalingReport]) -> String {
     s
 }
 
+/// Markdown table of the significance of the difference between Gaussian SGD's and minibatch
+/// SGD's fitted slopes in each sweep (independent streams: z = Δ/√(se₁² + se₂²), normal p).
+pub fn comparisons_markdown(reports: &[ScalingReport]) -> String {
+    let mut s = String::from(
+        "| sweep | ln E[ν] against | gaussian-sgd slope | minibatch-sgd slope | difference ± se | z | p (two-sided) |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in reports {
+        for g in r.fits.iter().filter(|f| f.method == Method::GaussianSgd) {
+            let Some(m) = r
+                .fits
+                .iter()
+                .find(|f| f.method == Method::MinibatchSgd && f.against == g.against)
+            else {
+                continue;
+            };
+            let (Some(a), Some(b)) = (&g.fit, &m.fit) else {
+                continue;
+            };
+            let c = compare_slopes(b, a);
+            s.push_str(&format!(
+                "| {} | {} | {:.4} ± {:.4} | {:.4} ± {:.4} | {:+.4} ± {:.4} | {:.2} | {:.3} |\n",
+                r.vary.name(),
+                g.against,
+                a.slope,
+                a.slope_se,
+                b.slope,
+                b.slope_se,
+                c.difference,
+                c.se,
+                c.z,
+                c.p_value
+            ));
+        }
+    }
+    s
+}
+
 /// Markdown table of the points (E\[ν\] with CI per method and setting).
 pub fn points_markdown(reports: &[ScalingReport]) -> String {
     let mut s = String::from(
-        "| sweep | method | x | η | B | E[ν] (95% CI) | censored | V0 inverse-sqrt | V0 inverse | V0 discrete |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| sweep | method | x | η | B | E[ν] (95% CI) | censored | relaxation (steps) | V0 inverse-sqrt | V0 inverse | V0 discrete | (L−L*)/ΔL at exit (median) | fluctuation ratio | E[ν]/E[ν] quadratic model (95% CI) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {
         for p in &r.points {
@@ -348,8 +387,18 @@ pub fn points_markdown(reports: &[ScalingReport]) -> String {
                 _ => format!("≥ {:.1e}", r.base.max_steps as f64),
             };
             let v = |v: Option<f64>| v.map(|v| format!("{v:.4e}")).unwrap_or_else(|| "—".into());
+            let f3 = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "—".into());
+            let dg = p.diagnostics.as_ref();
+            let control = match p.quadratic_control.as_ref() {
+                Some(c) => match (c.ratio, c.ratio_upper_bound) {
+                    (Some(r), _) => format!("{:.3} ({:.3} … {:.3})", r[0], r[1], r[2]),
+                    (None, Some(u)) => format!("≤ {u:.2e} (control: no exit)"),
+                    _ => "—".into(),
+                },
+                None => "—".into(),
+            };
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
                 r.vary.name(),
                 p.method.name(),
                 p.x,
@@ -357,9 +406,13 @@ pub fn points_markdown(reports: &[ScalingReport]) -> String {
                 p.batch,
                 e,
                 p.censored,
+                p.relaxation_steps,
                 v(p.v0_inverse_sqrt),
                 v(p.v0_inverse),
-                v(p.v0_discrete)
+                v(p.v0_discrete),
+                f3(dg.and_then(|d| d.loss_ratio)),
+                f3(dg.and_then(|d| d.fluctuation_ratio)),
+                control
             ));
         }
     }

@@ -97,6 +97,8 @@ pub(super) fn sweep_fit(
         discrete,
         follows,
         verdict,
+        dropped: Vec::new(),
+        dropped_reason: None,
     }
 }
 

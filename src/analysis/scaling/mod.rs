@@ -272,6 +272,11 @@ fn point(method: Method, s: &Setting, seed: u64, m: PointModel, r: &Report) -> S
             ci95: ci(e.ln_mean, e.ln_se),
             exited: rc.exited,
             censored: rc.censored,
+            restricted_mean: e.restricted_mean,
+            ratio_upper_bound: match (ratio, ln_mean) {
+                (None, Some(a)) if e.restricted_mean > 0.0 => Some(a.exp() / e.restricted_mean),
+                _ => None,
+            },
             ratio,
         }
     });
@@ -306,9 +311,20 @@ fn point(method: Method, s: &Setting, seed: u64, m: PointModel, r: &Report) -> S
     }
 }
 
+/// Fewest in-regime points a fit may use once the others are dropped.
+const MIN_REGIME_POINTS: usize = 3;
+
+/// Whether a point is in the metastable regime the predictions assume: E\[ν\] above the
+/// relaxation time and exit diagnostics that show large-deviation exits.
+fn in_regime(p: &ScalingPoint) -> bool {
+    !p.mean_exit_steps.is_some_and(|m| m < p.relaxation_steps)
+        && !p.diagnostics.as_ref().is_some_and(|d| d.outside_regime)
+}
+
 /// Why the points of one method are not in the metastable regime the predictions assume, if they
 /// are not: the mean exit time must exceed the relaxation time of the slowest mode that matters
-/// (by then the chain has forgotten θ* and exits are memoryless).
+/// (by then the chain has forgotten θ* and exits are memoryless), and the exit diagnostics must
+/// not show exits through the stationary cloud or far below the barrier.
 fn regime_problem(pts: &[&ScalingPoint]) -> Option<String> {
     let outside: Vec<&&ScalingPoint> = pts
         .iter()
@@ -447,26 +463,49 @@ fn finish(
     let mut fits = Vec::new();
     let b_varies = matches!(config.vary, Vary::Lr | Vary::Batch);
     for m in methods {
-        let pts: Vec<&ScalingPoint> = points.iter().filter(|p| p.method == m).collect();
-        let regime = regime_problem(&pts);
-        if let Some(r) = &regime {
-            notes.push(format!("{}: {r}", m.name()));
-        }
-        fits.push(sweep_fit(
-            m,
-            config.vary.name(),
-            &pts,
-            |p| p.x,
-            regime.as_deref(),
-        ));
-        if b_varies {
-            fits.push(sweep_fit(
-                m,
-                "B/eta",
-                &pts,
-                |p| p.b_over_eta,
-                regime.as_deref(),
+        let all: Vec<&ScalingPoint> = points.iter().filter(|p| p.method == m).collect();
+        let mut regime = regime_problem(&all);
+        // Points outside the regime are dropped when enough remain for a fit with a verdict.
+        let kept: Vec<&ScalingPoint> = all.iter().copied().filter(|p| in_regime(p)).collect();
+        let (pts, dropped) = if regime.is_some()
+            && kept.iter().filter(|p| p.ln_mean.is_some()).count() >= MIN_REGIME_POINTS
+        {
+            let dropped: Vec<f64> = all.iter().filter(|p| !in_regime(p)).map(|p| p.x).collect();
+            let why = regime.take().unwrap_or_default();
+            notes.push(format!(
+                "{}: {why}; those points ({} = {}) are left out of the fits, which use the {} in-regime points",
+                m.name(),
+                config.vary.name(),
+                dropped
+                    .iter()
+                    .map(|x| format!("{x}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                kept.len()
             ));
+            (kept, Some((dropped, why)))
+        } else {
+            if let Some(r) = &regime {
+                notes.push(format!("{}: {r}", m.name()));
+            }
+            (all, None)
+        };
+        let mut fit_of = |against: &str, xf: fn(&ScalingPoint) -> f64| {
+            let mut f = sweep_fit(m, against, &pts, xf, regime.as_deref());
+            if let Some((d, why)) = &dropped {
+                f.verdict = format!(
+                    "{} [in-regime points only: {} dropped]",
+                    f.verdict,
+                    d.len()
+                );
+                f.dropped = d.clone();
+                f.dropped_reason = Some(why.clone());
+            }
+            fits.push(f);
+        };
+        fit_of(config.vary.name(), |p| p.x);
+        if b_varies {
+            fit_of("B/eta", |p| p.b_over_eta);
         }
     }
     let lower = points.iter().filter(|p| p.ln_mean.is_none()).count();

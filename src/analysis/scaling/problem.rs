@@ -163,8 +163,8 @@ pub(super) fn run_problem(
         let (p, ms) = at(spec, s.alpha, s.beta)?;
         let h = p.hessian_at_minimum().expect("gradient drift");
         let lmax = lambda_max(&h, "H*")?;
-        for (mi, &method) in methods.iter().enumerate() {
-            let seed = point_seed(config, method, si * methods.len() + mi);
+        for &method in methods {
+            let seed = point_seed(config, method, si);
             let cfg = sgd_config(config, s, seed);
             let c = match method {
                 Method::GaussianSgd => h.clone(),

@@ -87,9 +87,14 @@ pub struct QuadraticControl {
     pub exited: usize,
     /// Censored runs.
     pub censored: usize,
+    /// Kaplan–Meier restricted mean of the control: a lower bound on its E\[ν\].
+    pub restricted_mean: f64,
     /// E\[ν\] of the full loss / E\[ν\] of the quadratic model, with its 95% CI (the two
     /// ensembles are independent, so the log-SEs add in quadrature).
     pub ratio: Option<[f64; 3]>,
+    /// When the control has no estimate (no exits): E\[ν\] / its restricted mean, an upper
+    /// bound on the ratio.
+    pub ratio_upper_bound: Option<f64>,
 }
 
 /// One weight's prediction of ln E\[ν\] at one point (see [`super::model`]).
@@ -161,6 +166,11 @@ pub struct SweepFit {
     pub follows: Option<Weight>,
     /// One line in words.
     pub verdict: String,
+    /// Values x of the points left out of the fit because they are outside the metastable
+    /// regime (see `dropped_reason`); empty when every point was used or too few were left.
+    pub dropped: Vec<f64>,
+    /// Why they were left out.
+    pub dropped_reason: Option<String>,
 }
 
 /// Base settings actually used.

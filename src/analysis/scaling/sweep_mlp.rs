@@ -107,8 +107,8 @@ pub(super) fn run_mlp(
                 finite_population_factor(n, b),
             ))
         };
-        for (mi, &method) in methods.iter().enumerate() {
-            let seed = point_seed(config, method, si * methods.len() + mi);
+        for &method in methods {
+            let seed = point_seed(config, method, si);
             let cfg = sgd_config(config, s, seed);
             // (ensemble, covariance simulated, covariance of the prediction, is it floored C*).
             let (r, c_sim, c_pred, is_floored) = match method {
