@@ -273,3 +273,27 @@ fn quadratic_control_and_regime_verdict() {
         assert!(f.verdict.contains("no verdict"), "{}", f.verdict);
     }
 }
+
+/// A sweep with one point outside the regime (B = 1: V0/ε² ≈ 0.75, the stationary cloud
+/// covers D) and three inside: the fit drops that point, names it, and still gives a verdict on
+/// the other three — here `inverse` (Gaussian SGD with C = H* is the inverse weight's dynamics).
+#[test]
+fn out_of_regime_points_are_dropped_from_the_fit() {
+    let config = ScalingConfig {
+        vary: Vary::Batch,
+        values: Some(vec![1.0, 6.0, 8.0, 10.0]),
+        runs: 300,
+        methods: Some(vec![Method::GaussianSgd]),
+        seed: 2,
+        ..ScalingConfig::default()
+    };
+    let r = scaling(&target("quadratic-2d"), &config, &|_, _| {}).unwrap();
+    let fast = &r.points[0];
+    assert!(fast.diagnostics.as_ref().unwrap().outside_regime);
+    for f in &r.fits {
+        assert_eq!(f.dropped, vec![1.0], "{}", f.verdict);
+        assert_eq!(f.fit.as_ref().unwrap().points, 3);
+        assert!(f.verdict.contains("in-regime points only"), "{}", f.verdict);
+        assert_eq!(f.follows, Some(Weight::Inverse), "{}", f.verdict);
+    }
+}

@@ -144,7 +144,10 @@ where
         chart
             .draw_series(mine.iter().map(|p| {
                 let (_, y, _) = ys(p);
-                if p.ln_mean.is_some() {
+                if p.ln_mean.is_some() && !p.in_regime {
+                    // Outside the metastable regime: hollow, and not in the fit.
+                    Circle::new((p.x, y), 5, color.stroke_width(2)).into_dyn()
+                } else if p.ln_mean.is_some() {
                     Circle::new((p.x, y), 4, color.filled()).into_dyn()
                 } else {
                     TriangleMarker::new((p.x, y), 6, color.filled()).into_dyn()
@@ -153,6 +156,13 @@ where
             .map_err(plot_err)?
             .label(m.name())
             .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+        if mine.iter().any(|p| !p.in_regime) {
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+                .map_err(plot_err)?
+                .label(format!("{} outside the regime (hollow, not fitted)", m.name()))
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.stroke_width(2)));
+        }
     }
     chart
         .configure_series_labels()

@@ -305,6 +305,8 @@ fn point(method: Method, s: &Setting, seed: u64, m: PointModel, r: &Report) -> S
         v0_discrete: m.v0_discrete,
         predictions: m.predictions,
         v0_inverse_floor_range: m.floor_range,
+        in_regime: !ln_mean.is_some_and(|l| l.exp() < m.relaxation_steps)
+            && !m.diagnostics.as_ref().is_some_and(|d| d.outside_regime),
         diagnostics: m.diagnostics,
         quadratic_control,
         wall_seconds: r.wall_seconds,
@@ -317,8 +319,7 @@ const MIN_REGIME_POINTS: usize = 3;
 /// Whether a point is in the metastable regime the predictions assume: E\[ν\] above the
 /// relaxation time and exit diagnostics that show large-deviation exits.
 fn in_regime(p: &ScalingPoint) -> bool {
-    !p.mean_exit_steps.is_some_and(|m| m < p.relaxation_steps)
-        && !p.diagnostics.as_ref().is_some_and(|d| d.outside_regime)
+    p.in_regime
 }
 
 /// Why the points of one method are not in the metastable regime the predictions assume, if they

@@ -66,6 +66,10 @@ pub struct ScalingPoint {
     /// V0 (weight inverse) with the covariance floor ÷10 and ×10: the predictions' sensitivity
     /// to it (only where C is the floored semi-definite C*).
     pub v0_inverse_floor_range: Option<[f64; 2]>,
+    /// In the metastable regime the predictions assume: E\[ν\] above the relaxation time and
+    /// exit diagnostics showing large-deviation exits. Points outside are left out of the fits
+    /// when enough remain.
+    pub in_regime: bool,
     /// The exit diagnostics of the ensemble (None without exits).
     pub diagnostics: Option<ExitDiagnostics>,
     /// The quadratic-model control (with `quadratic_control`).
