@@ -448,8 +448,28 @@ impl Figure for ExitPointsFigure<'_> {
                         .map(|&q| Circle::new(q, 2, color.mix(0.5).filled())),
                 )
                 .map_err(plot_err)?
-                .label(format!("ε = {}", self.report.levels[l].eps))
+                .label(format!("ε = {:.4}", self.report.levels[l].eps))
                 .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+        }
+        // The predicted exit channels (minimisers of V on ∂D), for the histogram of exits
+        // against them (the fractions are in the report's exit diagnostics).
+        let channels: Vec<(f64, f64)> =
+            crate::analysis::exit_diagnostics::predicted_channels(self.problem)
+                .into_iter()
+                .filter(|x| x.len() == 2 && x.iter().all(|v| v.is_finite()))
+                .map(|x| (x[0], x[1]))
+                .filter(|&(x, y)| (xl..=xh).contains(&x) && (yl..=yh).contains(&y))
+                .collect();
+        if !channels.is_empty() {
+            chart
+                .draw_series(
+                    channels
+                        .iter()
+                        .map(|&q| TriangleMarker::new(q, 9, BLACK.stroke_width(2))),
+                )
+                .map_err(plot_err)?
+                .label("predicted exit channel")
+                .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, BLACK.stroke_width(2)));
         }
         chart
             .draw_series([Cross::new((c[0], c[1]), 6, RED.stroke_width(2))])

@@ -20,20 +20,20 @@
 //! Ensembles run in parallel with rayon; trajectory r draws from its own stream
 //! [`trajectory_rng`]`(seed, r)`, so the results do not depend on the thread count.
 //!
-//! **Settings that give exit times of 1e2–1e5 iterations** on the default `mlp` problem (iris,
-//! width 8, λ = 1e-2, d = 49; D = [`QuadraticLevelSet`]; minibatch SGD; 100 runs, seed 1;
-//! mean ν with its 95% CI). Base point η = 0.3, B = 32, ΔL = 0.005: E(ν) = 1.60e3 (1.30e3–1.90e3).
+//! **Settings that give exit times of 1e2–1e4 iterations** on the default `mlp` problem (iris,
+//! width 3, λ = 1e-2, d = 19; D = [`QuadraticLevelSet`] with ΔL = 0.005; minibatch SGD; 100
+//! runs per point, each point its own stream, seed 1; mean ν with its 95% CI), from
+//! `cargo run --release --example paper_figures` (`paper_figures/paper_figures.md`):
 //!
-//! | varied | values → E(ν) |
+//! | varied (base η = 0.3, B = 32) | values → E(ν) (95% CI) |
 //! |---|---|
-//! | η (B = 32) | 0.22 → 5.3e4, 0.25 → 1.05e4, 0.3 → 1.6e3, 0.35 → 3.9e2, 0.4 → 1.3e2 |
-//! | B (η = 0.3) | 20 → 90, 24 → 2.2e2, 32 → 1.6e3, 40 → 1.6e4, 44 → 6.4e4 |
-//! | α, L(√α θ) | 0.8 → 1.6e4, 1 → 1.6e3, 1.25 → 2.2e2, 1.5 → 56 |
-//! | ΔL | 0.003 → 1.0e2, 0.004 → 3.9e2, 0.005 → 1.6e3, 0.006 → 5.8e3, 0.007 → 2.7e4 |
+//! | η | 0.25 → 1.32e4 (1.09e4–1.61e4), 0.31 → 1.42e3 (1.16e3–1.74e3), 0.4 → 1.60e2 (1.33e2–1.92e2) |
+//! | B | 24 → 2.61e2 (2.13e2–3.20e2), 32 → 1.79e3 (1.44e3–2.23e3), 40 → 2.19e4 (1.83e4–2.62e4) |
+//! | α, L(√α θ) | 0.85 → 8.15e3 (6.51e3–1.02e4), 1.05 → 1.11e3 (9.10e2–1.36e3), 1.3 → 1.68e2 (1.40e2–2.01e2) |
 //!
-//! ln E(ν) is close to linear in B/η with the same slope whether η or B is varied (≈ 0.09 and
-//! ≈ 0.08 per unit of B/η). Reproduce with `cargo run --release --example mlp_sgd -- iris 8 ETA B
-//! DL 100 1000000 q 1e-2 m ALPHA`.
+//! ln E(ν) is close to linear in B/η, with slope 0.089 (0.082–0.097) when η is varied and
+//! 0.088 (0.076–0.100) when B is; the fastest points (E(ν) below the relaxation time of the
+//! slowest mode) are left out of those fits.
 //!
 //! ```
 //! use quasipot::problem::mlp::{fit, MlpConfig};
