@@ -160,7 +160,10 @@ where
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                 .map_err(plot_err)?
-                .label(format!("{} outside the regime (hollow, not fitted)", m.name()))
+                .label(format!(
+                    "{} outside the regime (hollow, not fitted)",
+                    m.name()
+                ))
                 .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.stroke_width(2)));
         }
     }
