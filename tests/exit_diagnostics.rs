@@ -4,7 +4,7 @@
 mod common;
 
 use quasipot::analysis::exit_diagnostics::{
-    diagnose, diagnose_problem, predicted_channels, Setting, FLUCTUATION_LIMIT,
+    diagnose, diagnose_problem, modal_exit_point, predicted_channels, Setting, FLUCTUATION_LIMIT,
 };
 use quasipot::analysis::scaling::{scaling, Method, ScalingConfig, Target, Vary};
 use quasipot::linalg::Matrix;
@@ -299,4 +299,21 @@ fn out_of_regime_points_are_dropped_from_the_fit() {
         assert!(f.verdict.contains("in-regime points only"), "{}", f.verdict);
         assert_eq!(f.follows, Some(Weight::Inverse), "{}", f.verdict);
     }
+}
+
+/// Exits split 3 : 2 between two opposite channels: the mean exit point is near θ* (inside D),
+/// the modal exit point is a point of the larger channel, with its count.
+#[test]
+fn modal_exit_point_is_in_the_densest_channel() {
+    let pts = vec![
+        vec![0.05, 1.0],
+        vec![-0.05, 1.02],
+        vec![0.0, 0.99],
+        vec![0.0, -1.0],
+        vec![0.02, -1.01],
+    ];
+    let (p, n) = modal_exit_point(&[0.0, 0.0], &pts).unwrap();
+    assert_eq!(n, 3);
+    assert!(p[1] > 0.9, "{p:?}");
+    assert!(modal_exit_point(&[0.0, 0.0], &[]).is_none());
 }

@@ -477,3 +477,27 @@ impl ExitDiagnostics {
         parts.join("; ")
     }
 }
+
+/// The modal exit point: the exit whose direction from θ* has the most other exits within
+/// direction cosine 0.9 (the densest exit channel), with that count. Unlike the mean of the
+/// exit points — deep inside D when exits split between channels — it is a point of the
+/// sample, on (or just beyond) ∂D. None without exits.
+pub fn modal_exit_point(theta_star: &[f64], points: &[Vec<f64>]) -> Option<(Vec<f64>, usize)> {
+    let dirs: Vec<Vec<f64>> = points
+        .iter()
+        .map(|x| {
+            let v: Vec<f64> = x.iter().zip(theta_star).map(|(a, b)| a - b).collect();
+            unit(&v)
+        })
+        .collect();
+    (0..dirs.len())
+        .map(|i| {
+            let n = dirs
+                .iter()
+                .filter(|d| dot(d, &dirs[i]) >= CHANNEL_COSINE)
+                .count();
+            (i, n)
+        })
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(i, n)| (points[i].clone(), n))
+}

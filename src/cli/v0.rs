@@ -206,11 +206,20 @@ pub fn run_monte_carlo(
             "too few noise levels with a finite mean exit time for an Arrhenius fit",
         )
     })?;
-    let exit_point = r
-        .levels
+    // The densest exit channel at the smallest ε (the mean of the exit points lies inside D
+    // when exits split between channels).
+    let exits: Vec<Vec<f64>> = r
+        .trajectories
         .last()
-        .and_then(|l| l.mean_exit_point.clone())
+        .map(|ts| {
+            ts.iter()
+                .filter(|t| t.status == sde::Status::Exited)
+                .map(|t| t.point.clone())
+                .collect()
+        })
         .unwrap_or_default();
+    let modal = crate::analysis::exit_diagnostics::modal_exit_point(&problem.minimum, &exits);
+    let exit_point = modal.as_ref().map(|m| m.0.clone()).unwrap_or_default();
     Ok((
         MethodResult {
             method: "monte-carlo".into(),
@@ -219,11 +228,13 @@ pub fn run_monte_carlo(
             exit_point,
             wall_time_s: t.elapsed().as_secs_f64(),
             detail: format!(
-                "Arrhenius slope over ε = {:?}, {} runs each, h = {:.2e}, boundary-corrected, prefactor ε^{}",
+                "Arrhenius slope over ε = {:?}, {} runs each, h = {:.2e}, boundary-corrected, prefactor ε^{}; exit point: the modal exit channel at the smallest ε ({} of {} exits within direction cosine 0.9)",
                 c.eps.iter().map(|e| (e * 1e4).round() / 1e4).collect::<Vec<_>>(),
                 c.runs,
                 c.dt,
-                c.prefactor_exponent
+                c.prefactor_exponent,
+                modal.as_ref().map_or(0, |m| m.1),
+                exits.len()
             ),
         },
         r,
