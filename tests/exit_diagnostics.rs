@@ -102,7 +102,10 @@ fn shares_channels_and_loss_at_exit_on_known_points() {
     let d = diagnose(&s, &pts).unwrap();
     assert!((d.loss_ratio.unwrap() - 0.05).abs() < 1e-12);
     assert!(d.outside_regime);
-    assert!(d.warnings.iter().any(|w| w.contains("far below the barrier")));
+    assert!(d
+        .warnings
+        .iter()
+        .any(|w| w.contains("far below the barrier")));
 }
 
 fn problem(name: &str, w: Weight) -> Problem {
@@ -265,10 +268,10 @@ fn quadratic_control_and_regime_verdict() {
         ..config
     };
     let r = scaling(&target("quadratic-2d"), &small, &|_, _| {}).unwrap();
-    assert!(r.points.iter().all(|p| p
-        .diagnostics
-        .as_ref()
-        .is_some_and(|d| d.outside_regime)));
+    assert!(r
+        .points
+        .iter()
+        .all(|p| p.diagnostics.as_ref().is_some_and(|d| d.outside_regime)));
     for f in &r.fits {
         assert!(f.verdict.contains("no verdict"), "{}", f.verdict);
     }

@@ -6,9 +6,9 @@ use super::output::{table, Output};
 use super::{load_problem, Global, WeightArg};
 use crate::analysis::exit_diagnostics::{diagnose_problem, predicted_channels, ExitDiagnostics};
 use crate::problem::{Domain, Problem, Weight};
-use crate::sde::{ReferenceV0, Status};
 use crate::rates::prefactor::{predict, Dynamics, Options, Outcome};
 use crate::sde::{self, Config, ExitDetection, Hooks, Report, Shard};
+use crate::sde::{ReferenceV0, Status};
 use anyhow::{anyhow, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -163,12 +163,9 @@ fn weight_columns(name: &str, g: &Global, step: f64) -> Result<Vec<WeightColumn>
             Err(e) => (None, None, Some(format!("{e}"))),
         };
         let prefactor = prefactor_outcome(&p, Dynamics::Chain { step });
-        let v0_chain = prefactor.prediction().and_then(|q| {
-            q.channels
-                .iter()
-                .map(|c| c.v)
-                .min_by(|a, b| a.total_cmp(b))
-        });
+        let v0_chain = prefactor
+            .prediction()
+            .and_then(|q| q.channels.iter().map(|c| c.v).min_by(|a, b| a.total_cmp(b)));
         out.push(WeightColumn {
             weight: w.into(),
             v0_chain,
@@ -263,7 +260,12 @@ pub fn prediction_for(report: &Report, problem: &Problem) -> Outcome {
 
 /// The predicted-mean cells of a level: E\[τ\] from the run's prefactor, or with the SGD
 /// parametrisation E\[ν\] = E\[τ\]/η under each weight.
-fn predicted_cells(eps: f64, dt: f64, prediction: &Outcome, columns: &[WeightColumn]) -> Vec<String> {
+fn predicted_cells(
+    eps: f64,
+    dt: f64,
+    prediction: &Outcome,
+    columns: &[WeightColumn],
+) -> Vec<String> {
     let cell = |o: &Outcome, scale: f64| {
         o.prediction()
             .map(|p| format!("{:.4e}", p.mean_exit_time(eps) / scale))
@@ -572,7 +574,10 @@ fn finish(
         &human_report(report, &prediction, &columns, &diagnostics),
         &js,
     )?;
-    Ok(0)
+    Ok(match report.termination {
+        sde::Termination::Interrupted => super::EXIT_INTERRUPTED,
+        sde::Termination::Completed => 0,
+    })
 }
 
 /// `quasipot merge`.

@@ -262,7 +262,11 @@ fn point(method: Method, s: &Setting, seed: u64, m: PointModel, r: &Report) -> S
         let ratio = match (ln_mean, ln_se, e.ln_mean, e.ln_se) {
             (Some(a), Some(sa), Some(b), Some(sb)) => {
                 let se = (sa * sa + sb * sb).sqrt();
-                Some([(a - b).exp(), (a - b - 1.96 * se).exp(), (a - b + 1.96 * se).exp()])
+                Some([
+                    (a - b).exp(),
+                    (a - b - 1.96 * se).exp(),
+                    (a - b + 1.96 * se).exp(),
+                ])
             }
             _ => None,
         };
@@ -423,8 +427,14 @@ fn diagnostics_and_control<E: crate::sgd::ExitTest>(
             a: hessian.clone(),
             center: theta_star.to_vec(),
         };
-        let c = Config { seed, ..cfg.clone() };
-        Some((seed, crate::sgd::run_gaussian(&drift, c_sim, theta_star, exit, &c)?))
+        let c = Config {
+            seed,
+            ..cfg.clone()
+        };
+        Some((
+            seed,
+            crate::sgd::run_gaussian(&drift, c_sim, theta_star, exit, &c)?,
+        ))
     } else {
         None
     };
@@ -493,11 +503,7 @@ fn finish(
         let mut fit_of = |against: &str, xf: fn(&ScalingPoint) -> f64| {
             let mut f = sweep_fit(m, against, &pts, xf, regime.as_deref());
             if let Some((d, why)) = &dropped {
-                f.verdict = format!(
-                    "{} [in-regime points only: {} dropped]",
-                    f.verdict,
-                    d.len()
-                );
+                f.verdict = format!("{} [in-regime points only: {} dropped]", f.verdict, d.len());
                 f.dropped = d.clone();
                 f.dropped_reason = Some(why.clone());
             }

@@ -9,10 +9,10 @@ use super::{
     default_values, diagnostics_and_control, finish, point, point_seed, settings, sgd_config,
     BaseSettings, Method, PointModel, ScalingConfig, ScalingReport, Vary,
 };
-use crate::problem::ScalarField;
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
 use crate::problem::spec::DomainSpec;
+use crate::problem::ScalarField;
 use crate::problem::{
     BuildOptions, Diffusion, ModelVisitor, Problem, ProblemSpec, VectorField, Weight,
 };
@@ -191,7 +191,9 @@ pub(super) fn run_problem(
                 &h,
                 &c,
                 true,
-                p.loss.is_some().then_some(&loss as &(dyn Fn(&[f64]) -> f64 + Sync)),
+                p.loss
+                    .is_some()
+                    .then_some(&loss as &(dyn Fn(&[f64]) -> f64 + Sync)),
                 &level,
                 level_set.then_some(delta_l * s.beta),
                 &model_channels(&ms, base, &c).unwrap_or_default(),

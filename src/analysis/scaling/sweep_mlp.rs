@@ -8,9 +8,9 @@ use super::{
     default_values, diagnostics_and_control, finish, point, point_seed, settings, sgd_config,
     BaseSettings, Method, PointModel, ScalingConfig, ScalingReport, Vary,
 };
-use crate::problem::mlp::FiniteSum;
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
+use crate::problem::mlp::FiniteSum;
 use crate::problem::mlp::{fit, MlpConfig};
 use crate::problem::spec::DomainSpec;
 use crate::sgd::{finite_population_factor, run_gaussian, run_minibatch, QuadraticLevelSet};
