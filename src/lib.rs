@@ -26,6 +26,7 @@ pub mod cli;
 pub mod error;
 pub mod exact;
 pub mod generator;
+pub mod io_atomic;
 pub mod linalg;
 pub mod mam;
 pub mod olim;

@@ -1,5 +1,6 @@
 //! `quasipot` command-line entry: parse, run, map errors to exit codes
-//! (0 success, 1 a computed "no" such as engines disagreeing under `--strict`, 2 bad input).
+//! (0 success, 1 a computed "no" such as engines disagreeing under `--strict`, 2 bad input,
+//! 3 a run stopped by Ctrl-C whose partial results were written, see `cli::EXIT_INTERRUPTED`).
 
 use clap::Parser;
 

@@ -435,3 +435,221 @@ fn prefactor_prints_the_formula_and_exit_reports_the_prediction_per_level() {
     assert_eq!(v["config"]["prefactor_exponent"], -1.0);
     assert!(v["levels"][1]["predicted_mean_exit_time"].as_f64().unwrap() > 0.0);
 }
+
+/// `quasipot exit` on a run long enough to be stopped half-way (a few seconds in release mode).
+fn long_exit(dir: &std::path::Path, resume: bool) -> Command {
+    let mut c = bin();
+    c.args([
+        "exit",
+        "double-well-1d",
+        "--eps",
+        "0.6",
+        "--dt",
+        "1e-2",
+        "--runs",
+        "100000",
+        "--threads",
+        "2",
+        "-q",
+        "--json",
+        "--out",
+    ])
+    .arg(dir)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped());
+    if resume {
+        c.arg("--resume");
+    }
+    c
+}
+
+fn file_len(p: &std::path::Path) -> u64 {
+    std::fs::metadata(p).map_or(0, |m| m.len())
+}
+
+/// Start `cmd`, wait until `stream` is at least `grow` bytes longer than now (or `wait_ms`
+/// passed, whichever first), then stop it with `signal` (None: SIGKILL). Returns the exit code
+/// (None when killed by a signal) and whether it was still running when stopped.
+fn stop_after(
+    mut cmd: Command,
+    stream: &std::path::Path,
+    grow: u64,
+    wait_ms: u64,
+    signal: Option<&str>,
+) -> (Option<i32>, bool) {
+    let start = file_len(stream);
+    let t0 = std::time::Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return (st.code(), false);
+        }
+        if file_len(stream) >= start + grow || t0.elapsed().as_millis() as u64 >= wait_ms {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    match signal {
+        // `Child::kill` is SIGKILL on unix: no handler runs, nothing is flushed.
+        None => child.kill().unwrap(),
+        Some(sig) => {
+            let ok = Command::new("kill")
+                .args([sig, &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+    }
+    let st = child.wait().unwrap();
+    (st.code(), true)
+}
+
+/// The file up to and including its last newline.
+fn complete_prefix(p: &std::path::Path) -> Vec<u8> {
+    let b = std::fs::read(p).unwrap();
+    let end = b.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+    b[..end].to_vec()
+}
+
+/// Tear the last complete row inside its last number, as a kill mid-write would.
+fn tear_last_row(p: &std::path::Path) {
+    let b = complete_prefix(p);
+    let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+    f.set_len(b.len() as u64 - 4).unwrap();
+}
+
+fn result(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn killed_and_interrupted_exit_runs_resume_to_the_uninterrupted_result() {
+    let whole = tmp("kill-whole");
+    let _ = std::fs::remove_dir_all(&whole);
+    let o = long_exit(&whole, false).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let dir = tmp("kill-cut");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stream = dir.join("trajectories.csv");
+
+    // Ctrl-C: partial results written, exit code 3, termination "interrupted".
+    let (code, running) = stop_after(
+        long_exit(&dir, false),
+        &stream,
+        40_000,
+        20_000,
+        Some("-INT"),
+    );
+    assert!(running, "the run finished before it could be interrupted");
+    assert_eq!(code, Some(3));
+    let r = result(&dir);
+    assert_eq!(r["termination"], "interrupted");
+    assert!(r["levels"][0]["not_run"].as_u64().unwrap() > 0);
+    let summarised = r["stream"]["rows"].as_u64().unwrap();
+
+    // SIGKILL at several moments of resumes: early (while repairing and starting) and late;
+    // each time every complete row on disk before the resume must still be there, in place.
+    for (grow, wait_ms, tear) in [
+        (1 << 40, 30, true),
+        (300_000, 20_000, false),
+        (1_500_000, 20_000, true),
+    ] {
+        if tear {
+            tear_last_row(&stream);
+        }
+        let before = complete_prefix(&stream);
+        let (code, running) = stop_after(long_exit(&dir, true), &stream, grow, wait_ms, None);
+        assert!(running, "the resume finished before it was killed");
+        assert_eq!(code, None);
+        let after = std::fs::read(&stream).unwrap();
+        assert!(
+            after.starts_with(&before),
+            "a killed resume lost or rewrote rows ({} bytes before, {} after)",
+            before.len(),
+            after.len()
+        );
+    }
+    assert!(
+        complete_prefix(&stream)
+            .iter()
+            .filter(|&&c| c == b'\n')
+            .count() as u64
+            > summarised + 1,
+        "result.json should now be older than the stream"
+    );
+
+    // The last resume repairs the torn row and completes the run: bit-identical to the run
+    // that was never stopped.
+    tear_last_row(&stream);
+    let o = long_exit(&dir, true).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (a, b) = (result(&whole), result(&dir));
+    assert_eq!(b["termination"], "completed");
+    assert_eq!(
+        a["levels"][0]["stats"]["mean"],
+        b["levels"][0]["stats"]["mean"]
+    );
+    assert_eq!(a["levels"][0]["runs"], b["levels"][0]["runs"]);
+    let rows = |d: &std::path::Path| std::fs::read(d.join("exit_trajectories.csv")).unwrap();
+    assert!(rows(&whole) == rows(&dir), "per-trajectory rows differ");
+    let w = b["warnings"].to_string();
+    assert!(w.contains("torn") && w.contains("cut off"), "{w}");
+    assert!(w.contains("result.json was stale"), "{w}");
+    let _ = std::fs::remove_dir_all(&whole);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn merge_of_an_incomplete_shard_set_is_refused_with_exit_code_2() {
+    let dirs: Vec<PathBuf> = (0..3).map(|k| tmp(&format!("merge-set{k}"))).collect();
+    for (k, d) in dirs.iter().enumerate() {
+        let _ = std::fs::remove_dir_all(d);
+        let shard = format!("{k}/3");
+        let (code, _, err) = run(&[
+            "exit",
+            "double-well-1d",
+            "--eps",
+            "0.9",
+            "--runs",
+            "30",
+            "--shard",
+            &shard,
+            "-q",
+            "--json",
+            "--out",
+            d.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, _, err) = run(&[
+        "merge",
+        "double-well-1d",
+        dirs[0].to_str().unwrap(),
+        dirs[2].to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("Error: merge: incomplete shard set"),
+        "{err}"
+    );
+    assert!(
+        err.contains("shard 1/3 missing") && err.contains("--shard 1/3 --out DIR"),
+        "{err}"
+    );
+    let all: Vec<&str> = dirs.iter().map(|d| d.to_str().unwrap()).collect();
+    let (code, _, err) = run(&[&["merge", "double-well-1d", "--json"], &all[..]].concat());
+    assert_eq!(code, 0, "{err}");
+    for d in &dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

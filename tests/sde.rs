@@ -52,10 +52,12 @@ fn pool(n: usize) -> rayon::ThreadPool {
         .unwrap()
 }
 
-/// The report as JSON without the wall-clock figures.
+/// The report as JSON without the wall-clock figures and the stream bookkeeping (how many rows
+/// of `OUT/trajectories.csv` it summarises, absent without `--out`).
 fn json(r: &Report) -> String {
     let mut v = serde_json::to_value(r).unwrap();
     v.as_object_mut().unwrap().remove("timing");
+    v.as_object_mut().unwrap().remove("stream");
     v.to_string()
 }
 
@@ -220,6 +222,129 @@ fn cancelled_run_keeps_its_trajectories_and_resume_reproduces_the_single_run() {
     assert_eq!(json(&resumed), json(&full));
     assert_eq!(resumed.trajectories, full.trajectories);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Hooks that cancel the run once `n` trajectories of a level are finished.
+fn cancel_after(n: u64) -> Hooks {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    Hooks {
+        cancel: Some(cancel),
+        progress: Some(Arc::new(move |pr: &quasipot::sde::Progress| {
+            if pr.done >= n {
+                flag.store(true, Ordering::Relaxed);
+            }
+        })),
+    }
+}
+
+/// The file up to and including its last newline (the rows a kill cannot take back).
+fn complete_prefix(path: &Path) -> Vec<u8> {
+    let b = std::fs::read(path).unwrap();
+    let end = b.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+    b[..end].to_vec()
+}
+
+#[test]
+fn resume_appends_after_cutting_off_a_torn_row_and_ignores_rows_beyond_the_manifest() {
+    let p = double_well();
+    let c = config(vec![0.8], 5e-3, 400);
+    let full = run(&p, &c).unwrap();
+    let dir = tmpdir("torn");
+    let stream = dir.join("trajectories.csv");
+    let mut cut = c.clone();
+    cut.out = Some(dir.clone());
+    let partial = pool(2).install(|| run_with(&p, &cut, &cancel_after(100)).unwrap());
+    assert_eq!(partial.termination, Termination::Interrupted);
+    // Results written now record the rows they summarise…
+    quasipot::sde::write_files(&partial, &p, &dir).unwrap();
+    let rows = partial.stream.unwrap().rows;
+    assert_eq!(
+        rows as usize,
+        std::fs::read_to_string(&stream).unwrap().lines().count() - 1
+    );
+    // …and a second interrupted resume (no result files written) makes them stale.
+    let mut resume = cut.clone();
+    resume.resume = true;
+    let second = pool(2).install(|| run_with(&p, &resume, &cancel_after(200)).unwrap());
+    assert!(second.stream.unwrap().rows > rows);
+    // A kill mid-write: the last row torn inside its last number (it still parses, as a
+    // shorter float, so only the missing newline gives it away), after a complete row that
+    // run.json does not describe (level 5 of a one-level run).
+    let text = std::fs::read_to_string(&stream).unwrap();
+    let body = text.trim_end_matches('\n');
+    let (head, last) = body.rsplit_once('\n').unwrap();
+    let kept = format!("{head}\n5,3,exited,10,-0.5\n");
+    std::fs::write(&stream, format!("{kept}{}", &last[..last.len() - 3])).unwrap();
+    let resumed = run(&p, &resume).unwrap();
+    assert_eq!(resumed.termination, Termination::Completed);
+    assert_eq!(resumed.trajectories, full.trajectories);
+    assert_eq!(resumed.levels, full.levels);
+    let w = resumed.warnings.join("\n");
+    assert!(w.contains("torn") && w.contains("cut off"), "{w}");
+    assert!(w.contains("beyond what run.json describes"), "{w}");
+    assert!(w.contains("exit_report.json was stale"), "{w}");
+    // Appended, not rewritten: every complete row that was on disk is still there, in place.
+    let after = std::fs::read(&stream).unwrap();
+    assert!(after.starts_with(kept.as_bytes()));
+    assert!(after.ends_with(b"\n"));
+    // The merge of the directory (a whole run) reads the same trajectories.
+    let merged = merge_dirs(&p, std::slice::from_ref(&dir)).unwrap();
+    assert_eq!(merged.trajectories, full.trajectories);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn merge_refuses_missing_and_unfinished_shards() {
+    let p = double_well();
+    let c = config(vec![0.8], 5e-3, 120);
+    let dirs: Vec<PathBuf> = (0..3).map(|k| tmpdir(&format!("set{k}"))).collect();
+    for (k, d) in dirs.iter().enumerate() {
+        let mut s = c.clone();
+        s.shard = Some(Shard {
+            index: k as u64,
+            count: 3,
+        });
+        s.out = Some(d.clone());
+        if k == 1 {
+            // Shard 1 is stopped half-way.
+            let r = pool(2).install(|| run_with(&p, &s, &cancel_after(10)).unwrap());
+            assert_eq!(r.termination, Termination::Interrupted);
+        } else {
+            run(&p, &s).unwrap();
+        }
+    }
+    let two = [dirs[0].clone(), dirs[2].clone()];
+    let e = merge_dirs(&p, &two).unwrap_err();
+    let m = e.to_string();
+    assert!(matches!(e, quasipot::Error::Invalid { .. }), "{m}");
+    assert!(m.contains("shard 1/3 missing"), "{m}");
+    assert!(
+        m.contains("quasipot exit double-well-1d --eps 0.8 --dt 0.005 --runs 120 --seed 0 --shard 1/3 --out DIR"),
+        "{m}"
+    );
+    let e = merge_dirs(&p, &dirs).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("{} is incomplete", dirs[1].display())),
+        "{e}"
+    );
+    assert!(e.contains("--shard 1/3") && e.contains("--resume"), "{e}");
+    // The same shard twice is refused too.
+    let e = merge_dirs(&p, &[dirs[0].clone(), dirs[0].clone(), dirs[2].clone()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("both shard 0/3"), "{e}");
+    // Once shard 1 is resumed, the set merges into the single run.
+    let mut s = c.clone();
+    s.shard = Some(Shard { index: 1, count: 3 });
+    s.out = Some(dirs[1].clone());
+    s.resume = true;
+    run(&p, &s).unwrap();
+    let merged = merge_dirs(&p, &dirs).unwrap();
+    assert_eq!(merged.trajectories, run(&p, &c).unwrap().trajectories);
+    for d in &dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }
 
 #[test]

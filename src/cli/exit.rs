@@ -574,7 +574,10 @@ fn finish(
         &human_report(report, &prediction, &columns, &diagnostics),
         &js,
     )?;
-    Ok(0)
+    Ok(match report.termination {
+        sde::Termination::Interrupted => super::EXIT_INTERRUPTED,
+        sde::Termination::Completed => 0,
+    })
 }
 
 /// `quasipot merge`.

@@ -112,7 +112,7 @@ pub enum Command {
     /// V0 from the Arrhenius fit of ln E\[τ\] against 1/ε², and exit diagnostics (loss at exit,
     /// energy shares, exit channels, whether the exits are large-deviation events).
     #[command(
-        after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.2 --batch 3,4,5 --runs 400       # Gaussian SGD itself (eq. 2, a = C), ε² = η/B, both weights' predictions\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n  quasipot exit double-well-1d --eps 0.15,0.125 --method ams --boundary-correction   # rare exits by splitting\n\nCtrl-C stops cleanly and keeps finished trajectories; --resume continues a run in --out."
+        after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.2 --batch 3,4,5 --runs 400       # Gaussian SGD itself (eq. 2, a = C), ε² = η/B, both weights' predictions\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n  quasipot exit double-well-1d --eps 0.15,0.125 --method ams --boundary-correction   # rare exits by splitting\n\nCtrl-C stops cleanly, writes the partial results and exits with code 3 (interrupted; 0 = completed, 2 = bad input); --resume continues a run in --out, appending to its trajectories.csv after cutting off a row torn by a kill."
     )]
     Exit(exit::ExitArgs),
     /// Combine `exit --shard k/n` output directories into the result a single run gives.
@@ -223,6 +223,10 @@ pub fn run(cli: Cli) -> Result<i32> {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ComputedNo(pub String);
+
+/// Exit code of a run stopped early by Ctrl-C (SIGINT; termination `interrupted`): its partial
+/// results are written, and `--resume` completes it. Distinct from 0 so that scripts can tell.
+pub const EXIT_INTERRUPTED: i32 = 3;
 
 /// Exit code for an error: 1 for a computed "no", 2 for bad input or anything else.
 pub fn exit_code(e: &anyhow::Error) -> i32 {

@@ -30,7 +30,8 @@ impl Output {
     pub fn finish(&self, human: &str, json: &Value) -> Result<()> {
         if let Some(dir) = self.dir()? {
             let p = dir.join("result.json");
-            std::fs::write(&p, serde_json::to_string_pretty(json)? + "\n")
+            // Atomically, so that a kill while writing never leaves a torn result.json.
+            crate::io_atomic::write(&p, serde_json::to_string_pretty(json)? + "\n")
                 .with_context(|| format!("--out: cannot write {}", p.display()))?;
         }
         if self.json {

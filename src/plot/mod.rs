@@ -41,18 +41,20 @@ pub fn save_figure(fig: &impl Figure, stem: &Path, size: (u32, u32)) -> Result<V
     register_font();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
-    {
-        let root = BitMapBackend::new(&png, size).into_drawing_area();
+    // Each image is drawn into a temporary file and renamed into place (crate::io_atomic), so
+    // a run killed while plotting leaves the previous figure, not a truncated one.
+    crate::io_atomic::write_with(&png, |tmp| {
+        let root = BitMapBackend::new(tmp, size).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         fig.draw(&root)?;
-        root.present().map_err(plot_err)?;
-    }
-    {
-        let root = SVGBackend::new(&svg, size).into_drawing_area();
+        root.present().map_err(plot_err)
+    })?;
+    crate::io_atomic::write_with(&svg, |tmp| {
+        let root = SVGBackend::new(tmp, size).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         fig.draw(&root)?;
-        root.present().map_err(plot_err)?;
-    }
+        root.present().map_err(plot_err)
+    })?;
     Ok(vec![png, svg])
 }
 pub mod grid;

@@ -94,9 +94,12 @@ pub fn write_vector_npy(path: &Path, v: &[f64]) -> Result<()> {
 }
 
 fn write_npy<T: ndarray_npy::WriteNpyExt>(path: &Path, a: &T) -> Result<()> {
-    ndarray_npy::write_npy(path, a).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        source: std::io::Error::other(e.to_string()),
+    // Atomically: a kill mid-write leaves the previous array, not a torn one.
+    crate::io_atomic::write_with(path, |tmp| {
+        ndarray_npy::write_npy(tmp, a).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })
     })
 }
 

@@ -6,9 +6,12 @@
 
 use super::kernel::{dispatch, Dim, Kernel, KernelFailure, KernelVisitor, Status, Trajectory};
 use super::rng::level_seed;
-use super::stream::{read_stream, Manifest, StreamWriter, MANIFEST, STREAM};
+use super::stream::{
+    repair, scan, stale_results, Manifest, StreamInfo, StreamWriter, MANIFEST, STREAM,
+};
 use super::{
-    Config, Hooks, LevelReport, Progress, ReferenceV0, Report, Stiffness, Termination, Timing,
+    Config, Hooks, LevelReport, Progress, ReferenceV0, Report, Shard, Stiffness, Termination,
+    Timing,
 };
 use crate::analysis::{fit_arrhenius, ArrheniusPoint, ExitStatistics};
 use crate::error::{Error, Result};
@@ -127,6 +130,9 @@ pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Rep
     let levels = config.eps.len();
     let dim = problem.dim();
     let manifest = Manifest::new(problem, config);
+    let range = config
+        .shard
+        .map_or(0..config.runs, |s| s.range(config.runs));
     let mut done: Vec<Vec<Trajectory>> = vec![Vec::new(); levels];
     let writer = match &config.out {
         None => None,
@@ -148,27 +154,46 @@ pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Rep
                         format!("refusing to resume {}: {why}", dir.display()),
                     ));
                 }
-                done = read_stream(dir, levels, dim, true)?;
-            } else if dir.join(MANIFEST).exists() && dir.join(STREAM).exists() {
-                return Err(Error::invalid(
-                    "--out",
-                    format!(
-                        "{} already holds an exit run; pass --resume to continue it, or choose another directory",
-                        dir.display()
-                    ),
-                ));
+                // Append to what is on disk (after cutting off a torn last row), never rewrite
+                // it: a kill during the resume then cannot lose a finished trajectory.
+                let rep = repair(dir, levels, dim, range.clone())?;
+                warnings.extend(rep.notes);
+                for (path, rows) in stale_results(dir, rep.rows) {
+                    warnings.push(format!(
+                        "{} was stale: it summarised {rows} rows of {STREAM}, which holds {} (the run was killed before its results were rewritten); it is recomputed",
+                        path.display(),
+                        rep.rows
+                    ));
+                }
+                done = rep.done;
+                Some(StreamWriter::append(dir, rep.rows)?)
+            } else {
+                let stream = dir.join(STREAM);
+                if std::fs::metadata(&stream).is_ok_and(|m| m.len() > 0) {
+                    return Err(Error::invalid(
+                        "--out",
+                        if dir.join(MANIFEST).exists() {
+                            format!(
+                                "{} already holds an exit run; pass --resume to continue it, or choose another directory",
+                                dir.display()
+                            )
+                        } else {
+                            format!(
+                                "{} holds {STREAM} but no {MANIFEST}: it cannot be resumed, and a new run would overwrite it; move it away or choose another directory",
+                                dir.display()
+                            )
+                        },
+                    ));
+                }
+                manifest.write(dir)?;
+                Some(StreamWriter::create(dir, dim)?)
             }
-            manifest.write(dir)?;
-            Some(StreamWriter::create(dir, dim, &done)?)
         }
     };
     let cancel = hooks
         .cancel
         .clone()
         .unwrap_or_else(|| Arc::new(AtomicBool::new(false)));
-    let range = config
-        .shard
-        .map_or(0..config.runs, |s| s.range(config.runs));
     let start = Instant::now();
     let mut steps = 0u64;
     let mut all = Vec::with_capacity(levels);
@@ -213,7 +238,9 @@ pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Rep
         steps_per_s: steps as f64 / wall.max(1e-12),
     };
     let expected = range.end - range.start;
-    assemble(&meta, config.clone(), all, expected, timing, warnings)
+    let mut report = assemble(&meta, config.clone(), all, expected, timing, warnings)?;
+    report.stream = writer.as_ref().map(|w| StreamInfo { rows: w.rows() });
+    Ok(report)
 }
 
 struct LevelJob<'a> {
@@ -486,6 +513,7 @@ fn assemble(
         warnings,
         timing,
         trajectories,
+        stream: None,
     })
 }
 
@@ -588,9 +616,114 @@ fn base_warnings(config: &Config, st: &Stiffness) -> Vec<String> {
     w
 }
 
+/// The `quasipot exit` command line that produces (or with `resume` completes) shard `shard` of
+/// the run `config` in `out`, for error messages.
+fn exit_command(
+    problem: &str,
+    config: &Config,
+    shard: Option<Shard>,
+    out: &str,
+    resume: bool,
+) -> String {
+    let join = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
+    let mut s = format!("quasipot exit {problem}");
+    match &config.sgd {
+        Some(sgd) => s.push_str(&format!(" --lr {} --batch {}", sgd.lr, join(&sgd.batch))),
+        None => s.push_str(&format!(" --eps {} --dt {}", join(&config.eps), config.dt)),
+    }
+    s.push_str(&format!(" --runs {} --seed {}", config.runs, config.seed));
+    if config.max_steps != Config::default().max_steps {
+        s.push_str(&format!(" --max-steps {}", config.max_steps));
+    }
+    if config.detection == super::ExitDetection::BoundaryCorrected {
+        s.push_str(" --boundary-correction");
+    }
+    if let Some(k) = shard {
+        s.push_str(&format!(" --shard {}/{}", k.index, k.count));
+    }
+    s.push_str(&format!(" --out {out}"));
+    if resume {
+        s.push_str(" --resume");
+    }
+    s
+}
+
+/// Refuse a set of shard manifests that does not cover the run: shards of different splits,
+/// an unsharded run mixed with shards, a shard given twice, or missing shards (named k/n with
+/// the command that produces them).
+fn check_shard_set(problem: &str, dirs: &[PathBuf], manifests: &[Manifest]) -> Result<()> {
+    let shards: Vec<Option<Shard>> = manifests.iter().map(|m| m.config.shard).collect();
+    let Some(n) = shards.iter().flatten().map(|s| s.count).next() else {
+        // Unsharded runs: one is the whole run; two would overlap (refused by `union`).
+        return Ok(());
+    };
+    let mut by_index: Vec<Option<&PathBuf>> = vec![None; n as usize];
+    for (d, s) in dirs.iter().zip(&shards) {
+        let Some(s) = s else {
+            return Err(Error::invalid(
+                "merge",
+                format!(
+                    "{} is a whole (unsharded) run and cannot be merged with shards k/{n}",
+                    d.display()
+                ),
+            ));
+        };
+        if s.count != n {
+            return Err(Error::invalid(
+                "merge",
+                format!(
+                    "{} is shard {}/{} but the other shards are k/{n}: they split the run differently",
+                    d.display(),
+                    s.index,
+                    s.count
+                ),
+            ));
+        }
+        if let Some(other) = by_index[s.index as usize].replace(d) {
+            return Err(Error::invalid(
+                "merge",
+                format!(
+                    "{} and {} are both shard {}/{n}",
+                    other.display(),
+                    d.display(),
+                    s.index
+                ),
+            ));
+        }
+    }
+    let missing: Vec<u64> = (0..n).filter(|&k| by_index[k as usize].is_none()).collect();
+    if let Some(&k) = missing.first() {
+        let names: Vec<String> = missing.iter().map(|k| format!("{k}/{n}")).collect();
+        let config = &manifests[0].config;
+        return Err(Error::invalid(
+            "merge",
+            format!(
+                "incomplete shard set: {} of {n} shards given, shard{} {} missing; produce {} with `{}` (and the same --weight/--param flags as the others), then merge all {n} directories",
+                n as usize - missing.len(),
+                if missing.len() == 1 { "" } else { "s" },
+                names.join(", "),
+                if missing.len() == 1 { "it" } else { "each" },
+                exit_command(
+                    problem,
+                    config,
+                    Some(Shard { index: k, count: n }),
+                    "DIR",
+                    false
+                ),
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Merge the `--out` directories of the shards of one run (`quasipot merge DIR..`): reads each
 /// `run.json` and `trajectories.csv`, checks they belong to one run of `problem`, and returns
 /// the report of the whole run (per-trajectory data included, ready for [`super::write_files`]).
+///
+/// Errors: a directory of another run, an incomplete shard set (naming the missing shards k/n
+/// and the command that produces them), or a shard that is itself incomplete (interrupted or
+/// killed; naming its directory and the `--resume` that completes it). A `result.json` in a
+/// shard directory that summarises fewer rows than its stream holds is reported as stale.
 pub fn merge_dirs(problem: &Problem, dirs: &[PathBuf]) -> Result<Report> {
     if dirs.is_empty() {
         return Err(Error::invalid("merge", "give at least one directory"));
@@ -608,23 +741,70 @@ pub fn merge_dirs(problem: &Problem, dirs: &[PathBuf]) -> Result<Report> {
             ));
         }
     }
+    check_shard_set(&problem.name, dirs, &manifests)?;
     let mut config = manifests[0].config.clone();
     config.shard = None;
     let levels = config.eps.len();
     let mut parts = Vec::with_capacity(dirs.len());
-    for d in dirs {
-        parts.push(read_stream(d, levels, problem.dim(), false)?);
+    let mut warnings = Vec::new();
+    for (d, m) in dirs.iter().zip(&manifests) {
+        let range = m
+            .config
+            .shard
+            .map_or(0..config.runs, |s| s.range(config.runs));
+        let sc = scan(d, levels, problem.dim(), range.clone())?;
+        let (ts, _) = sc.trajectories(levels, false);
+        // A shard must hold a finished row for every index of its range at every level.
+        let want = range.end - range.start;
+        let short: u64 = ts
+            .iter()
+            .map(|v| want - v.iter().filter(|t| t.status != Status::Interrupted).count() as u64)
+            .sum();
+        if short > 0 {
+            return Err(Error::invalid(
+                "merge",
+                format!(
+                    "{} is incomplete ({short} of {} trajectories missing or interrupted{}): complete it with `{}`, then merge again",
+                    d.display(),
+                    want * levels as u64,
+                    if sc.torn_bytes > 0 { ", and its last row is torn" } else { "" },
+                    exit_command(
+                        &problem.name,
+                        &m.config,
+                        m.config.shard,
+                        &d.display().to_string(),
+                        true
+                    )
+                ),
+            ));
+        }
+        for (path, rows) in stale_results(d, sc.complete_rows) {
+            warnings.push(format!(
+                "{} is stale: it summarises {rows} rows of {STREAM}, which holds {}; the merge reads {STREAM}, and `{}` rewrites it",
+                path.display(),
+                sc.complete_rows,
+                exit_command(
+                    &problem.name,
+                    &m.config,
+                    m.config.shard,
+                    &d.display().to_string(),
+                    true
+                )
+            ));
+        }
+        parts.push(ts);
     }
     let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     let all = union(parts, levels, &names)?;
     let meta = meta(problem, &config)?;
-    let warnings = base_warnings(&config, &meta.stiffness);
+    let mut w = base_warnings(&config, &meta.stiffness);
+    w.extend(warnings);
     assemble(
         &meta,
         config.clone(),
         all,
         config.runs,
         Timing::default(),
-        warnings,
+        w,
     )
 }

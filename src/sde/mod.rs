@@ -420,4 +420,9 @@ pub struct Report {
     /// Per level, the trajectories sorted by index (written as CSV/.npy by [`write_files`]).
     #[serde(skip)]
     pub trajectories: Vec<Vec<Trajectory>>,
+    /// With [`Config::out`]: how many rows of `OUT/trajectories.csv` this report summarises. A
+    /// `result.json` whose count differs from the rows now in the stream is stale; `--resume`
+    /// and `merge` say so ([`stream::stale_results`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<stream::StreamInfo>,
 }

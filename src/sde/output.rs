@@ -10,10 +10,14 @@
 //! * figures (PNG + SVG): `arrhenius` (ln E\[τ\] against 1/ε² with 95 % bars, the fitted line and
 //!   the line of the reference slope V₀), `exit_time_histogram_eps{ℓ}` (exit-time density against
 //!   the exponential law of the same mean), and `exit_points` (d = 2: exit points and ∂D).
+//!
+//! Each file is replaced atomically ([`crate::io_atomic`]): a run killed while writing leaves
+//! the previous version of a file or the new one, never a torn file.
 
 use super::kernel::Status;
 use super::Report;
 use crate::error::{Error, Result};
+use crate::io_atomic::write as write_atomic;
 use crate::plot::{plot_err, save_figure, Figure, FONT};
 use crate::problem::matrix_io::write_array2_npy;
 use crate::problem::Problem;
@@ -63,7 +67,7 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &Path) -> Result<Vec
             s.push('\n');
         }
     }
-    std::fs::write(&path, s).map_err(io_err(&path))?;
+    write_atomic(&path, s)?;
     written.push(path);
 
     // Summary CSV.
@@ -95,13 +99,13 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &Path) -> Result<Vec
             opt(l.mean_iterations),
         );
     }
-    std::fs::write(&path, s).map_err(io_err(&path))?;
+    write_atomic(&path, s)?;
     written.push(path);
 
     let path = dir.join("exit_report.json");
     let json = serde_json::to_string_pretty(report)
         .map_err(|e| Error::numerical("exit report JSON", e.to_string()))?;
-    std::fs::write(&path, json).map_err(io_err(&path))?;
+    write_atomic(&path, json)?;
     written.push(path);
 
     // Exit points.

@@ -3,7 +3,9 @@
 //!
 //! One line per trajectory: `level,index,status,steps,x0,..,x{d-1}` (floats in Rust's shortest
 //! round-trip form, so a resumed or merged run reproduces the numbers bit for bit). Lines are
-//! written in completion order; a truncated last line (killed mid-write) is ignored on reading.
+//! written in completion order and the file is only ever appended to, also by `--resume`, so a
+//! kill can damage nothing but the bytes after the last newline: a torn last row, which reading
+//! ignores and [`repair`] cuts off before a resume appends. The manifest is replaced atomically.
 
 use super::kernel::{Status, Trajectory};
 use super::{Config, Shard};
@@ -11,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::problem::{Diffusion, Problem, VectorField};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -165,11 +168,10 @@ impl Manifest {
     /// Write `dir/run.json`.
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join(MANIFEST);
-        let text = serde_json::to_string_pretty(self).expect("manifest serialises");
-        std::fs::write(&path, text).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::numerical("run manifest JSON", e.to_string()))?;
+        // Atomically: a kill while writing must not leave a torn manifest beside the stream.
+        crate::io_atomic::write(&path, text)
     }
 }
 
@@ -205,48 +207,232 @@ fn parse_line(line: &str, dim: usize) -> Option<(usize, Trajectory)> {
     ))
 }
 
-/// Read the trajectories streamed in `dir` (per level, sorted by index; duplicates keep the
-/// first; malformed lines, e.g. a truncated last line, are skipped). With `finished_only`,
-/// interrupted trajectories are left out (they are re-run on resume).
+/// The header line of a stream of dimension `dim` (without newline).
+fn header(dim: usize) -> String {
+    let mut h = "level,index,status,steps".to_string();
+    for i in 0..dim {
+        h.push_str(&format!(",x{i}"));
+    }
+    h
+}
+
+/// What a scan of `trajectories.csv` found. Only lines that end in a newline count as rows:
+/// the file is written by appending, so the one place a kill can tear a row is after the last
+/// newline (a torn row may still parse, as a shorter number, and must not be trusted).
+#[derive(Clone, Debug, Default)]
+pub struct Scan {
+    /// Complete rows that belong to the run, in file order: (level, trajectory).
+    pub rows: Vec<(usize, Trajectory)>,
+    /// Complete data rows in the file (every newline-terminated line after the header).
+    pub complete_rows: u64,
+    /// Bytes up to and including the last newline.
+    pub complete_len: u64,
+    /// Bytes after the last newline: a row torn by a kill mid-write.
+    pub torn_bytes: u64,
+    /// Whether the header line is complete.
+    pub header: bool,
+    /// 1-based line numbers of complete rows that do not parse.
+    pub malformed: Vec<u64>,
+    /// Complete rows outside the run (level ≥ the number of levels, or index out of range).
+    pub outside: u64,
+}
+
+/// Scan `dir/trajectories.csv` of a run with `levels` noise levels in dimension `dim` whose
+/// trajectory indices lie in `range`. Errors: the file cannot be read, or its header is not
+/// that of a stream of dimension `dim`.
+pub fn scan(dir: &Path, levels: usize, dim: usize, range: Range<u64>) -> Result<Scan> {
+    let path = dir.join(STREAM);
+    let bytes = std::fs::read(&path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    let mut sc = Scan::default();
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    sc.complete_len = end as u64;
+    sc.torn_bytes = (bytes.len() - end) as u64;
+    // The complete lines: header, then rows (the last newline ends the last complete one).
+    let mut lines = bytes[..end.saturating_sub(1)].split(|&b| b == b'\n');
+    if end > 0 {
+        let first = lines.next().unwrap_or_default();
+        let want = header(dim);
+        if first != want.as_bytes() {
+            return Err(Error::invalid(
+                path.display().to_string(),
+                format!(
+                    "not a trajectory stream of dimension {dim}: the first line is \"{}\", expected \"{want}\"",
+                    String::from_utf8_lossy(first)
+                ),
+            ));
+        }
+        sc.header = true;
+    }
+    for (k, line) in lines.enumerate() {
+        sc.complete_rows += 1;
+        match std::str::from_utf8(line)
+            .ok()
+            .and_then(|l| parse_line(l, dim))
+        {
+            Some((l, t)) if l < levels && range.contains(&t.index) => sc.rows.push((l, t)),
+            Some(_) => sc.outside += 1,
+            None => sc.malformed.push(k as u64 + 2),
+        }
+    }
+    Ok(sc)
+}
+
+impl Scan {
+    /// The rows per level, sorted by index. An index may occur twice: interrupted, then
+    /// finished by a resume; the finished row wins, and of two finished rows the first (they
+    /// are identical: each index has its own random stream). With `finished_only`, interrupted
+    /// trajectories are left out (they are re-run on resume). Also returns how many finished
+    /// rows repeated an earlier finished row.
+    pub fn trajectories(&self, levels: usize, finished_only: bool) -> (Vec<Vec<Trajectory>>, u64) {
+        let mut out = vec![Vec::new(); levels];
+        for (l, t) in &self.rows {
+            if !(finished_only && t.status == Status::Interrupted) {
+                out[*l].push(t.clone());
+            }
+        }
+        let mut repeated = 0;
+        for v in &mut out {
+            // Stable sort: among equal keys file order is kept.
+            v.sort_by_key(|t| (t.index, t.status == Status::Interrupted));
+            let finished_before = v.iter().filter(|t| t.status != Status::Interrupted).count();
+            v.dedup_by_key(|t| t.index);
+            let finished_after = v.iter().filter(|t| t.status != Status::Interrupted).count();
+            repeated += (finished_before - finished_after) as u64;
+        }
+        (out, repeated)
+    }
+}
+
+/// Read the trajectories streamed in `dir` (per level, sorted by index; see
+/// [`Scan::trajectories`] for repeated indices; malformed rows and a torn last row are
+/// skipped). With `finished_only`, interrupted trajectories are left out.
 pub fn read_stream(
     dir: &Path,
     levels: usize,
     dim: usize,
     finished_only: bool,
 ) -> Result<Vec<Vec<Trajectory>>> {
+    Ok(scan(dir, levels, dim, 0..u64::MAX)?
+        .trajectories(levels, finished_only)
+        .0)
+}
+
+/// What [`repair`] kept and did.
+#[derive(Clone, Debug)]
+pub struct Repaired {
+    /// The finished trajectories per level, sorted by index.
+    pub done: Vec<Vec<Trajectory>>,
+    /// Complete data rows in the file after the repair (the count a writer continues from).
+    pub rows: u64,
+    /// What was repaired or ignored, one sentence each (for the report's warnings).
+    pub notes: Vec<String>,
+}
+
+/// Make `dir/trajectories.csv` ready to be appended to by a resume: a torn last row (a kill
+/// mid-write) is cut off, a missing or torn header is written; every complete row is kept on
+/// disk. Complete rows that do not parse, lie outside the run (`levels`, `range`) or repeat a
+/// finished trajectory are left in place but ignored, and a note says so.
+pub fn repair(dir: &Path, levels: usize, dim: usize, range: Range<u64>) -> Result<Repaired> {
     let path = dir.join(STREAM);
-    let file = File::open(&path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
+    let name = path.display().to_string();
+    let io = |e| Error::Io {
+        path: name.clone(),
         source: e,
-    })?;
-    let mut out = vec![Vec::new(); levels];
-    for line in BufReader::new(file).lines().skip(1) {
-        let line = line.map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        if let Some((l, t)) = parse_line(&line, dim) {
-            if l < levels && !(finished_only && t.status == Status::Interrupted) {
-                out[l].push(t);
-            }
+    };
+    let mut notes = Vec::new();
+    if !path.exists() {
+        // Killed after run.json was written, before the stream was created.
+        std::fs::write(&path, header(dim) + "\n").map_err(io)?;
+        notes.push(format!(
+            "{name} was missing (the run stopped before its first row): started afresh"
+        ));
+    }
+    let sc = scan(dir, levels, dim, range.clone())?;
+    if sc.torn_bytes > 0 || !sc.header {
+        let f = OpenOptions::new().write(true).open(&path).map_err(io)?;
+        f.set_len(sc.complete_len).map_err(io)?;
+        if !sc.header {
+            drop(f);
+            std::fs::write(&path, header(dim) + "\n").map_err(io)?;
+            notes.push(format!(
+                "repaired {name}: its header was torn ({} bytes, a kill mid-write) and was rewritten",
+                sc.torn_bytes
+            ));
+        } else {
+            f.sync_all().map_err(io)?;
+            notes.push(format!(
+                "repaired {name}: the last row was torn ({} bytes after the last complete row, a kill mid-write) and was cut off; its trajectory is re-run, and all {} complete rows are kept",
+                sc.torn_bytes, sc.complete_rows
+            ));
         }
     }
-    for v in &mut out {
-        v.sort_by_key(|t| t.index);
-        v.dedup_by_key(|t| t.index);
+    if !sc.malformed.is_empty() {
+        let shown: Vec<String> = sc.malformed.iter().take(5).map(u64::to_string).collect();
+        notes.push(format!(
+            "{name}: {} complete row(s) could not be read and were ignored (line {}{})",
+            sc.malformed.len(),
+            shown.join(", "),
+            if sc.malformed.len() > 5 { ", …" } else { "" }
+        ));
     }
-    Ok(out)
+    if sc.outside > 0 {
+        notes.push(format!(
+            "{name}: {} row(s) lie beyond what {MANIFEST} describes (level ≥ {levels} or index outside {}..{}) and were ignored",
+            sc.outside, range.start, range.end
+        ));
+    }
+    let (done, repeated) = sc.trajectories(levels, true);
+    if repeated > 0 {
+        notes.push(format!(
+            "{name}: {repeated} row(s) repeat a finished trajectory and were ignored (the first is kept)"
+        ));
+    }
+    Ok(Repaired {
+        done,
+        rows: sc.complete_rows,
+        notes,
+    })
+}
+
+/// The result files beside a stream that record how many of its rows they summarise.
+pub const RESULT_FILES: [&str; 2] = ["result.json", "exit_report.json"];
+
+/// The result files in `dir` that summarise another number of stream rows than `rows`, with
+/// the number they record: they are stale (written before the last rows reached the stream).
+/// Files that are absent, unreadable or record no count are not listed.
+pub fn stale_results(dir: &Path, rows: u64) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    for name in RESULT_FILES {
+        let path = dir.join(name);
+        let recorded = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["stream"]["rows"].as_u64());
+        if let Some(r) = recorded.filter(|&r| r != rows) {
+            out.push((path, r));
+        }
+    }
+    out
+}
+
+struct Inner {
+    w: BufWriter<File>,
+    flushed: Instant,
+    rows: u64,
 }
 
 /// Appends finished trajectories, flushing at least every half second.
 pub struct StreamWriter {
-    inner: Mutex<(BufWriter<File>, Instant)>,
+    inner: Mutex<Inner>,
     path: PathBuf,
 }
 
 impl StreamWriter {
-    /// Create `dir/trajectories.csv` afresh, holding `keep` (resumed trajectories).
-    pub fn create(dir: &Path, dim: usize, keep: &[Vec<Trajectory>]) -> Result<Self> {
+    /// Create `dir/trajectories.csv` afresh (header only).
+    pub fn create(dir: &Path, dim: usize) -> Result<Self> {
         let path = dir.join(STREAM);
         let io = |e| Error::Io {
             path: path.display().to_string(),
@@ -259,19 +445,36 @@ impl StreamWriter {
             .open(&path)
             .map_err(io)?;
         let mut w = BufWriter::new(file);
-        let mut header = "level,index,status,steps".to_string();
-        for i in 0..dim {
-            header.push_str(&format!(",x{i}"));
-        }
-        writeln!(w, "{header}").map_err(io)?;
-        for (l, ts) in keep.iter().enumerate() {
-            for t in ts {
-                w.write_all(format_line(l, t).as_bytes()).map_err(io)?;
-            }
-        }
+        writeln!(w, "{}", header(dim)).map_err(io)?;
         w.flush().map_err(io)?;
         Ok(StreamWriter {
-            inner: Mutex::new((w, Instant::now())),
+            inner: Mutex::new(Inner {
+                w,
+                flushed: Instant::now(),
+                rows: 0,
+            }),
+            path,
+        })
+    }
+
+    /// Append to `dir/trajectories.csv`, which holds `rows` complete rows and ends in a newline
+    /// (as [`repair`] leaves it). Nothing already in the file is rewritten, so a kill during a
+    /// resume can lose at most the rows not yet flushed.
+    pub fn append(dir: &Path, rows: u64) -> Result<Self> {
+        let path = dir.join(STREAM);
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::Io {
+                path: path.display().to_string(),
+                source: e,
+            })?;
+        Ok(StreamWriter {
+            inner: Mutex::new(Inner {
+                w: BufWriter::new(file),
+                flushed: Instant::now(),
+                rows,
+            }),
             path,
         })
     }
@@ -284,10 +487,11 @@ impl StreamWriter {
             path: self.path.display().to_string(),
             source: e,
         };
-        g.0.write_all(line.as_bytes()).map_err(io)?;
-        if g.1.elapsed() > Duration::from_millis(500) {
-            g.0.flush().map_err(io)?;
-            g.1 = Instant::now();
+        g.w.write_all(line.as_bytes()).map_err(io)?;
+        g.rows += 1;
+        if g.flushed.elapsed() > Duration::from_millis(500) {
+            g.w.flush().map_err(io)?;
+            g.flushed = Instant::now();
         }
         Ok(())
     }
@@ -295,9 +499,23 @@ impl StreamWriter {
     /// Flush everything written so far.
     pub fn flush(&self) -> Result<()> {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.0.flush().map_err(|e| Error::Io {
+        g.w.flush().map_err(|e| Error::Io {
             path: self.path.display().to_string(),
             source: e,
         })
     }
+
+    /// Complete rows in the file once everything is flushed.
+    pub fn rows(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).rows
+    }
+}
+
+/// How much of `OUT/trajectories.csv` a report summarises, recorded in `result.json` and
+/// `exit_report.json` so that a result older than the stream beside it is recognisable
+/// ([`stale_results`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamInfo {
+    /// Complete rows in the stream when the report was made (interrupted rows included).
+    pub rows: u64,
 }
