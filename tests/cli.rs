@@ -653,3 +653,64 @@ fn merge_of_an_incomplete_shard_set_is_refused_with_exit_code_2() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// `--threads` beyond the cores is capped (with a note), not obeyed with 1e5 workers.
+#[test]
+fn threads_beyond_the_cores_are_capped() {
+    let start = std::time::Instant::now();
+    let (code, out, err) = run(&[
+        "--threads",
+        "100000",
+        "v0",
+        "quadratic-2d",
+        "--method",
+        "exact",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1.000000"), "{out}");
+    assert!(
+        err.contains("is more than the") && err.contains("using"),
+        "{err}"
+    );
+    assert!(start.elapsed().as_secs() < 20);
+}
+
+/// Ctrl-C during `exit --method ams` exits with code 3 (interrupted), like a direct run, and
+/// still prints its report.
+#[test]
+fn interrupted_ams_run_exits_with_code_3() {
+    let child = bin()
+        .args([
+            "exit",
+            "double-well-1d",
+            "--eps",
+            "0.1",
+            "--method",
+            "ams",
+            "--replicas",
+            "2000",
+            "--repetitions",
+            "1000",
+            "-q",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let js: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(js.is_object());
+}

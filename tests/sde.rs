@@ -238,13 +238,6 @@ fn cancel_after(n: u64) -> Hooks {
     }
 }
 
-/// The file up to and including its last newline (the rows a kill cannot take back).
-fn complete_prefix(path: &Path) -> Vec<u8> {
-    let b = std::fs::read(path).unwrap();
-    let end = b.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
-    b[..end].to_vec()
-}
-
 #[test]
 fn resume_appends_after_cutting_off_a_torn_row_and_ignores_rows_beyond_the_manifest() {
     let p = double_well();

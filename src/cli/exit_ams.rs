@@ -142,7 +142,7 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
     let cc = cancel.clone();
     let _ = ctrlc::set_handler(move || cc.store(true, Ordering::SeqCst));
     let mut hooks = Hooks {
-        cancel: Some(cancel),
+        cancel: Some(cancel.clone()),
         progress: None,
     };
     let bar = (!out.quiet && !out.json).then(|| {
@@ -164,5 +164,11 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
         b.finish_and_clear();
     }
     out.finish(&human(&report), &serde_json::to_value(&report)?)?;
-    Ok(0)
+    // Ctrl-C: the repetitions that ran are reported (censored ones flagged); exit code 3 as for
+    // direct runs, so that scripts can tell.
+    Ok(if cancel.load(Ordering::SeqCst) {
+        super::EXIT_INTERRUPTED
+    } else {
+        0
+    })
 }

@@ -194,6 +194,16 @@ pub fn run(cli: Cli) -> Result<i32> {
                 "must be at least 1"
             )));
         }
+        // More workers than cores only adds contention (results do not depend on the count).
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let n = if n > cores {
+            if !cli.global.quiet && !cli.global.json {
+                eprintln!("note  --threads {n} is more than the {cores} cores: using {cores} (results do not depend on the thread count)");
+            }
+            cores
+        } else {
+            n
+        };
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
