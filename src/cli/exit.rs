@@ -248,14 +248,7 @@ pub fn prediction_for(report: &Report, problem: &Problem) -> Outcome {
     } else {
         Dynamics::Continuous
     };
-    let options = Options {
-        dynamics,
-        ..Options::default()
-    };
-    predict(problem, &options).unwrap_or_else(|e| Outcome::NotApplicable {
-        formula: "prefactor".into(),
-        reason: format!("{e}"),
-    })
+    prefactor_outcome(problem, dynamics)
 }
 
 /// The predicted-mean cells of a level: E\[τ\] from the run's prefactor, or with the SGD
@@ -463,17 +456,7 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
         Some(step) => Dynamics::Chain { step },
         None => Dynamics::Continuous,
     };
-    let prediction = predict(
-        &problem,
-        &Options {
-            dynamics,
-            ..Options::default()
-        },
-    )
-    .unwrap_or_else(|e| Outcome::NotApplicable {
-        formula: "prefactor".into(),
-        reason: format!("{e}"),
-    });
+    let prediction = prefactor_outcome(&problem, dynamics);
     let predicted_kappa = prediction.prediction().map(|p| p.kappa);
     c.prefactor_exponent = args
         .prefactor_exponent
