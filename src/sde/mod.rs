@@ -37,6 +37,7 @@ pub mod ams;
 pub mod ensemble;
 pub mod kernel;
 pub mod output;
+pub mod region;
 pub mod rng;
 pub mod stream;
 

@@ -23,15 +23,7 @@ use faer::linalg::solvers::DenseSolveCore;
 /// A compiled reaction coordinate (cheap to evaluate, no allocation).
 #[derive(Clone, Debug)]
 pub(crate) enum Xi<'a> {
-    /// ξ = s·(n·θ − c₀): the level of a half-space, already normalised.
-    Affine {
-        /// n·s.
-        w: Vec<f64>,
-        /// Offset: ξ = w·θ − o.
-        o: f64,
-    },
-    /// ξ = (θ−c)ᵀQ(θ−c) − o (row-major Q): Q = ½Σ⁻¹/V₀ for the exact V; the normalised level
-    /// of quadratic level sets and ellipsoids.
+    /// ξ = (θ−c)ᵀQ(θ−c) − o (row-major Q): Q = ½Σ⁻¹/V₀ for the exact V.
     Quadratic { c: Vec<f64>, q: Vec<f64>, o: f64 },
     /// ξ = (g(θ) − g*)·s with the domain's level function.
     Level { domain: &'a Domain, g0: f64, s: f64 },
@@ -51,13 +43,6 @@ impl Xi<'_> {
     #[inline(always)]
     pub(crate) fn value(&self, x: &[f64]) -> f64 {
         match self {
-            Xi::Affine { w, o } => {
-                let mut s = -o;
-                for (wi, xi) in w.iter().zip(x) {
-                    s += wi * xi;
-                }
-                s
-            }
             Xi::Quadratic { c, q, o } => {
                 let d = c.len();
                 let mut u = [0.0f64; 8];
@@ -124,31 +109,11 @@ pub(crate) fn compile(problem: &Problem, which: Coordinate, olim_grid: usize) ->
                     "level: θ* is not inside D (g(θ*) = {g0})"
                 )));
             }
-            let s = 1.0 / -g0;
-            Ok(match &problem.domain {
-                Domain::HalfSpace { normal, offset } => {
-                    // ξ = (n·θ − c − g0)·s.
-                    Xi::Affine {
-                        w: normal.iter().map(|v| v * s).collect(),
-                        o: (offset + g0) * s,
-                    }
-                }
-                // g = ½(θ−c)ᵀH(θ−c) − base − ΔL: ξ = (g − g0)·s is a quadratic form.
-                Domain::LevelSet {
-                    loss: crate::problem::Loss::Quadratic { hessian, center },
-                    base,
-                    depth,
-                } if hessian.n == d => Xi::Quadratic {
-                    c: center.clone(),
-                    q: hessian.data.iter().map(|h| 0.5 * h * s).collect(),
-                    o: (base + depth + g0) * s,
-                },
-                Domain::Ellipsoid { center, q } if q.n == d => Xi::Quadratic {
-                    c: center.clone(),
-                    q: q.data.iter().map(|v| v * s).collect(),
-                    o: (1.0 + g0) * s,
-                },
-                domain => Xi::Level { domain, g0, s },
+            // The AMS walker evaluates this from its exit test's own level (one evaluation).
+            Ok(Xi::Level {
+                domain: &problem.domain,
+                g0,
+                s: 1.0 / -g0,
             })
         }
         Coordinate::Exact => {
@@ -351,10 +316,6 @@ mod tests {
         for name in ["quadratic-2d", "quadratic-anisotropic-3d", "double-well-1d"] {
             let p = Problem::load(name, &BuildOptions::default()).unwrap();
             let xi = compile(&p, Coordinate::Level, 0).unwrap();
-            assert!(
-                !matches!(xi, Xi::Level { .. }),
-                "{name}: compiled form expected"
-            );
             let g0 = p.domain.level(&p.minimum);
             let mut rng = stream(1, 2);
             let mut x = vec![0.0; p.dim()];

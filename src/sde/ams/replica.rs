@@ -148,43 +148,74 @@ pub(crate) struct Repetition {
 pub(crate) struct Walker<'k, 'a, B: VectorField, N: Diffusion, X: Dim> {
     /// Step, exit test and set-up shared with the Monte Carlo engine.
     pub kernel: &'k Kernel<'a, B, N, X>,
-    /// ξ.
+    /// ξ, as given (for the splitting's start points).
     pub xi: &'k Xi<'a>,
+    /// ξ compiled for this dimension and fused with the exit test.
+    fast: FastXi<'k, 'a, X>,
     /// A = {ξ < z_A}.
     pub z_a: f64,
-    /// For a half-space D = {n·θ < c}: (n, c, ‖σn‖ for constant noise), tested inline (the
-    /// same g = n·θ − c as [`crate::problem::Domain::level`]; signed distance g, normal n).
-    pub half: Option<(X::V, f64, f64)>,
+}
+
+/// ξ specialised for the walker: evaluated from the exit test's own level g when ξ is an
+/// affine function of it (`--coordinate level` on every domain but a ball: no second
+/// evaluation per step), on fixed-size arrays for a quadratic form, else as given.
+enum FastXi<'k, 'a, X: Dim> {
+    /// ξ = a·g + b.
+    FromLevel { a: f64, b: f64 },
+    /// ξ = (θ−c)ᵀQ(θ−c) − o.
+    Quadratic { c: X::V, q: X::M, o: f64 },
+    /// Anything else.
+    General(&'k Xi<'a>),
 }
 
 impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
-    /// The walker for `kernel` (built on `domain`), ξ and z_A.
-    pub fn new(
-        kernel: &'k Kernel<'a, B, N, X>,
-        xi: &'k Xi<'a>,
-        z_a: f64,
-        domain: &crate::problem::Domain,
-    ) -> Self {
-        let half = match domain {
-            crate::problem::Domain::HalfSpace { normal, offset } => {
-                let d = kernel.dim.d();
-                let mut n = kernel.dim.vec();
-                n.as_mut().copy_from_slice(normal);
-                let sig = X::m(&kernel.sigma);
-                let mut sn2 = 0.0;
-                for j in 0..d {
-                    let s = crate::linalg::dot(&sig[j * d..(j + 1) * d], normal);
-                    sn2 += s * s;
-                }
-                Some((n, *offset, sn2.sqrt()))
+    /// The walker for `kernel`, ξ and z_A.
+    pub fn new(kernel: &'k Kernel<'a, B, N, X>, xi: &'k Xi<'a>, z_a: f64) -> Self {
+        let d = kernel.dim.d();
+        let fast = match xi {
+            Xi::Level { g0, s, .. } if kernel.region.level_is_domain_level() => {
+                FastXi::FromLevel { a: *s, b: -g0 * s }
             }
-            _ => None,
+            Xi::Quadratic { c, q, o } if c.len() == d => {
+                let mut cv = kernel.dim.vec();
+                cv.as_mut().copy_from_slice(c);
+                let mut qm = kernel.dim.mat();
+                X::m_mut(&mut qm).copy_from_slice(q);
+                FastXi::Quadratic {
+                    c: cv,
+                    q: qm,
+                    o: *o,
+                }
+            }
+            other => FastXi::General(other),
         };
         Walker {
             kernel,
             xi,
+            fast,
             z_a,
-            half,
+        }
+    }
+
+    /// ξ(x), given the exit test's level g at x.
+    #[inline(always)]
+    fn xi_at(&self, x: &[f64], g: f64) -> f64 {
+        match &self.fast {
+            FastXi::FromLevel { a, b } => a * g + b,
+            FastXi::Quadratic { c, q, o } => {
+                let d = self.kernel.dim.d();
+                let (c, q) = (c.as_ref(), X::m(q));
+                let mut s = 0.0;
+                for i in 0..d {
+                    let mut r = 0.0;
+                    for j in 0..d {
+                        r += q[i * d + j] * (x[j] - c[j]);
+                    }
+                    s += (x[i] - c[i]) * r;
+                }
+                s - o
+            }
+            FastXi::General(xi) => xi.value(x),
         }
     }
 
@@ -203,9 +234,16 @@ impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
         }
     }
 
-    /// One Euler–Maruyama step of x in place; returns whether x left (the corrected) D.
+    /// One Euler–Maruyama step of x in place, the Monte Carlo kernel's operations in its order;
+    /// returns whether x left (the corrected) D, and ξ at the new point (meaningless when it
+    /// left).
     #[inline(always)]
-    fn step(&self, x: &mut [f64], rng: &mut Stream, w: &mut Work<X>) -> Result<bool, Failure> {
+    fn step(
+        &self,
+        x: &mut [f64],
+        rng: &mut Stream,
+        w: &mut Work<X>,
+    ) -> Result<(bool, f64), Failure> {
         let k = self.kernel;
         let d = k.dim.d();
         let constant = w.constant;
@@ -224,33 +262,9 @@ impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
             let s = crate::linalg::dot(&sig[i * d..(i + 1) * d], gs);
             x[i] += k.h * bs[i] + k.eps_sqrt_h * s;
         }
-        let exited = if let Some((n, c, sn)) = &self.half {
-            let ns = n.as_ref();
-            let mut g = 0.0;
-            for i in 0..d {
-                g += ns[i] * x[i];
-            }
-            g -= c;
-            if k.correction > 0.0 {
-                let sn = if constant {
-                    *sn
-                } else if k.noise.sqrt(x, &mut w.ws, X::m_mut(&mut w.sig)) {
-                    let sig = X::m(&w.sig);
-                    let mut sn2 = 0.0;
-                    for j in 0..d {
-                        let s = crate::linalg::dot(&sig[j * d..(j + 1) * d], ns);
-                        sn2 += s * s;
-                    }
-                    sn2.sqrt()
-                } else {
-                    return Err(Failure::NotPositiveDefinite(x.to_vec()));
-                };
-                !(g + k.correction * sn < 0.0)
-            } else {
-                !(g < 0.0)
-            }
-        } else if k.correction > 0.0 {
-            if k.region.level_fast(x, d, w.tmp.as_mut()) < k.skip_level {
+        let g = k.region.level_fast(x, d, w.tmp.as_mut());
+        let exited = if k.correction > 0.0 {
+            if g < k.skip_level {
                 false
             } else {
                 let dist = k
@@ -272,12 +286,15 @@ impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
                 !(dist + k.correction * sn2.sqrt() < 0.0)
             }
         } else {
-            k.region.outside(x, d, w.tmp.as_mut())
+            !(g < 0.0)
         };
-        if exited && x.iter().any(|v| !v.is_finite()) {
-            return Err(Failure::Diverged(x.to_vec()));
+        if exited {
+            if x.iter().any(|v| !v.is_finite()) {
+                return Err(Failure::Diverged(x.to_vec()));
+            }
+            return Ok((true, f64::INFINITY));
         }
-        Ok(exited)
+        Ok((false, self.xi_at(x, g)))
     }
 
     /// Continue `rep` from its last record with fresh noise from `rng` until it returns to A,
@@ -333,9 +350,9 @@ impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
         }
         e.s += 1;
         let xs = e.x.as_mut();
-        match self.step(xs, &mut e.rng, w) {
+        let v = match self.step(xs, &mut e.rng, w) {
             Err(f) => return Some(Err(f)),
-            Ok(true) => {
+            Ok((true, _)) => {
                 // The exit point closes the records (ξ = +∞ there), so that a clone of this
                 // path branched above every earlier record copies it whole.
                 rep.reactive = true;
@@ -345,9 +362,8 @@ impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
                 rep.steps = e.s;
                 return Some(Ok(e.s - e.s0));
             }
-            Ok(false) => {}
-        }
-        let v = self.xi.value(xs);
+            Ok((false, v)) => v,
+        };
         if v < self.z_a {
             rep.steps = e.s;
             return Some(Ok(e.s - e.s0));
@@ -389,7 +405,8 @@ impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
             phase += 1;
             since_start += 1;
             out.steps += 1;
-            if self.step(xs, rng, w)? {
+            let (exited, v) = self.step(xs, rng, w)?;
+            if exited {
                 if in_a {
                     out.jumps += 1;
                 } else {
@@ -406,7 +423,6 @@ impl<'k, 'a, B: VectorField, N: Diffusion, X: Dim> Walker<'k, 'a, B, N, X> {
                 phase = 0;
                 continue;
             }
-            let v = self.xi.value(xs);
             if in_a {
                 if v >= self.z_a {
                     if first {
@@ -468,7 +484,7 @@ mod tests {
         )
         .unwrap();
         let xi = compile(&p, Coordinate::Level, 0).unwrap();
-        let w = Walker::new(&k, &xi, 0.1, &p.domain);
+        let w = Walker::new(&k, &xi, 0.1);
         let mut work = w.work();
         let mut some_reactive = false;
         for i in 0..200u64 {
@@ -498,5 +514,82 @@ mod tests {
             }
         }
         assert!(some_reactive, "ε = 0.4 from −0.85: some excursions reach 0");
+    }
+
+    /// The walker's ξ, evaluated from the exit test's level (or its own compiled form), equals
+    /// ξ as given on every kind of domain.
+    #[test]
+    fn walker_coordinate_equals_the_given_one() {
+        use crate::linalg::Matrix;
+        use crate::problem::{Domain, Loss};
+        let p = Problem::load("quadratic-2d", &BuildOptions::default()).unwrap();
+        let (Drift::Linear(b), Noise::Constant(n)) = (&p.drift, &p.noise) else {
+            panic!("quadratic-2d: linear drift, constant noise")
+        };
+        let m = |data: Vec<f64>| Matrix { n: 2, data };
+        let domains = [
+            Domain::LevelSet {
+                loss: Loss::Quadratic {
+                    hessian: m(vec![2.0, 0.3, 0.3, 1.0]),
+                    center: vec![0.1, -0.2],
+                },
+                base: 0.0,
+                depth: 0.7,
+            },
+            Domain::Ellipsoid {
+                center: vec![0.2, 0.0],
+                q: m(vec![1.0, 0.2, 0.2, 0.5]),
+            },
+            Domain::Ball {
+                center: vec![0.0, 0.3],
+                radius: 1.2,
+            },
+            Domain::HalfSpace {
+                normal: vec![0.6, 0.8],
+                offset: 0.4,
+            },
+            Domain::Box {
+                lo: vec![-1.0, -0.5],
+                hi: vec![0.8, 1.5],
+            },
+        ];
+        let exact = compile(&p, Coordinate::Exact, 0).unwrap();
+        let zig = crate::sde::rng::ZigguratNormal::get();
+        for dom in &domains {
+            let k = Kernel::new(
+                b,
+                n,
+                Fixed::<2>,
+                dom,
+                &p.minimum,
+                0.3,
+                1e-3,
+                ExitDetection::Discrete,
+                100,
+                1,
+            )
+            .unwrap();
+            let g0 = dom.level(&p.minimum);
+            let level = Xi::Level {
+                domain: dom,
+                g0,
+                s: 1.0 / -g0,
+            };
+            for xi in [&level, &exact] {
+                let w = Walker::new(&k, xi, 0.1);
+                let mut rng = stream(9, 1);
+                for _ in 0..300 {
+                    let mut x = [0.0; 2];
+                    zig.fill(&mut rng, &mut x);
+                    let g = k.region.level_fast(&x, 2, &mut [0.0; 2]);
+                    let (got, want) = (w.xi_at(&x, g), xi.value(&x));
+                    assert!(
+                        (got - want).abs() < 1e-12 * (1.0 + want.abs()),
+                        "{}: {got} vs {want}",
+                        dom.kind()
+                    );
+                }
+            }
+        }
     }
 }

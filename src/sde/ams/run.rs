@@ -195,7 +195,7 @@ impl Job<'_> {
             .with_max_len(1)
             .map(|(l, reps)| {
                 let l = *l;
-                let walker = Walker::new(&kernels[l], self.xi, self.z_as[l], &p.domain);
+                let walker = Walker::new(&kernels[l], self.xi, self.z_as[l]);
                 let r = self.group(&walker, l, reps.clone()).map_err(|f| (l, f));
                 let done = self.done[l].fetch_add(reps.len() as u64, Ordering::Relaxed)
                     + reps.len() as u64;
