@@ -561,3 +561,79 @@ fn committor_matches_exact_formulas_in_1d_and_2d() {
     eprintln!("committor 2-D max errors N = 129, 257: {errs:?}");
     assert!(errs[1] < 2e-3 && errs[0] / errs[1] > 3.0, "2-D: {errs:?}");
 }
+
+/// Past the sparse LU's reach (rounding the diagonal alone would move E[τ] by 10²–10⁴ times
+/// itself), the subtraction-free banded solve takes over: the double well at ε = 0.12, 0.1, 0.07
+/// (E[τ] ≈ 2e14, 1e22, 5e44) match the quadrature to 1e-6, as in the moderate-ε tests, and the
+/// OU interval at ε = 0.1 (E[τ] ≈ 5e43) to its discretisation error; the separable 2-D double well at ε = 0.1 still equals the 1-D solution
+/// on the same x-grid. Before this solver these runs printed a negative E[τ] or failed.
+#[test]
+fn rare_exits_beyond_lu_accuracy_match_quadrature() {
+    let p = load("double-well-1d");
+    for eps in [0.12, 0.1, 0.07] {
+        let r = generator::run(&p, &cfg(eps, 2049)).unwrap();
+        let l = &r.levels[0];
+        let exact = mean_exit_time_1d(dw, eps, -12.0, 0.0, LeftBoundary::Reflecting, -1.0)
+            .unwrap()
+            .mean;
+        assert_eq!(l.solver, "gth-banded", "ε = {eps}");
+        assert!(l.lu_roundoff_bound > generator::ACCURATE_SOLVE_ABOVE);
+        assert!(
+            rel(l.mean_exit_time, exact) < 1e-6,
+            "ε = {eps}: {} vs {exact} (rel {:.2e})",
+            l.mean_exit_time,
+            rel(l.mean_exit_time, exact)
+        );
+        let t1 = l.mean_exit_time_from_eigenvalue.unwrap();
+        assert!(rel(t1, exact) < 0.05, "1/λ₁ = {t1} vs {exact}");
+    }
+    let p = ou_interval(-1.0, 1.5);
+    let r = generator::run(&p, &cfg(0.1, 2049)).unwrap();
+    let exact = mean_exit_time_1d(
+        |x| x * x / 2.0,
+        0.1,
+        -1.0,
+        1.5,
+        LeftBoundary::Absorbing,
+        0.0,
+    )
+    .unwrap()
+    .mean;
+    assert!(exact > 1e40);
+    let l = &r.levels[0];
+    // Here the grid, not the solver, limits: V/ε² = 112 at the far end; the Richardson value is
+    // within the fine grid's error estimate (2.5e-4 relative).
+    assert!(
+        rel(l.mean_exit_time, exact) < 1e-4
+            && (l.mean_exit_time - exact).abs() < l.error_estimate.unwrap(),
+        "OU: {} vs {exact} (estimate {:?}, {})",
+        l.mean_exit_time,
+        l.error_estimate,
+        l.solver
+    );
+
+    let p2 = from_toml(
+        "name = \"dw-sep\"\nvariables = [\"x\", \"y\"]\nminimum = [-1.0, 0.0]\n[drift]\nloss = \"x^4/4 - x^2/2 + y^2/2\"\n[noise]\nsource = \"identity\"\n[domain]\nkind = \"half-space\"\nnormal = [1.0, 0.0]\noffset = 0.0\n",
+    );
+    let n = 129;
+    let r2 = generator::run(&p2, &cfg(0.1, n)).unwrap();
+    let l2 = &r2.levels[0];
+    assert_eq!(l2.solver, "gth-banded");
+    let c1 = Config {
+        bounds: Some((vec![l2.box_lo[0]], vec![l2.box_hi[0]])),
+        ..cfg(0.1, n)
+    };
+    let l1 = &generator::run(&p1_double_well(), &c1).unwrap().levels[0];
+    let mut worst = 0.0f64;
+    for j in 0..n {
+        for i in 0..n {
+            let d = (l2.values[j * n + i] - l1.values[i]).abs();
+            worst = worst.max(d / l1.values[i].max(1.0));
+        }
+    }
+    assert!(worst < 1e-9, "max relative difference {worst:.2e}");
+}
+
+fn p1_double_well() -> Problem {
+    load("double-well-1d")
+}

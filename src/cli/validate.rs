@@ -49,6 +49,7 @@ fn rates_section(
         cfg.direct_max_ratio = 5.0;
         cfg.direct_runs = 200;
         eng.generator_grid = 257;
+        eng.generator_rare_grid = 129;
         eng.ams_repetitions = 5;
     }
     let mut sw = sweep::run(problem, v0, &cfg)?;

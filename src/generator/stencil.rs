@@ -85,6 +85,7 @@ pub fn fitted(beta: f64, diff: f64, hm: f64, hp: f64) -> (f64, f64) {
 /// (𝓛ₕT)ᵢ = Σⱼ ℓᵢⱼ (Tⱼ − Tᵢ) − κᵢ Tᵢ over the unknown neighbours j, with κᵢ the sum of the
 /// coefficients towards Dirichlet nodes (T = 0), so an interior row sums to zero *exactly*.
 /// The matrix is A = −𝓛ₕ: Aᵢᵢ = Σⱼ ℓᵢⱼ + κᵢ, Aᵢⱼ = −ℓᵢⱼ.
+#[derive(Clone, Debug)]
 pub struct Rows {
     /// Row i's entries are `col[ptr[i]..ptr[i + 1]]`, `coef[..]`.
     pub ptr: Vec<usize>,
