@@ -30,7 +30,7 @@ pub struct Factored {
 
 enum Backend {
     /// faer's sparse LU of Aᵀ, refined in the difference form.
-    Lu(Lu<usize, f64>),
+    Lu(Box<Lu<usize, f64>>),
     /// The subtraction-free banded factors (no refinement needed).
     Gth(Gth),
 }
@@ -80,7 +80,7 @@ pub fn factor(rows: Rows) -> Result<Factored> {
         .sp_lu()
         .map_err(|e| Error::numerical("generator: sparse LU", format!("{e:?}")))?;
     Ok(Factored {
-        backend: Backend::Lu(lu),
+        backend: Backend::Lu(Box::new(lu)),
         rows,
         n,
     })
