@@ -265,12 +265,14 @@ impl<'a, X: Dim> Region<'a, X> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::sde::kernel::{Dynamic, Fixed};
     use crate::sde::rng::{stream, ZigguratNormal};
 
-    fn domains() -> Vec<Domain> {
+    /// One 2-D domain of every kind, none centred on the origin (shared by the tests of
+    /// everything that specialises on the domain).
+    pub(crate) fn every_domain_kind_2d() -> Vec<Domain> {
         let m = |data: Vec<f64>| Matrix { n: 2, data };
         vec![
             Domain::LevelSet {
@@ -305,7 +307,7 @@ mod tests {
     #[test]
     fn compiled_regions_agree_with_their_domains() {
         let zig = ZigguratNormal::get();
-        for dom in domains() {
+        for dom in every_domain_kind_2d() {
             let fixed = Region::new(&dom, Fixed::<2>);
             let dynamic = Region::new(&dom, Dynamic(2));
             assert!(!matches!(fixed, Region::General(_)), "{}", dom.kind());
@@ -353,7 +355,7 @@ mod tests {
     #[test]
     fn skip_levels_are_safe() {
         let zig = ZigguratNormal::get();
-        for dom in domains() {
+        for dom in every_domain_kind_2d() {
             let r = Region::new(&dom, Fixed::<2>);
             let shift = 0.05;
             let skip = r.skip_level(shift, 2);

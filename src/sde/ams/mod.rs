@@ -52,6 +52,7 @@ pub mod estimator;
 pub(crate) mod replica;
 mod run;
 pub mod splitter;
+pub(crate) mod walker;
 
 pub use run::{run, run_with};
 

@@ -3,8 +3,9 @@
 
 use super::coordinate::{check_increasing, compile, default_z_a, Xi};
 use super::estimator::{combine_probability, mean_var};
-use super::replica::{Failure, LoopSample, Repetition, Walker, CHAINS};
+use super::replica::{LoopSample, Repetition, CHAINS};
 use super::splitter::{Splitter, LANES};
+use super::walker::{Failure, Walker};
 use super::{Config, Level, RepetitionSummary, Report, Timing};
 use crate::error::{Error, Result};
 use crate::problem::{Diffusion, Problem, VectorField};
@@ -247,21 +248,37 @@ impl Job<'_> {
         let c = self.config;
         let d = self.problem.dim();
         let mut w = walker.work();
-        let mut samples = Vec::with_capacity(reps.len());
-        for rep in reps.clone() {
-            let seed = repetition_seed(c.seed, level, rep);
-            let mut loops = LoopSample::default();
-            if c.start.is_none() {
-                let chains = c.chains.min(c.loops);
-                for ch in 0..chains {
-                    // Loops split as evenly as possible over the chains.
-                    let want = (ch + 1) * c.loops / chains - ch * c.loops / chains;
-                    let mut rng = stream(seed, CHAINS - ch as u64);
-                    walker.chain(want, &mut rng, &mut w, &mut loops)?;
-                }
+        let seeds: Vec<u64> = reps
+            .clone()
+            .map(|rep| repetition_seed(c.seed, level, rep))
+            .collect();
+        // The ordinary runs of every repetition of the group, interleaved; each chain samples
+        // into its own record, concatenated in chain order (as if run one after another).
+        let per = if c.start.is_none() {
+            c.chains.min(c.loops)
+        } else {
+            0
+        };
+        let mut chains = Vec::with_capacity(seeds.len() * per);
+        for &seed in &seeds {
+            for ch in 0..per {
+                // Loops split as evenly as possible over the chains.
+                let want = (ch + 1) * c.loops / per - ch * c.loops / per;
+                chains.push(walker.chain(want, stream(seed, CHAINS - ch as u64)));
             }
-            samples.push((seed, loops));
         }
+        walker.run_chains(&mut chains, &mut w)?;
+        let mut chains = chains.into_iter();
+        let samples: Vec<(u64, LoopSample)> = seeds
+            .iter()
+            .map(|&seed| {
+                let mut loops = LoopSample::default();
+                for ch in chains.by_ref().take(per) {
+                    loops.append(ch.out);
+                }
+                (seed, loops)
+            })
+            .collect();
         let runnable = |l: &LoopSample| c.start.is_some() || l.excursions > 0;
         let mut splitters: Vec<Splitter> = samples
             .iter()

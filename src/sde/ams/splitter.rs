@@ -10,7 +10,8 @@
 //! alone, with its own streams, so results do not depend on the grouping.
 
 use super::coordinate::Xi;
-use super::replica::{Failure, Repetition, Replica, Walker, Work, SELECT};
+use super::replica::{Repetition, Replica, SELECT};
+use super::walker::{Failure, Hot, HotJob, Scratch, Walker, Work, XiEval};
 use crate::problem::{Diffusion, VectorField};
 use crate::sde::kernel::Dim;
 use crate::sde::rng::{stream, Stream};
@@ -48,9 +49,13 @@ pub(crate) struct Splitter<'s> {
     start: Option<&'s [f64]>,
     entrances: &'s [f64],
     pub reps: Vec<Replica>,
+    /// Each replica's score as of the last level (refreshed for the killed ones only).
     scores: Vec<f64>,
+    /// All scores must be read (the initial replicas).
+    fresh: bool,
+    /// Scratch for the k-th lowest score when k > 1.
+    sorted: Vec<f64>,
     killed: Vec<usize>,
-    survivors: Vec<usize>,
     sel: Stream,
     phase: Phase,
     level: f64,
@@ -83,8 +88,9 @@ impl<'s> Splitter<'s> {
             entrances,
             reps: vec![Replica::default(); n],
             scores: vec![0.0; n],
+            fresh: true,
+            sorted: Vec::new(),
             killed: Vec::with_capacity(n),
-            survivors: Vec::with_capacity(n),
             sel: stream(seed, SELECT),
             phase: Phase::Init(0),
             level: 0.0,
@@ -113,27 +119,38 @@ impl<'s> Splitter<'s> {
                 }
                 Phase::Init(_) => self.phase = Phase::Level,
                 Phase::Level => {
-                    for (s, r) in self.scores.iter_mut().zip(&self.reps) {
-                        *s = r.score();
+                    // Scores change only for the replicas regenerated since the last level.
+                    if self.fresh {
+                        for (s, r) in self.scores.iter_mut().zip(&self.reps) {
+                            *s = r.score();
+                        }
+                        self.fresh = false;
+                    } else {
+                        for &i in &self.killed {
+                            self.scores[i] = self.reps[i].score();
+                        }
                     }
-                    let (_, level, _) = self
-                        .scores
-                        .select_nth_unstable_by(self.k - 1, f64::total_cmp);
-                    let level = *level;
+                    let level = if self.k == 1 {
+                        self.scores.iter().copied().fold(f64::INFINITY, f64::min)
+                    } else {
+                        self.sorted.clear();
+                        self.sorted.extend_from_slice(&self.scores);
+                        *self
+                            .sorted
+                            .select_nth_unstable_by(self.k - 1, f64::total_cmp)
+                            .1
+                    };
                     if level == f64::INFINITY {
                         self.phase = Phase::Done;
                         continue;
                     }
                     self.killed.clear();
-                    self.survivors.clear();
-                    for (i, r) in self.reps.iter().enumerate() {
-                        if r.score() <= level {
+                    for (i, s) in self.scores.iter().enumerate() {
+                        if *s <= level {
                             self.killed.push(i);
-                        } else {
-                            self.survivors.push(i);
                         }
                     }
-                    if self.survivors.is_empty() {
+                    if self.killed.len() == self.n {
                         self.out.extinct = true;
                         self.log_w = f64::NEG_INFINITY;
                         self.phase = Phase::Done;
@@ -153,7 +170,14 @@ impl<'s> Splitter<'s> {
                 Phase::Kill(p) if p < self.killed.len() => {
                     self.phase = Phase::Kill(p + 1);
                     let i = self.killed[p];
-                    let s = self.survivors[below(&mut self.sel, self.survivors.len())];
+                    // A survivor uniformly: draws until one scored above the level (scores are
+                    // those of the level's decision; regenerated replicas are not candidates).
+                    let s = loop {
+                        let s = below(&mut self.sel, self.n);
+                        if self.scores[s] > self.level {
+                            break s;
+                        }
+                    };
                     let (a, b) = if i < s {
                         let (lo, hi) = self.reps.split_at_mut(s);
                         (&mut lo[i], &hi[0])
@@ -201,15 +225,37 @@ impl<'s> Splitter<'s> {
     }
 }
 
-/// The state of one lane's extension in progress.
+/// The state of one lane's extension in progress. The lane holds the replica it extends
+/// (moved out of its splitter and back), so the step touches no other memory.
 pub(crate) struct Extension<X: Dim> {
     pub active: bool,
     pub x: X::V,
     pub best: f64,
+    /// Steps of the path so far, and where the per-path budget ends it.
     pub s: u64,
     pub s0: u64,
+    pub end: u64,
     pub rng: Stream,
-    pub rep: usize,
+    /// The replica and its index in the splitter.
+    pub rep: Replica,
+    pub index: usize,
+}
+
+impl<X: Dim> Extension<X> {
+    /// An idle lane.
+    pub fn new(dim: X) -> Self {
+        Extension {
+            active: false,
+            x: dim.vec(),
+            best: 0.0,
+            s: 0,
+            s0: 0,
+            end: 0,
+            rng: stream(0, 0),
+            rep: Replica::default(),
+            index: 0,
+        }
+    }
 }
 
 impl<B: VectorField, N: Diffusion, X: Dim> Walker<'_, '_, B, N, X> {
@@ -220,49 +266,56 @@ impl<B: VectorField, N: Diffusion, X: Dim> Walker<'_, '_, B, N, X> {
         cancel: &AtomicBool,
         w: &mut Work<X>,
     ) -> Result<(), Failure> {
-        #[cfg(target_arch = "x86_64")]
-        if crate::simd::x86_v3_available() {
-            // SAFETY: the target features of `run_splitters_v3` were detected on this CPU.
-            return unsafe { self.run_splitters_v3(sp, cancel, w) };
+        struct Splitting<'s, 't, 'c, 'w, X: Dim>(
+            &'s mut [Splitter<'t>],
+            &'c AtomicBool,
+            &'w mut Work<X>,
+        );
+        impl<B: VectorField, N: Diffusion, X: Dim> HotJob<B, N, X> for Splitting<'_, '_, '_, '_, X> {
+            type Output = Result<(), Failure>;
+            fn run<F: XiEval>(self, wk: &Walker<'_, '_, B, N, X>, hot: Hot<'_, F>) -> Self::Output {
+                let Splitting(sp, cancel, w) = self;
+                #[cfg(target_arch = "x86_64")]
+                if crate::simd::x86_v3_available() {
+                    // SAFETY: the target features of `splitters_v3` were detected on this CPU.
+                    return unsafe { wk.splitters_v3(&hot, sp, cancel, w) };
+                }
+                wk.splitters_body(&hot, sp, cancel, w)
+            }
         }
-        self.run_splitters_body(sp, cancel, w)
+        self.with_hot(Splitting(sp, cancel, w))
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
     #[inline(never)]
-    unsafe fn run_splitters_v3(
+    unsafe fn splitters_v3<F: XiEval>(
         &self,
+        c: &Hot<'_, F>,
         sp: &mut [Splitter],
         cancel: &AtomicBool,
         w: &mut Work<X>,
     ) -> Result<(), Failure> {
-        self.run_splitters_body(sp, cancel, w)
+        self.splitters_body(c, sp, cancel, w)
     }
 
     #[inline(always)]
-    fn run_splitters_body(
+    fn splitters_body<F: XiEval>(
         &self,
+        c: &Hot<'_, F>,
         sp: &mut [Splitter],
         cancel: &AtomicBool,
         w: &mut Work<X>,
     ) -> Result<(), Failure> {
-        let mut lanes: Vec<Extension<X>> = (0..LANES.min(sp.len()))
-            .map(|_| Extension {
-                active: false,
-                x: self.kernel.dim.vec(),
-                best: 0.0,
-                s: 0,
-                s0: 0,
-                rng: stream(0, 0),
-                rep: 0,
-            })
-            .collect();
+        let c = *c;
+        let dim = self.kernel.dim;
+        let mut lanes: [Extension<X>; LANES] = std::array::from_fn(|_| Extension::new(dim));
+        let mut scratch = Scratch::new(dim);
         for group in sp.chunks_mut(LANES) {
             for (s, e) in group.iter_mut().zip(lanes.iter_mut()) {
                 e.active = false;
                 if let Some((i, rng)) = s.next_job(self.xi, cancel) {
-                    self.begin(e, &s.reps[i], i, rng);
+                    self.begin(e, &mut s.reps, i, rng);
                 }
             }
             loop {
@@ -272,11 +325,12 @@ impl<B: VectorField, N: Diffusion, X: Dim> Walker<'_, '_, B, N, X> {
                         continue;
                     }
                     any = true;
-                    if let Some(r) = self.advance(e, &mut s.reps[e.rep], w) {
+                    if let Some(r) = self.advance(&c, e, &mut scratch, w) {
                         s.add_steps(r?);
                         e.active = false;
+                        std::mem::swap(&mut s.reps[e.index], &mut e.rep);
                         if let Some((i, rng)) = s.next_job(self.xi, cancel) {
-                            self.begin(e, &s.reps[i], i, rng);
+                            self.begin(e, &mut s.reps, i, rng);
                         }
                     }
                 }
