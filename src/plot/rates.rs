@@ -1,4 +1,6 @@
-//! ln E\[τ\] against 1/ε²: every estimate of a [`Sweep`] on one figure.
+//! ln E\[τ\] against 1/ε²: every estimate of a [`Sweep`] on one figure, and below it each
+//! estimate divided by the prefactor prediction (where there is one), where their agreement
+//! can be read off: on the ln scale every method lies on one line.
 
 use super::{plot_err, Figure, FONT};
 use crate::error::Result;
@@ -20,13 +22,44 @@ fn style(method: &str) -> (RGBColor, &'static str) {
             RGBColor(44, 160, 44),
             "generator (backward Kolmogorov solve)",
         ),
-        "prefactor" => (RGBColor(0, 0, 0), "prefactor A·ε^κ·e^{V0/ε²}"),
-        _ => (RGBColor(150, 150, 150), "asymptote e^{V0/ε²}"),
+        "prefactor" => (RGBColor(0, 0, 0), "prefactor A·ε^κ·exp(V0/ε²)"),
+        _ => (RGBColor(150, 150, 150), "asymptote exp(V0/ε²)"),
+    }
+}
+
+/// Markers of the simulated methods sit this far (in 1/ε²) either side of their point, so that
+/// direct Monte Carlo and AMS at the same ε do not hide each other.
+fn offset(method: &str) -> f64 {
+    match method {
+        "direct" => -0.25,
+        "ams" => 0.25,
+        _ => 0.0,
     }
 }
 
 impl Figure for RatesFigure<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let has_prefactor = self
+            .sweep
+            .points
+            .iter()
+            .any(|p| p.estimates.iter().any(|e| e.method == "prefactor"));
+        if has_prefactor {
+            let h = root.dim_in_pixel().1;
+            let (top, bottom) = root.split_vertically(h * 62 / 100);
+            self.draw_ln(&top)?;
+            self.draw_ratio(&bottom)
+        } else {
+            self.draw_ln(root)
+        }
+    }
+}
+
+impl RatesFigure<'_> {
+    fn draw_ln<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
         DB::ErrorType: 'static,
     {
@@ -100,7 +133,7 @@ impl Figure for RatesFigure<'_> {
                             .ci95
                             .map(|c| (c[0].max(1e-300).ln(), c[1].ln()))
                             .unwrap_or((e.ln_mean, e.ln_mean));
-                        (x(p.eps), e.ln_mean, lo, hi)
+                        (x(p.eps) + offset(method), e.ln_mean, lo, hi)
                     })
                 })
                 .collect();
@@ -130,6 +163,94 @@ impl Figure for RatesFigure<'_> {
             .border_style(BLACK)
             .draw()
             .map_err(plot_err)?;
+        Ok(())
+    }
+
+    /// Each estimate over the prefactor prediction, with its 95 % interval.
+    fn draw_ratio<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let x = |e: f64| 1.0 / (e * e);
+        // (method, 1/ε², ratio, lo, hi) for every estimate at a point with a prediction.
+        let mut rows: Vec<(&str, f64, f64, f64, f64)> = Vec::new();
+        for p in &self.sweep.points {
+            let Some(pref) = p.estimates.iter().find(|e| e.method == "prefactor") else {
+                continue;
+            };
+            for e in &p.estimates {
+                if !matches!(e.method.as_str(), "direct" | "ams" | "generator") {
+                    continue;
+                }
+                let r = (e.ln_mean - pref.ln_mean).exp();
+                let (lo, hi) = e
+                    .ci95
+                    .map(|c| (c[0] / pref.mean, c[1] / pref.mean))
+                    .unwrap_or((r, r));
+                if r.is_finite() && lo.is_finite() && hi.is_finite() {
+                    rows.push((e.method.as_str(), x(p.eps) + offset(&e.method), r, lo, hi));
+                }
+            }
+        }
+        let xh = self
+            .sweep
+            .points
+            .iter()
+            .map(|p| x(p.eps))
+            .fold(1.0, f64::max)
+            * 1.05;
+        let (mut yl, mut yh) = rows
+            .iter()
+            .fold((1.0f64, 1.0f64), |(l, h), r| (l.min(r.3), h.max(r.4)));
+        let pad = 0.08 * (yh - yl).max(0.05);
+        (yl, yh) = ((yl - pad).max(0.0), yh + pad);
+        let mut chart = ChartBuilder::on(root)
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..xh, yl..yh)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("1/ε²")
+            .y_desc("E[τ] / prefactor")
+            .label_style((FONT, 14))
+            .draw()
+            .map_err(plot_err)?;
+        chart
+            .draw_series(LineSeries::new(
+                vec![(0.0, 1.0), (xh, 1.0)],
+                BLACK.stroke_width(1),
+            ))
+            .map_err(plot_err)?;
+        for method in ["generator", "direct", "ams"] {
+            let (c, _) = style(method);
+            let mine: Vec<_> = rows.iter().filter(|r| r.0 == method).collect();
+            if method == "generator" {
+                chart
+                    .draw_series(LineSeries::new(
+                        mine.iter().map(|r| (r.1, r.2)),
+                        c.stroke_width(2),
+                    ))
+                    .map_err(plot_err)?;
+                chart
+                    .draw_series(mine.iter().map(|r| Circle::new((r.1, r.2), 3, c.filled())))
+                    .map_err(plot_err)?;
+                continue;
+            }
+            chart
+                .draw_series(
+                    mine.iter()
+                        .map(|r| PathElement::new(vec![(r.1, r.3), (r.1, r.4)], c.stroke_width(2))),
+                )
+                .map_err(plot_err)?;
+            chart
+                .draw_series(
+                    mine.iter()
+                        .map(|r| Cross::new((r.1, r.2), 5, c.stroke_width(2))),
+                )
+                .map_err(plot_err)?;
+        }
         Ok(())
     }
 }

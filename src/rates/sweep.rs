@@ -280,7 +280,7 @@ pub struct EngineSettings {
     pub ams_min_ratio: f64,
     /// AMS replicas N; default 100.
     pub ams_replicas: usize,
-    /// AMS independent repetitions M; default 10.
+    /// AMS independent repetitions M; default 40 (the t interval of a skewed p̂ needs more than 10 to cover).
     pub ams_repetitions: usize,
     /// Seed.
     pub seed: u64,
@@ -294,7 +294,7 @@ impl Default for EngineSettings {
             generator_rare_grid: 257,
             ams_min_ratio: 4.0,
             ams_replicas: 100,
-            ams_repetitions: 10,
+            ams_repetitions: 40,
             seed: 1,
         }
     }
