@@ -326,6 +326,8 @@ impl Report {
 /// an error: see [`Report::termination`].
 pub fn run(problem: &Problem, config: &Config) -> Result<Report> {
     config.validate(problem)?;
+    // Path nodes this far out overflow the action's squared norms.
+    problem.check_domain_extent("gmam")?;
     let t0 = std::time::Instant::now();
     let lin = Linearization::new(problem)?;
     let mut report = problem.visit(Runner {
@@ -334,7 +336,40 @@ pub fn run(problem: &Problem, config: &Config) -> Result<Report> {
         lin: &lin,
     })?;
     report.seconds = t0.elapsed().as_secs_f64();
+    check_report(problem, &report)?;
     Ok(report)
+}
+
+/// The final check of a report: b finite and without a pole along every path the engine
+/// returns (nodes and segment midpoints, where the discrete action evaluates b), and every
+/// action and exit point finite.
+fn check_report(problem: &Problem, r: &Report) -> Result<()> {
+    let polyline = |p: &Path| -> Vec<Vec<f64>> {
+        let mut pts = Vec::with_capacity(2 * p.len());
+        for i in 0..p.len() {
+            if i > 0 {
+                let (a, b) = (p.node(i - 1), p.node(i));
+                pts.push(a.iter().zip(b).map(|(x, y)| 0.5 * (x + y)).collect());
+            }
+            pts.push(p.node(i).to_vec());
+        }
+        pts
+    };
+    for c in &r.channels {
+        problem.validate_drift_along(&polyline(&c.result.path), "on the gMAM path")?;
+        problem.check_finite_value("gmam", "the action", c.result.action)?;
+        problem.check_finite_point("gmam", "the exit point", &c.result.exit_point)?;
+    }
+    for f in &r.fixed_time {
+        problem.validate_drift_along(&polyline(&f.result.path), "on the fixed-time MAM path")?;
+        problem.check_finite_value(
+            "gmam",
+            &format!("min S_T at T = {}", f.time),
+            f.result.action,
+        )?;
+    }
+    problem.check_finite_value("gmam", "V0", r.action)?;
+    Ok(())
 }
 
 struct Runner<'a> {
@@ -481,14 +516,25 @@ impl ModelVisitor for Runner<'_> {
             .collect();
         let mut done: Vec<(String, Outcome)> = Vec::new();
         let mut first_err = None;
+        let mut singular = None;
         for (s, r) in starts.iter().zip(coarse) {
             match r {
                 Ok(o) if o.action.is_finite() => done.push((s.label.clone(), o)),
-                Ok(_) => {}
+                Ok(o) => {
+                    // A non-finite action is a singular drift on the path more often than not.
+                    let nodes: Vec<Vec<f64>> =
+                        (0..o.path.len()).map(|i| o.path.node(i).to_vec()).collect();
+                    if let Err(e) = problem.validate_drift_along(&nodes, "on a gMAM path") {
+                        singular.get_or_insert(e);
+                    }
+                }
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
             }
+        }
+        if let Some(e) = singular {
+            return Err(e);
         }
         if done.is_empty() {
             return Err(first_err.unwrap_or_else(|| {
