@@ -44,6 +44,18 @@ pub enum Error {
     /// The requested method does not apply to this problem.
     #[error("{0}")]
     Unsupported(String),
+    /// An engine produced a non-finite result (NaN or ±∞): never reported as a value.
+    #[error("{engine}: {quantity} is not finite ({value}): {cause}")]
+    NonFinite {
+        /// The engine (exact, gmam, olim, generator, prefactor).
+        engine: String,
+        /// What overflowed (V0, the exit point, E[τ]).
+        quantity: String,
+        /// The value as computed.
+        value: String,
+        /// The likely cause and what to change.
+        cause: String,
+    },
 }
 
 /// Shorthand for `Result<T, quasipot::Error>`.

@@ -3,7 +3,7 @@
 
 use super::output::{fmt_point, table, Output};
 use super::{load_problem, ComputedNo, Global};
-use crate::mam::{self, Config, Report, Target};
+use crate::mam::{self, Config, Report, Target, Termination};
 use anyhow::Result;
 use serde_json::json;
 
@@ -105,11 +105,35 @@ fn human_report(r: &Report) -> String {
                     format!("{}", f.time),
                     format!("{:.9}", f.result.action),
                     format!("{:.1e}", f.result.error_estimate),
+                    format!("{:?}", f.result.termination),
                 ]
             })
             .collect();
         h.push('\n');
-        h.push_str(&table(&["T", "min S_T", "± error"], &ft));
+        h.push_str(&table(&["T", "min S_T", "± error", "termination"], &ft));
+        for f in r
+            .fixed_time
+            .iter()
+            .filter(|f| f.result.termination != Termination::Converged)
+        {
+            h.push_str(&format!(
+                "not converged  min S_T at T = {} ({:?}): the value and its error estimate are not reliable; a larger T needs a finer time grid, and T → ∞ is the geometric action above\n",
+                f.time, f.result.termination
+            ));
+        }
+    }
+    if r.channels
+        .iter()
+        .any(|c| c.result.termination != Termination::Converged)
+    {
+        h.push_str(&format!(
+            "not converged  the geometric action ({:?}); --strict makes this exit code 1\n",
+            r.channels
+                .iter()
+                .map(|c| c.result.termination)
+                .find(|t| *t != Termination::Converged)
+                .unwrap_or(Termination::Converged)
+        ));
     }
     h
 }

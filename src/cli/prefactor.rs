@@ -42,6 +42,15 @@ pub fn run(args: &PrefactorArgs, g: &Global, out: &Output) -> Result<i32> {
         ..Options::default()
     };
     let outcome = predict(&problem, &options)?;
+    if let Outcome::Applicable(p) = &outcome {
+        // A non-finite A, κ or V0 is an error, never a value.
+        problem.check_finite_value("prefactor", "the prefactor A", p.prefactor)?;
+        problem.check_finite_value("prefactor", "the power κ", p.kappa)?;
+        problem.check_finite_value("prefactor", "V0", p.v0)?;
+        for c in &p.channels {
+            problem.check_finite_point("prefactor", "an exit channel's point", &c.exit_point)?;
+        }
+    }
     let mut human = format!(
         "problem  {} (d = {}, weight {}, domain {})\n",
         problem.name,

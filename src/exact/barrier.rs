@@ -72,6 +72,15 @@ pub fn quasi_potential(problem: &Problem, points: &[Vec<f64>]) -> Result<Vec<f64
 
 /// V₀ and the exit point for a linear-Gaussian problem.
 pub fn quasi_potential_barrier(problem: &Problem) -> Result<ExactBarrier> {
+    // Σ⁻¹ and V = ½uᵀΣ⁻¹u overflow on a D this large: say so instead of a failed solve.
+    problem.check_domain_extent("exact")?;
+    let r = linear_barrier(problem)?;
+    problem.check_finite_value("exact", "V0", r.v0)?;
+    problem.check_finite_point("exact", "the exit point", &r.exit_point)?;
+    Ok(r)
+}
+
+fn linear_barrier(problem: &Problem) -> Result<ExactBarrier> {
     let (a, diff) = linear_model(problem)?;
     // Level set of the drift's own quadratic loss: stay in H's eigenbasis throughout.
     if let Domain::LevelSet {
@@ -293,6 +302,7 @@ pub fn quasi_potential_barrier_1d(problem: &Problem) -> Result<ExactBarrier> {
     if problem.dim() != 1 {
         return Err(Error::Unsupported("the 1-D formula needs d = 1".into()));
     }
+    problem.check_domain_extent("exact")?;
     let x0 = problem.minimum[0];
     // Boundary points of D on either side of θ*.
     let mut ends = Vec::new();
@@ -348,6 +358,7 @@ pub fn quasi_potential_barrier_1d(problem: &Problem) -> Result<ExactBarrier> {
         }
     }
     let (v0, e) = best.expect("non-empty");
+    problem.check_finite_value("exact", "V0", v0)?;
     Ok(ExactBarrier {
         v0,
         exit_point: vec![e],

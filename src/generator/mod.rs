@@ -350,6 +350,7 @@ pub fn run_with(
                 ),
             ));
         }
+        check_box_extent(problem, &lo, &hi, config.bounds.is_some())?;
         let tl = Instant::now();
         let fine = solve_one(problem, config, eps, Grid::new(config.grid, &lo, &hi), true)?;
         let coarse = if config.error_estimate {
@@ -368,6 +369,8 @@ pub fn run_with(
             None => (f, None),
         };
         let (mean, err) = rich(fine.at_minimum, coarse.as_ref().map(|c| c.at_minimum));
+        // A non-finite E[τ] is an error, never a value.
+        problem.check_finite_value("generator", &format!("E[τ] at ε = {eps}"), mean)?;
         let (lam, lam_err) = match &fine.eigen {
             Some((l, _, _)) => {
                 let (v, e) = rich(*l, coarse.as_ref().and_then(|c| c.eigen.map(|e| e.0)));
@@ -456,6 +459,37 @@ pub fn run_with(
     })
 }
 
+/// Refuse a box too large for f64 ([`crate::problem::check::MAX_EXTENT`]); `explicit` when it
+/// came from --box.
+fn check_box_extent(problem: &Problem, lo: &[f64], hi: &[f64], explicit: bool) -> Result<()> {
+    use crate::problem::check::{fmt_number, MAX_EXTENT};
+    let w = lo
+        .iter()
+        .zip(hi)
+        .map(|(l, h)| h - l)
+        .fold(
+            0.0,
+            |a: f64, b| if b.is_nan() { f64::NAN } else { a.max(b) },
+        );
+    if !(w <= MAX_EXTENT) {
+        let field = if explicit {
+            "--box"
+        } else {
+            problem.domain_size_field()
+        };
+        return Err(Error::invalid(
+            field,
+            format!(
+                "overflow of the grid box: the generator grid is {} wide (at most {} is representable without overflow); {}",
+                fmt_number(w),
+                fmt_number(MAX_EXTENT),
+                if explicit { "pass a smaller --box" } else { "shrink the domain" }
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Above this [`solve::roundoff_bound`] of the LU solution, or when its refinement does not
 /// converge, the rates are refactorised without subtraction ([`gth`]). Refinement contracts
 /// by about the bound per step; the refined LU was measured accurate to 7e-8 at a bound of 0.1
@@ -522,6 +556,23 @@ fn solve_one(
         cls: &cls,
         eps,
     });
+    if let Some((x, b)) = &asm.singular_drift_at {
+        return Err(crate::problem::check::singular_drift(
+            x,
+            b,
+            "inside D (a generator grid node)",
+        ));
+    }
+    if let Some(x) = &asm.bad_diffusion_at {
+        return Err(Error::invalid(
+            "noise",
+            format!(
+                "a(θ) is not positive definite at θ = {} inside D (a generator grid node, {} such nodes); every engine needs a(θ) positive definite on all of D: change the noise or shrink the domain",
+                crate::problem::check::fmt_theta(x),
+                asm.bad_diffusion
+            ),
+        ));
+    }
     if asm.boundary_rows == 0 {
         return Err(Error::invalid(
             "--box",

@@ -155,6 +155,10 @@ pub struct Assembly {
     pub boundary_rows: usize,
     /// Nodes where a(θ) was not positive definite.
     pub bad_diffusion: usize,
+    /// The first node where a(θ) was not positive definite.
+    pub bad_diffusion_at: Option<Vec<f64>>,
+    /// The first node where b was not finite, with b there.
+    pub singular_drift_at: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 /// Assemble A = −𝓛ₕ on the unknowns of `cls` at noise level `eps`.
@@ -185,13 +189,18 @@ pub fn assemble<B: VectorField, N: Diffusion>(
     let mut b = [0.0f64; 2];
     let mut a = [0.0f64; 4];
     let (mut non_monotone_rows, mut boundary_rows, mut bad_diffusion) = (0, 0, 0);
+    let (mut bad_diffusion_at, mut singular_drift_at) = (None, None);
     // Per row: (node offset, coefficient of 𝓛ₕ) for up to 8 neighbours.
     let mut nb: [(usize, f64); 8] = [(0, 0.0); 8];
     for &idx in cls.unknowns.iter() {
         grid.point(idx, &mut x[..d]);
         drift.drift(&x[..d], &mut b[..d]);
+        if singular_drift_at.is_none() && b[..d].iter().any(|v| !v.is_finite()) {
+            singular_drift_at = Some((x[..d].to_vec(), b[..d].to_vec()));
+        }
         if !noise.diffusion(&x[..d], &mut ws, &mut a[..d * d]) {
             bad_diffusion += 1;
+            bad_diffusion_at.get_or_insert_with(|| x[..d].to_vec());
         }
         let ij = grid.split(idx);
         let mut len = 0;
@@ -318,6 +327,8 @@ pub fn assemble<B: VectorField, N: Diffusion>(
         non_monotone_rows,
         boundary_rows,
         bad_diffusion,
+        bad_diffusion_at,
+        singular_drift_at,
     }
 }
 

@@ -169,6 +169,9 @@ impl Config {
                 format!("durations must be positive and finite, got {t}"),
             ));
         }
+        if let Some(&t) = self.times.iter().max_by(|a, b| a.total_cmp(b)) {
+            self.check_time_resolved(problem, t)?;
+        }
         if self.target == Target::Boundary && self.eigen_starts + self.random_starts == 0 {
             return Err(Error::invalid("--starts", "need at least one start"));
         }
@@ -209,6 +212,42 @@ impl Config {
                     "the target is θ* itself, where V = 0",
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+/// Most ρ(J(θ*))·Δt on the finest time grid for which fixed-time MAM is attempted: at 2
+/// (`quadratic-2d`, T = 1000) min S_T is right to 1e-8, at 8 (T = 4000) it is 1 % off with an
+/// error estimate that still covers it, at 20 (T = 1e4) 32 % off with an estimate that does not.
+pub const MAX_STIFF_TIME_STEP: f64 = 8.0;
+
+impl Config {
+    /// Refuse a duration T that the uniform time grid cannot resolve even at `max_points` nodes:
+    /// the path sits near θ* for most of T and escapes in a time of order 1/ρ(J(θ*)).
+    fn check_time_resolved(&self, problem: &Problem, t: f64) -> Result<()> {
+        let j = problem.jacobian_at_minimum();
+        let rho = j
+            .to_faer()
+            .eigenvalues()
+            .map(|ev| ev.iter().map(|z| z.norm()).fold(0.0, f64::max))
+            .unwrap_or(0.0);
+        let dt = t / (self.max_points - 1) as f64;
+        if rho * dt > MAX_STIFF_TIME_STEP {
+            let t_max = MAX_STIFF_TIME_STEP * (self.max_points - 1) as f64 / rho;
+            return Err(Error::invalid(
+                "--time",
+                format!(
+                    "T = {} cannot be resolved: the finest time grid ({} nodes) has step T/{} = {}, {} times the drift's time scale 1/ρ(J(θ*)) = {} (at most {MAX_STIFF_TIME_STEP} is resolved, i.e. T ≤ {}); for T → ∞ min S_T tends to the geometric action: use `quasipot path` without --time",
+                    crate::problem::check::fmt_number(t),
+                    self.max_points,
+                    self.max_points - 1,
+                    crate::problem::check::fmt_number(dt),
+                    crate::problem::check::fmt_number(rho * dt),
+                    crate::problem::check::fmt_number(1.0 / rho),
+                    crate::problem::check::fmt_number(t_max)
+                ),
+            ));
         }
         Ok(())
     }
@@ -326,6 +365,8 @@ impl Report {
 /// an error: see [`Report::termination`].
 pub fn run(problem: &Problem, config: &Config) -> Result<Report> {
     config.validate(problem)?;
+    // Path nodes this far out overflow the action's squared norms.
+    problem.check_domain_extent("gmam")?;
     let t0 = std::time::Instant::now();
     let lin = Linearization::new(problem)?;
     let mut report = problem.visit(Runner {
@@ -334,7 +375,40 @@ pub fn run(problem: &Problem, config: &Config) -> Result<Report> {
         lin: &lin,
     })?;
     report.seconds = t0.elapsed().as_secs_f64();
+    check_report(problem, &report)?;
     Ok(report)
+}
+
+/// The final check of a report: b finite and without a pole along every path the engine
+/// returns (nodes and segment midpoints, where the discrete action evaluates b), and every
+/// action and exit point finite.
+fn check_report(problem: &Problem, r: &Report) -> Result<()> {
+    let polyline = |p: &Path| -> Vec<Vec<f64>> {
+        let mut pts = Vec::with_capacity(2 * p.len());
+        for i in 0..p.len() {
+            if i > 0 {
+                let (a, b) = (p.node(i - 1), p.node(i));
+                pts.push(a.iter().zip(b).map(|(x, y)| 0.5 * (x + y)).collect());
+            }
+            pts.push(p.node(i).to_vec());
+        }
+        pts
+    };
+    for c in &r.channels {
+        problem.validate_drift_along(&polyline(&c.result.path), "on the gMAM path")?;
+        problem.check_finite_value("gmam", "the action", c.result.action)?;
+        problem.check_finite_point("gmam", "the exit point", &c.result.exit_point)?;
+    }
+    for f in &r.fixed_time {
+        problem.validate_drift_along(&polyline(&f.result.path), "on the fixed-time MAM path")?;
+        problem.check_finite_value(
+            "gmam",
+            &format!("min S_T at T = {}", f.time),
+            f.result.action,
+        )?;
+    }
+    problem.check_finite_value("gmam", "V0", r.action)?;
+    Ok(())
 }
 
 struct Runner<'a> {
@@ -481,14 +555,25 @@ impl ModelVisitor for Runner<'_> {
             .collect();
         let mut done: Vec<(String, Outcome)> = Vec::new();
         let mut first_err = None;
+        let mut singular = None;
         for (s, r) in starts.iter().zip(coarse) {
             match r {
                 Ok(o) if o.action.is_finite() => done.push((s.label.clone(), o)),
-                Ok(_) => {}
+                Ok(o) => {
+                    // A non-finite action is a singular drift on the path more often than not.
+                    let nodes: Vec<Vec<f64>> =
+                        (0..o.path.len()).map(|i| o.path.node(i).to_vec()).collect();
+                    if let Err(e) = problem.validate_drift_along(&nodes, "on a gMAM path") {
+                        singular.get_or_insert(e);
+                    }
+                }
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
             }
+        }
+        if let Some(e) = singular {
+            return Err(e);
         }
         if done.is_empty() {
             return Err(first_err.unwrap_or_else(|| {

@@ -47,6 +47,8 @@ pub(crate) struct Solution {
     pub last_value: f64,
     pub accepted: usize,
     pub bad_point: Option<[f64; 2]>,
+    /// The first midpoint inside D̄ where b was not finite, with b there.
+    pub singular_point: Option<([f64; 2], [f64; 2])>,
     pub one_point_updates: u64,
     pub triangle_updates: u64,
 }
@@ -73,6 +75,8 @@ pub(crate) struct Setup {
     /// within this fraction of (U(x) − U(x_new)) of improving U(x) (0: only when it improves,
     /// the hierarchical strategy).
     pub near_triangles: f64,
+    /// D, to tell whether a point where b is not finite matters.
+    pub domain: crate::problem::Domain,
 }
 
 struct Solver<'a, B: VectorField, N: Diffusion> {
@@ -109,6 +113,8 @@ struct Solver<'a, B: VectorField, N: Diffusion> {
     /// (b, A) per half-grid node for state-dependent noise (NaN = not yet computed).
     cache: Vec<f64>,
     bad_point: Option<[f64; 2]>,
+    singular_point: Option<([f64; 2], [f64; 2])>,
+    domain: &'a crate::problem::Domain,
     quadratic: bool,
     near: f64,
     n_one: u64,
@@ -168,6 +174,9 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         };
         let mut b = [0.0; 2];
         self.drift.drift(&m, &mut b);
+        if !(b[0].is_finite() && b[1].is_finite()) {
+            self.note_singular(m, b);
+        }
         let a = if self.noise.is_constant() {
             self.constant_a
         } else {
@@ -198,7 +207,19 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         ];
         let mut b = [0.0; 2];
         self.drift.drift(&m, &mut b);
+        if !(b[0].is_finite() && b[1].is_finite()) {
+            self.note_singular(m, b);
+        }
         b
+    }
+
+    /// Record the first point inside D̄ where b is not finite (outside D it cannot change V₀).
+    #[cold]
+    #[inline(never)]
+    fn note_singular(&mut self, m: [f64; 2], b: [f64; 2]) {
+        if self.singular_point.is_none() && self.domain.level(&m) <= 0.0 {
+            self.singular_point = Some((m, b));
+        }
     }
 
     /// Stencil index of offset (di, dj), |di|, |dj| ≤ K.
@@ -700,6 +721,8 @@ fn solve_body<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: Setup) 
         st_ll,
         st_al,
         bad_point: None,
+        singular_point: None,
+        domain: &setup.domain,
         quadratic: setup.quadratic,
         near: setup.near_triangles,
         n_one: 0,
@@ -761,6 +784,7 @@ fn solve_body<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: Setup) 
         last_value,
         accepted,
         bad_point: s.bad_point,
+        singular_point: s.singular_point,
         one_point_updates: s.n_one,
         triangle_updates: s.n_tri,
     }

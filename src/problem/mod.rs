@@ -4,6 +4,7 @@
 //! handed to the engines. Engines get monomorphised kernels through [`Problem::visit`].
 
 pub mod builtin;
+pub mod check;
 pub mod domain;
 pub mod drift;
 pub mod formula;

@@ -506,6 +506,9 @@ impl ProblemSpec {
                 });
             }
         }
+        // One check of b, L and a(θ) on the same points of D for every subcommand, so that
+        // no engine accepts a problem another refuses.
+        problem.validate_on_samples()?;
         Ok(problem)
     }
 }

@@ -354,6 +354,18 @@ impl LevelJob<'_> {
             .flatten_iter()
             .collect();
         let mut out = Vec::with_capacity(results.len());
+        // Indices that produced no trajectory (only needed to explain a divergence).
+        let failed: Vec<u64> = if results.iter().any(|r| r.is_err()) {
+            let ok: std::collections::HashSet<u64> =
+                results.iter().flatten().map(|t| t.index).collect();
+            self.todo
+                .iter()
+                .copied()
+                .filter(|i| !ok.contains(i))
+                .collect()
+        } else {
+            Vec::new()
+        };
         for r in results {
             match r {
                 Ok(t) => out.push(t),
@@ -367,13 +379,17 @@ impl LevelJob<'_> {
                     })
                 }
                 Err(KernelFailure::Diverged(x, step)) => {
-                    return Err(Error::numerical(
-                        "Euler–Maruyama",
-                        format!(
-                            "a trajectory diverged at step {step} (θ = {x:?}, ε = {}): h = {} is too large for this drift away from θ*; reduce the step",
-                            self.eps, c.dt
-                        ),
-                    ))
+                    // Name a singular drift at the last finite state before blaming h.
+                    let level = super::divergence::Level {
+                        problem: p,
+                        eps: self.eps,
+                        dt: c.dt,
+                        detection: c.detection,
+                        seed: level_seed(c.seed, self.level),
+                    };
+                    return Err(super::divergence::diverged_error(
+                        b, n, dim, &level, &failed, &x, step,
+                    ));
                 }
             }
         }

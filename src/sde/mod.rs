@@ -34,6 +34,7 @@
 //! ```
 
 pub mod ams;
+mod divergence;
 pub mod ensemble;
 pub mod kernel;
 pub mod output;
