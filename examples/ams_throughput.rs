@@ -1,8 +1,9 @@
 //! AMS inner loop against the direct Monte Carlo engine, side by side in one process, on one
 //! rayon thread: trajectory-steps per second on double-well-1d (native drift, a = 1, exit at
 //! x = 0) or any built-in named as the argument, h = 1e-3, discrete and Gobet–Menozzi-corrected
-//! exit tests; AMS with N = 100, k = 1 and M = 4 repetitions (interleaved on the thread, as the
-//! MC engine interleaves 4 trajectories). Each figure is the median of 5 runs.
+//! exit tests; AMS with N = 100, k = 1 and M = 16 repetitions (four lanes on the thread, each
+//! taking the next repetition when its own ends, as the MC engine's four lanes take the next
+//! trajectory). Each figure is the median of 5 runs.
 //!
 //!     cargo run --release --example ams_throughput [-- PROBLEM]
 use quasipot::problem::{BuildOptions, Problem};
@@ -35,7 +36,7 @@ fn main() {
             eps: vec![0.15],
             dt: 1e-3,
             replicas: 100,
-            repetitions: 4,
+            repetitions: 16,
             loops: 1000,
             detection: det,
             ..ams::Config::default()

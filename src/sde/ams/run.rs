@@ -178,12 +178,13 @@ impl Job<'_> {
             })?;
             kernels.push(k);
         }
-        // Groups of up to LANES repetitions of one level run interleaved on one thread
-        // (results do not depend on the grouping, so it may follow the thread count).
+        // Groups of up to 4·LANES repetitions of one level run interleaved on one thread, a
+        // lane taking the next repetition when its own ends (results do not depend on the
+        // grouping, so it may follow the thread count).
         let per = c
             .repetitions
             .div_ceil(rayon::current_num_threads())
-            .clamp(1, LANES);
+            .clamp(1, 4 * LANES);
         let tasks: Vec<(usize, std::ops::Range<usize>)> = (0..c.eps.len())
             .flat_map(|l| {
                 (0..c.repetitions)

@@ -311,32 +311,46 @@ impl<B: VectorField, N: Diffusion, X: Dim> Walker<'_, '_, B, N, X> {
         let dim = self.kernel.dim;
         let mut lanes: [Extension<X>; LANES] = std::array::from_fn(|_| Extension::new(dim));
         let mut scratch = Scratch::new(dim);
-        for group in sp.chunks_mut(LANES) {
-            for (s, e) in group.iter_mut().zip(lanes.iter_mut()) {
-                e.active = false;
-                if let Some((i, rng)) = s.next_job(self.xi, cancel) {
-                    self.begin(e, &mut s.reps, i, rng);
+        // Each lane works on one splitter at a time and takes the next unstarted one when its
+        // splitter ends, so lanes stay busy until fewer than LANES splitters remain.
+        let mut owner = [usize::MAX; LANES];
+        let mut next = 0;
+        let take = |sp: &mut [Splitter], e: &mut Extension<X>, o: &mut usize, next: &mut usize| {
+            e.active = false;
+            while *next < sp.len() {
+                *o = *next;
+                *next += 1;
+                if let Some((i, rng)) = sp[*o].next_job(self.xi, cancel) {
+                    self.begin(e, &mut sp[*o].reps, i, rng);
+                    return;
                 }
             }
-            loop {
-                let mut any = false;
-                for (s, e) in group.iter_mut().zip(lanes.iter_mut()) {
-                    if !e.active {
-                        continue;
-                    }
-                    any = true;
-                    if let Some(r) = self.advance(&c, e, &mut scratch, w) {
-                        s.add_steps(r?);
-                        e.active = false;
-                        std::mem::swap(&mut s.reps[e.index], &mut e.rep);
-                        if let Some((i, rng)) = s.next_job(self.xi, cancel) {
-                            self.begin(e, &mut s.reps, i, rng);
-                        }
+            *o = usize::MAX;
+        };
+        for (e, o) in lanes.iter_mut().zip(owner.iter_mut()) {
+            take(sp, e, o, &mut next);
+        }
+        loop {
+            let mut any = false;
+            for (e, o) in lanes.iter_mut().zip(owner.iter_mut()) {
+                if !e.active {
+                    continue;
+                }
+                any = true;
+                if let Some(r) = self.advance(&c, e, &mut scratch, w) {
+                    let s = &mut sp[*o];
+                    s.add_steps(r?);
+                    e.active = false;
+                    std::mem::swap(&mut s.reps[e.index], &mut e.rep);
+                    if let Some((i, rng)) = s.next_job(self.xi, cancel) {
+                        self.begin(e, &mut s.reps, i, rng);
+                    } else {
+                        take(sp, e, o, &mut next);
                     }
                 }
-                if !any {
-                    break;
-                }
+            }
+            if !any {
+                break;
             }
         }
         Ok(())
