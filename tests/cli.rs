@@ -714,3 +714,33 @@ fn interrupted_ams_run_exits_with_code_3() {
     let js: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(js.is_object());
 }
+
+/// A negative number after a flag is that flag's value (and refused by name), not an unknown
+/// argument; a bad base --eta is named as such, not as the --values derived from it; `--help`
+/// shows E[τ], not the rustdoc escape E\[τ\].
+#[test]
+fn negative_values_and_derived_flags_are_named_and_help_is_unescaped() {
+    let (code, _, err) = run(&[
+        "exit",
+        "quadratic-2d",
+        "--eps",
+        "0.5",
+        "--dt",
+        "-0.01",
+        "-q",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--dt") && err.contains("-0.01"), "{err}");
+    let (code, _, err) = run(&["scaling", "quadratic-2d", "--vary", "lr", "--eta=-1", "-q"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--eta") && !err.contains("--values"), "{err}");
+    for args in [
+        vec!["--help"],
+        vec!["exit", "--help"],
+        vec!["mfpt", "--help"],
+    ] {
+        let (code, out, _) = run(&args);
+        assert_eq!(code, 0);
+        assert!(!out.contains("\\["), "{args:?}: {out}");
+    }
+}

@@ -57,7 +57,7 @@ pub struct ExitArgs {
     /// Continue the run streamed in --out with the same random streams.
     #[arg(long)]
     pub resume: bool,
-    /// κ in E\[τ\] ≈ A·εᵏ·e^{V0/ε²} for the Arrhenius fit: 0 over a saddle, 1 through a
+    /// κ in E[τ] ≈ A·εᵏ·e^{V0/ε²} for the Arrhenius fit: 0 over a saddle, 1 through a
     /// non-characteristic boundary, −1 for the discrete chain (--lr); default: the computed
     /// prefactor's κ (`quasipot prefactor`), else 1 for bounded domains and 0 for half-spaces.
     #[arg(long, value_name = "κ")]
@@ -133,7 +133,7 @@ pub struct WeightColumn {
     pub v0_chain: Option<f64>,
     /// Whether `v0_chain` lies inside the slope's 95 % CI.
     pub v0_chain_in_slope_ci95: Option<bool>,
-    /// The prefactor prediction E\[τ\] ≈ A·ε^κ·e^{V0/ε²}.
+    /// The prefactor prediction E[τ] ≈ A·ε^κ·e^{V0/ε²}.
     pub prefactor: Outcome,
 }
 
@@ -251,8 +251,8 @@ pub fn prediction_for(report: &Report, problem: &Problem) -> Outcome {
     prefactor_outcome(problem, dynamics)
 }
 
-/// The predicted-mean cells of a level: E\[τ\] from the run's prefactor, or with the SGD
-/// parametrisation E\[ν\] = E\[τ\]/η under each weight.
+/// The predicted-mean cells of a level: E[τ] from the run's prefactor, or with the SGD
+/// parametrisation E[ν] = E[τ]/η under each weight.
 fn predicted_cells(
     eps: f64,
     dt: f64,

@@ -1,4 +1,7 @@
 //! The command line: clap argument structs and one handler per subcommand.
+//!
+//! Doc comments here are `--help` text, so E[τ] is written plainly (not escaped for rustdoc).
+#![allow(rustdoc::broken_intra_doc_links)]
 
 pub mod exit;
 pub mod exit_ams;
@@ -88,35 +91,43 @@ impl From<WeightArg> for Weight {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the built-in problems.
-    #[command(after_help = "Example:\n  quasipot problems --json")]
+    #[command(
+        allow_negative_numbers = true,
+        after_help = "Example:\n  quasipot problems --json"
+    )]
     Problems,
     /// V0, the quasi-potential barrier, by one method or all.
     #[command(
+        allow_negative_numbers = true,
         after_help = "Examples:\n  quasipot v0 quadratic-2d\n  quasipot v0 quadratic-anisotropic-3d --method exact --weight inverse --json\n  quasipot v0 --hessian H.npy --depth 0.5          # V0 of a quadratic minimum with C = H*\n  quasipot v0 --hessian H.npy --noise C.npy --depth 0.5"
     )]
     V0(v0::V0Args),
     /// The optimal escape path by the geometric minimum action method: to ∂D (every exit channel)
     /// or to a point, and the finite-time action min S_T.
     #[command(
+        allow_negative_numbers = true,
         after_help = "Examples:\n  quasipot path maier-stein --out path/\n  quasipot path maier-stein --to 0,0 --param beta=5\n  quasipot path quadratic-anisotropic-3d --time 0.5,1,2,4,8"
     )]
     Path(path::PathArgs),
     /// V on a 2-D grid by the ordered line integral method (OLIM), V0 on ∂D, and errors against
     /// the exact V where known.
     #[command(
+        allow_negative_numbers = true,
         after_help = "Examples:\n  quasipot field rotational-double-well --grid 1025 --out field/\n  quasipot field maier-stein --grid 257 --json\n  quasipot field rotational-linear --grid 513 --k 16 --box -1,1,-1,1\n  quasipot field manufactured-anisotropic --interpolation linear   # the published OLIM-MID\n  quasipot field rotational-linear --grid 1025 --box -1,1,-1,1 --thorough"
     )]
     Field(field::FieldArgs),
     /// Monte Carlo exit times of the SDE at one or more noise levels, or of Gaussian SGD itself
     /// with --lr/--batch (eq. 2: a = C whatever the weight, both weights' predictions beside it),
-    /// V0 from the Arrhenius fit of ln E\[τ\] against 1/ε², and exit diagnostics (loss at exit,
+    /// V0 from the Arrhenius fit of ln E[τ] against 1/ε², and exit diagnostics (loss at exit,
     /// energy shares, exit channels, whether the exits are large-deviation events).
     #[command(
+        allow_negative_numbers = true,
         after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.2 --batch 3,4,5 --runs 400       # Gaussian SGD itself (eq. 2, a = C), ε² = η/B, both weights' predictions\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n  quasipot exit double-well-1d --eps 0.15,0.125 --method ams --boundary-correction   # rare exits by splitting\n\nCtrl-C stops cleanly, writes the partial results and exits with code 3 (interrupted; 0 = completed, 2 = bad input); --resume continues a run in --out, appending to its trajectories.csv after cutting off a row torn by a kill."
     )]
     Exit(exit::ExitArgs),
     /// Combine `exit --shard k/n` output directories into the result a single run gives.
     #[command(
+        allow_negative_numbers = true,
         after_help = "Example:\n  quasipot merge quadratic-2d shard0 shard1 shard2 shard3 --out merged"
     )]
     Merge(exit::MergeArgs),
@@ -125,30 +136,37 @@ pub enum Command {
     /// implies, the rigorous sandwich λ_max^{-p}V̂0 ≤ V0 ≤ λ_min^{-p}V̂0, the proof's A(δ) =
     /// T(δ)(K+M)²/2 on the gMAM paths (it diverges as δ → 0), and a verdict per row.
     #[command(
+        allow_negative_numbers = true,
         after_help = "Examples:\n  quasipot lemma4 quadratic-2d\n  quasipot lemma4 quadratic-anisotropic-3d --kappa 1,2,4,8,16 --out lemma4/\n  quasipot lemma4 quadratic-anisotropic-3d --kappa 1 --lambda-min 0.25   # H = C = 0.25·I: the printed lemma fails for --weight inverse\n  quasipot lemma4 examples/problems/quadratic-ball-3d.toml --weight inverse --delta 1e-1,1e-2,1e-3 --json\n  quasipot lemma4 my-loss.toml --noise hessian --kappa 1,4,16        # formula loss, state-dependent C through gMAM"
     )]
     Lemma4(lemma4::Lemma4Args),
-    /// Predicted mean exit time E\[τ\] ≈ A·ε^κ·e^{V0/ε²} with the prefactor A and power κ
+    /// Predicted mean exit time E[τ] ≈ A·ε^κ·e^{V0/ε²} with the prefactor A and power κ
     /// computed (Eyring–Kramers / Bouchet–Reygner over a saddle, the boundary flux through a
     /// non-characteristic ∂D, or the discrete chain of Gaussian SGD with --lr).
     #[command(
+        allow_negative_numbers = true,
         after_help = "Examples:\n  quasipot prefactor double-well-1d --eps 0.3,0.2,0.1\n  quasipot prefactor maier-stein --param beta=3\n  quasipot prefactor quadratic-2d --lr 0.05 --json"
     )]
     Prefactor(prefactor::PrefactorArgs),
     /// Every applicable engine side by side, with a verdict on their agreement.
-    #[command(after_help = "Example:\n  quasipot validate quadratic-2d --out results/")]
-    Validate(validate::ValidateArgs),
-    /// Exit-rate scaling (the paper's Figures 5–7): E\[ν\] of Gaussian SGD, the proximal system and
-    /// minibatch SGD over sharpness, learning rate, batch size or depth, with fitted slopes of
-    /// ln E\[ν\] beside both weights' predictions.
     #[command(
+        allow_negative_numbers = true,
+        after_help = "Example:\n  quasipot validate quadratic-2d --out results/"
+    )]
+    Validate(validate::ValidateArgs),
+    /// Exit-rate scaling (the paper's Figures 5–7): E[ν] of Gaussian SGD, the proximal system and
+    /// minibatch SGD over sharpness, learning rate, batch size or depth, with fitted slopes of
+    /// ln E[ν] beside both weights' predictions.
+    #[command(
+        allow_negative_numbers = true,
         after_help = "Examples:\n  quasipot scaling mlp --vary lr --out scaling/\n  quasipot scaling mlp --vary sharpness --values 0.8,0.9,1,1.15,1.3 --runs 50\n  quasipot scaling quadratic-2d --vary batch --json"
     )]
     Scaling(scaling::ScalingArgs),
-    /// Mean exit times E\[τ\] at any ε from the backward Kolmogorov equation 𝓛T = −1 on a grid
+    /// Mean exit times E[τ] at any ε from the backward Kolmogorov equation 𝓛T = −1 on a grid
     /// (d = 1, 2): a monotone exponentially fitted scheme, a two-grid error estimate, and the
-    /// principal eigenvalue λ₁ (E\[τ\] ≈ 1/λ₁).
+    /// principal eigenvalue λ₁ (E[τ] ≈ 1/λ₁).
     #[command(
+        allow_negative_numbers = true,
         after_help = "Examples:\n  quasipot mfpt double-well-1d --eps 0.5,0.4,0.3 --grid 4097\n  quasipot mfpt maier-stein --param beta=3 --eps 0.5,0.4 --out mfpt/\n  quasipot mfpt quadratic-2d --weight inverse --eps 0.3 --grid 1025 --json\n  quasipot mfpt rotational-double-well --eps 0.5 --box -2.5,0,-1.5,1.5"
     )]
     Mfpt(mfpt::MfptArgs),

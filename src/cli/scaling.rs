@@ -29,7 +29,7 @@ pub struct ScalingArgs {
     #[arg(long)]
     pub batch: Option<usize>,
     /// Depth ΔL of the level set D (mlp: {½(θ−θ*)ᵀH*(θ−θ*) < ΔL}, default 0.005; level-set
-    /// problems: default the ΔL giving (B/η)·V0 = 6 at the base, so E\[ν\] ~ 1e3).
+    /// problems: default the ΔL giving (B/η)·V0 = 6 at the base, so E[ν] ~ 1e3).
     #[arg(long)]
     pub delta_l: Option<f64>,
     /// Runs per point.

@@ -165,7 +165,7 @@ pub fn run_olim(
 
 /// Monte Carlo exit times at noise levels chosen from a V0 estimate, boundary-corrected, and V0
 /// from the Arrhenius slope with its 95 % CI. The levels V0/ε² = 4 … 6 (quick: 3 … 5, 100 runs
-/// each) are where the finite-ε curvature of ln E\[τ\] is small: on `maier-stein` the slope over
+/// each) are where the finite-ε curvature of ln E[τ] is small: on `maier-stein` the slope over
 /// V0/ε² = 2 … 4 is 0.28 against 0.34, over 3 … 5 it is 0.30 and over 5 … 7 it is 0.340 ± 0.013.
 pub fn run_monte_carlo(
     problem: &Problem,

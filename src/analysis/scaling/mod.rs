@@ -115,6 +115,20 @@ struct Setting {
 }
 
 fn settings(vary: Vary, values: &[f64], eta: f64, batch: usize) -> Result<Vec<Setting>> {
+    // The default values are multiples of the base η and B: check those first, so that a bad
+    // --eta is not reported as bad --values.
+    if !(eta.is_finite() && eta > 0.0) {
+        return Err(Error::invalid(
+            "--eta",
+            format!("the learning rate must be finite and > 0 (η > 0), got {eta}"),
+        ));
+    }
+    if batch == 0 {
+        return Err(Error::invalid(
+            "--batch",
+            "the batch size must be ≥ 1, got 0",
+        ));
+    }
     values
         .iter()
         .map(|&v| {

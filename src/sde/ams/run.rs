@@ -228,8 +228,10 @@ impl Job<'_> {
                     return Err(Error::numerical(
                         "Euler–Maruyama",
                         format!(
-                            "a path diverged at θ = {x:?} (ε = {}): h = {} is too large for this drift; reduce --dt",
-                            c.eps[l], c.dt
+                            "a path became non-finite (θ = {}, ε = {}): either h = {} is too large for the drift where the path went (reduce --dt), or b is singular there (the set-up check samples D, not every point)",
+                            crate::problem::check::fmt_theta(&x),
+                            crate::problem::check::fmt_number(c.eps[l]),
+                            c.dt
                         ),
                     ))
                 }
