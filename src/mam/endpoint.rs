@@ -175,7 +175,10 @@ impl BoundaryChart {
         if !converged {
             return Err(Error::numerical(
                 "boundary chart",
-                format!("the ray from θ* in direction {y:?} does not leave D"),
+                format!(
+                    "the ray from θ* in direction {} does not leave D",
+                    crate::problem::check::fmt_theta(&y)
+                ),
             ));
         }
         s.rho_guess = rho;

@@ -112,7 +112,10 @@ impl Path {
             if !constant && !noise.metric(&mid, &mut ws, &mut m) {
                 return Err(crate::Error::NotPositiveDefinite {
                     field: "noise a(θ) along the path".into(),
-                    detail: format!("a(θ) is not positive definite at θ = {mid:?}"),
+                    detail: format!(
+                        "a(θ) is not positive definite at θ = {}",
+                        crate::problem::check::fmt_theta(&mid)
+                    ),
                 });
             }
             out.push(

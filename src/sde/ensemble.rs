@@ -329,7 +329,10 @@ impl LevelJob<'_> {
         )
         .ok_or_else(|| Error::NotPositiveDefinite {
             field: "noise".into(),
-            detail: format!("a(θ*) is not positive definite at θ* = {:?}", p.minimum),
+            detail: format!(
+                "a(θ*) is not positive definite at θ* = {}",
+                crate::problem::check::fmt_theta(&p.minimum)
+            ),
         })?;
         let levels = c.eps.len();
         // Small chunks when trajectories are few, so that threads stay balanced (exit times

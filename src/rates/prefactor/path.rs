@@ -553,7 +553,10 @@ fn channel(
         if negative != 1 {
             return Ok(Err((
                 SADDLE,
-                format!("∇²V at the saddle {z:?} has {negative} negative eigenvalues, not one"),
+                format!(
+                    "∇²V at the saddle {} has {negative} negative eigenvalues, not one",
+                    crate::problem::check::fmt_theta(&z)
+                ),
             )));
         }
         let mut grad = vec![0.0; d];
@@ -607,7 +610,7 @@ fn channel(
             if mismatch > 0.1 {
                 return Ok(Err((
                     SADDLE,
-                    format!("the Hessian of V along the path does not reach the saddle's linearised ∇²V(z*) (relative difference {mismatch:.2}): V is not smooth at z* {z:?} (several optimal paths meet there?) and the formula does not apply"),
+                    format!("the Hessian of V along the path does not reach the saddle's linearised ∇²V(z*) (relative difference {mismatch:.2}): V is not smooth at z* {} (several optimal paths meet there?) and the formula does not apply", crate::problem::check::fmt_theta(&z)),
                 )));
             }
             t.integral
@@ -663,7 +666,7 @@ fn channel(
     if !(inward > 1e-8 * norm(&b).max(1e-300)) {
         return Ok(Err((
             FLUX,
-            format!("characteristic boundary at the exit point {x:?}: b·n = {:.3e} ≥ 0 and no saddle on the path", -inward),
+            format!("characteristic boundary at the exit point {}: b·n = {:.3e} ≥ 0 and no saddle on the path", crate::problem::check::fmt_theta(&x), -inward),
         )));
     }
     let ln_r =

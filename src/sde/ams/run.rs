@@ -8,6 +8,7 @@ use super::splitter::{Splitter, LANES};
 use super::walker::{Failure, Walker};
 use super::{Config, Level, RepetitionSummary, Report, Timing};
 use crate::error::{Error, Result};
+use crate::problem::check::{fmt_number, fmt_theta};
 use crate::problem::{Diffusion, Problem, VectorField};
 use crate::sde::kernel::{dispatch, Dim, Kernel, KernelVisitor};
 use crate::sde::rng::{level_seed, splitmix64, stream};
@@ -174,7 +175,10 @@ impl Job<'_> {
             )
             .ok_or_else(|| Error::NotPositiveDefinite {
                 field: "noise".into(),
-                detail: format!("a(θ*) is not positive definite at θ* = {:?}", p.minimum),
+                detail: format!(
+                    "a(θ*) is not positive definite at θ* = {}",
+                    fmt_theta(&p.minimum)
+                ),
             })?;
             kernels.push(k);
         }
@@ -221,7 +225,7 @@ impl Job<'_> {
                 Err((l, Failure::NotPositiveDefinite(x))) => {
                     return Err(Error::NotPositiveDefinite {
                         field: "noise".into(),
-                        detail: format!("a(θ) is not positive definite at θ = {x:?} (ε = {})", c.eps[l]),
+                        detail: format!("a(θ) is not positive definite at θ = {} (ε = {})", fmt_theta(&x), fmt_number(c.eps[l])),
                     })
                 }
                 Err((l, Failure::Diverged(x))) => {
@@ -229,8 +233,8 @@ impl Job<'_> {
                         "Euler–Maruyama",
                         format!(
                             "a path became non-finite (θ = {}, ε = {}): either h = {} is too large for the drift where the path went (reduce --dt), or b is singular there (the set-up check samples D, not every point)",
-                            crate::problem::check::fmt_theta(&x),
-                            crate::problem::check::fmt_number(c.eps[l]),
+                            fmt_theta(&x),
+                            fmt_number(c.eps[l]),
                             c.dt
                         ),
                     ))
