@@ -177,7 +177,7 @@ impl BoundaryChart {
                 "boundary chart",
                 format!(
                     "the ray from θ* in direction {} does not leave D",
-                    crate::problem::check::fmt_theta(&y)
+                    crate::problem::check::fmt_theta(y)
                 ),
             ));
         }
