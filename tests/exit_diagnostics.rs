@@ -8,7 +8,7 @@ use quasipot::analysis::exit_diagnostics::{
 };
 use quasipot::analysis::scaling::{scaling, Method, ScalingConfig, Target, Vary};
 use quasipot::linalg::Matrix;
-use quasipot::problem::{BuildOptions, Problem, ProblemSpec, Weight};
+use quasipot::problem::{BuildOptions, Problem, Weight};
 use std::process::Command;
 
 fn quad_level(h: &[f64; 2], dl: f64) -> impl Fn(&[f64]) -> f64 + Sync + '_ {
@@ -231,12 +231,7 @@ fn exit_lr_refuses_inverse_sqrt() {
 }
 
 fn target(name: &str) -> Target {
-    let (spec, base) = ProblemSpec::load(name).unwrap();
-    Target::Problem {
-        spec: Box::new(spec),
-        base,
-        options: BuildOptions::default(),
-    }
+    Target::load(name, BuildOptions::default()).unwrap()
 }
 
 /// The quadratic-model control of a problem that is its own quadratic model is an independent

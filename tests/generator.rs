@@ -623,7 +623,7 @@ fn rare_exits_beyond_lu_accuracy_match_quadrature() {
         bounds: Some((vec![l2.box_lo[0]], vec![l2.box_hi[0]])),
         ..cfg(0.1, n)
     };
-    let l1 = &generator::run(&p1_double_well(), &c1).unwrap().levels[0];
+    let l1 = &generator::run(&load("double-well-1d"), &c1).unwrap().levels[0];
     let mut worst = 0.0f64;
     for j in 0..n {
         for i in 0..n {
@@ -632,8 +632,4 @@ fn rare_exits_beyond_lu_accuracy_match_quadrature() {
         }
     }
     assert!(worst < 1e-9, "max relative difference {worst:.2e}");
-}
-
-fn p1_double_well() -> Problem {
-    load("double-well-1d")
 }

@@ -12,12 +12,7 @@ use quasipot::sgd::{run_gaussian, Config as SgdConfig, QuadraticLevelSet};
 use rand::{Rng, SeedableRng};
 
 fn quadratic_target(name: &str) -> Target {
-    let (spec, base) = ProblemSpec::load(name).unwrap();
-    Target::Problem {
-        spec: Box::new(spec),
-        base,
-        options: BuildOptions::default(),
-    }
+    Target::load(name, BuildOptions::default()).unwrap()
 }
 
 /// L(θ) → L(√α θ) multiplies every Hessian eigenvalue by α: checked on a quadratic problem

@@ -6,7 +6,6 @@ use super::{build_options, Global};
 use crate::analysis::scaling::{scaling, Method, ScalingConfig, ScalingReport, Target, Vary};
 use crate::plot::scaling::{predicted_cell, write_files};
 use crate::problem::mlp::{MlpConfig, MlpDataset};
-use crate::problem::ProblemSpec;
 use anyhow::{anyhow, Result};
 use serde_json::json;
 
@@ -86,12 +85,7 @@ fn target(args: &ScalingArgs, g: &Global) -> Result<Target> {
             ..MlpConfig::default()
         }))
     } else {
-        let (spec, base) = ProblemSpec::load(&args.problem)?;
-        Ok(Target::Problem {
-            spec: Box::new(spec),
-            base,
-            options: build_options(g)?,
-        })
+        Ok(Target::load(&args.problem, build_options(g)?)?)
     }
 }
 

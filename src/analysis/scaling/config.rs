@@ -125,6 +125,18 @@ pub enum Target {
     },
 }
 
+impl Target {
+    /// The problem named `name` (a built-in or a TOML file), with `options`.
+    pub fn load(name: &str, options: BuildOptions) -> crate::error::Result<Self> {
+        let (spec, base) = ProblemSpec::load(name)?;
+        Ok(Target::Problem {
+            spec: Box::new(spec),
+            base,
+            options,
+        })
+    }
+}
+
 /// Settings of a sweep. `None` fields take problem-dependent defaults (stated in the report).
 #[derive(Clone, Debug, Serialize)]
 pub struct ScalingConfig {
