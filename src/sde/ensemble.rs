@@ -108,6 +108,7 @@ fn meta(problem: &Problem, config: &Config) -> Result<Meta> {
 /// point, a diverging trajectory, or an I/O failure on the stream file.
 pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Report> {
     config.validate()?;
+    check_memory(config, problem.dim(), false)?;
     let meta = meta(problem, config)?;
     let hflag = if config.sgd.is_some() { "--lr" } else { "--dt" };
     let st = &meta.stiffness;
@@ -241,6 +242,78 @@ pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Rep
     let mut report = assemble(&meta, config.clone(), all, expected, timing, warnings)?;
     report.stream = writer.as_ref().map(|w| StreamInfo { rows: w.rows() });
     Ok(report)
+}
+
+/// Estimated peak bytes of a run of `runs` trajectories per level at `levels` levels in d
+/// dimensions: every level's trajectories stay in the report (the struct and its exit point, a
+/// heap block of 8d bytes rounded up to malloc's 16-byte chunks, at least 32); while a level
+/// runs, its index list, the kernel's results and the sorted copy; and the per-run arrays of the
+/// analysis (exit times, flags, sorted exit times, the exit points of the diagnostics).
+pub fn estimated_bytes(runs: u64, levels: usize, dim: usize) -> u64 {
+    use crate::resources::product;
+    use std::mem::size_of;
+    let point = (8 * dim as u64 + 8).div_ceil(16).max(2) * 16;
+    let kept = size_of::<Trajectory>() as u64 + point;
+    let running = 8
+        + size_of::<std::result::Result<Trajectory, KernelFailure>>() as u64
+        + size_of::<Trajectory>() as u64;
+    let analysis = 8 + 1 + 8 + size_of::<Vec<f64>>() as u64 + point;
+    product(&[
+        runs,
+        (levels as u64)
+            .saturating_mul(kept)
+            .saturating_add(running + analysis),
+    ])
+}
+
+/// Refuse a run (or a merge, `merging`) whose trajectories would not fit in memory, before any
+/// is allocated.
+fn check_memory(config: &Config, dim: usize, merging: bool) -> Result<()> {
+    use crate::resources::{available_bytes, check_memory_against, largest_fitting, Estimate};
+    let runs = match config.shard {
+        Some(s) if !merging => {
+            let r = s.range(config.runs);
+            r.end - r.start
+        }
+        _ => config.runs,
+    };
+    let levels = config.eps.len();
+    let need = estimated_bytes(runs, levels, dim);
+    let cap = available_bytes();
+    if need <= cap {
+        return Ok(());
+    }
+    let per = need / runs.max(1);
+    let fits = largest_fitting(1, runs, cap, |r| estimated_bytes(r, levels, dim));
+    let shard = config.shard.filter(|_| !merging);
+    check_memory_against(
+        Estimate {
+            flag: if merging { "merge" } else { "--runs" },
+            value: config.runs.to_string(),
+            what: if merging {
+                "merging the shards (every trajectory of the run is held for the statistics)"
+            } else {
+                "the Monte Carlo run (every trajectory is held for the statistics)"
+            },
+            bytes: need,
+            formula: format!(
+                "{runs} trajectories{} × {levels} noise level{} in d = {dim}, {per} bytes each",
+                if shard.is_some() { " in this shard" } else { "" },
+                if levels == 1 { "" } else { "s" }
+            ),
+            advice: match (fits, shard) {
+                (None, _) => "even one trajectory does not fit; free memory".into(),
+                (Some(r), None) if merging => format!(
+                    "merge on a machine with more memory, or run with --runs ≤ {r}"
+                ),
+                (Some(r), None) => format!("use --runs ≤ {r}"),
+                (Some(r), Some(_)) => format!(
+                    "use more shards, with at most {r} trajectories each (`quasipot merge` then needs the memory of the whole run)"
+                ),
+            },
+        },
+        cap,
+    )
 }
 
 struct LevelJob<'a> {
@@ -760,6 +833,7 @@ pub fn merge_dirs(problem: &Problem, dirs: &[PathBuf]) -> Result<Report> {
     check_shard_set(&problem.name, dirs, &manifests)?;
     let mut config = manifests[0].config.clone();
     config.shard = None;
+    check_memory(&config, problem.dim(), true)?;
     let levels = config.eps.len();
     let mut parts = Vec::with_capacity(dirs.len());
     let mut warnings = Vec::new();
