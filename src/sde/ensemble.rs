@@ -638,7 +638,8 @@ fn union(
 
 /// Combine the reports of shards `k/n` of one run into the report of the whole run (identical,
 /// apart from `timing`, to what a single unsharded run gives). Refuses reports of different
-/// runs and overlapping shards; missing indices are reported as `not_run`.
+/// runs, overlapping shards, an incomplete set of shards (naming the missing shards k/n and the
+/// command that produces them) and a shard that did not complete (interrupted).
 pub fn merge_reports(reports: &[Report]) -> Result<Report> {
     let first = reports
         .first()
@@ -666,6 +667,21 @@ pub fn merge_reports(reports: &[Report]) -> Result<Report> {
             })
         })
         .collect();
+    let shards: Vec<Option<Shard>> = reports.iter().map(|r| r.config.shard).collect();
+    check_shard_coverage(&first.problem, &names, &shards, &first.config)?;
+    // A shard that stopped early would leave its indices out of the merged statistics.
+    for (r, name) in reports.iter().zip(&names) {
+        if r.termination != Termination::Completed {
+            return Err(Error::invalid(
+                "merge",
+                format!(
+                    "{name} is incomplete (termination {:?}): complete it with `{}`, then merge again",
+                    r.termination,
+                    exit_command(&first.problem, &r.config, r.config.shard, "DIR", true)
+                ),
+            ));
+        }
+    }
     let parts = reports.iter().map(|r| r.trajectories.clone()).collect();
     let all = union(parts, config.eps.len(), &names)?;
     let meta = Meta {
@@ -742,18 +758,29 @@ fn exit_command(
 /// the command that produces them).
 fn check_shard_set(problem: &str, dirs: &[PathBuf], manifests: &[Manifest]) -> Result<()> {
     let shards: Vec<Option<Shard>> = manifests.iter().map(|m| m.config.shard).collect();
+    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    check_shard_coverage(problem, &names, &shards, &manifests[0].config)
+}
+
+/// [`check_shard_set`] on the shards `shards` of the run `config`, each named by `names`.
+fn check_shard_coverage(
+    problem: &str,
+    names: &[String],
+    shards: &[Option<Shard>],
+    config: &Config,
+) -> Result<()> {
     let Some(n) = shards.iter().flatten().map(|s| s.count).next() else {
         // Unsharded runs: one is the whole run; two would overlap (refused by `union`).
         return Ok(());
     };
-    let mut by_index: Vec<Option<&PathBuf>> = vec![None; n as usize];
-    for (d, s) in dirs.iter().zip(&shards) {
+    let mut by_index: Vec<Option<&String>> = vec![None; n as usize];
+    for (d, s) in names.iter().zip(shards) {
         let Some(s) = s else {
             return Err(Error::invalid(
                 "merge",
                 format!(
                     "{} is a whole (unsharded) run and cannot be merged with shards k/{n}",
-                    d.display()
+                    d
                 ),
             ));
         };
@@ -762,28 +789,31 @@ fn check_shard_set(problem: &str, dirs: &[PathBuf], manifests: &[Manifest]) -> R
                 "merge",
                 format!(
                     "{} is shard {}/{} but the other shards are k/{n}: they split the run differently",
-                    d.display(),
+                    d,
                     s.index,
                     s.count
+                ),
+            ));
+        }
+        if s.index >= n {
+            return Err(Error::invalid(
+                "merge",
+                format!(
+                    "{d} claims to be shard {}/{n}, which does not exist (k < n)",
+                    s.index
                 ),
             ));
         }
         if let Some(other) = by_index[s.index as usize].replace(d) {
             return Err(Error::invalid(
                 "merge",
-                format!(
-                    "{} and {} are both shard {}/{n}",
-                    other.display(),
-                    d.display(),
-                    s.index
-                ),
+                format!("{} and {} are both shard {}/{n}", other, d, s.index),
             ));
         }
     }
     let missing: Vec<u64> = (0..n).filter(|&k| by_index[k as usize].is_none()).collect();
     if let Some(&k) = missing.first() {
         let names: Vec<String> = missing.iter().map(|k| format!("{k}/{n}")).collect();
-        let config = &manifests[0].config;
         return Err(Error::invalid(
             "merge",
             format!(
