@@ -804,7 +804,7 @@ fn allocations_beyond_memory_are_refused_with_the_estimate() {
     let f = dir.join("H.npy");
     let mut header =
         b"{'descr': '<f8', 'fortran_order': False, 'shape': (2000000, 2000000), }".to_vec();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(b' ');
     }
     header.push(b'\n');
