@@ -293,8 +293,9 @@ const MAX_N: usize = 32_768;
 /// the padded (N + 2K + 2)² grid, U (8), the state byte, the best one-point source (4), the heap
 /// slot (4) and two bits, plus 160 bytes with the midpoint cache (5 numbers × 4 half-grid
 /// nodes); the N² values of the report (8 each), built while the solver's arrays are alive;
-/// and the heap entries of the Considered band (a band 2K + 1 points wide along the front,
-/// 12 bytes each, bounded by four sides of the padded grid). The coarse solve of the error
+/// and the heap entries of the Considered band (one to two points thick along the front, whose
+/// length is at most the four sides of the padded grid; 12 bytes each, twice for the heap
+/// vectors' growth). The coarse solve of the error
 /// estimate runs after the fine one on a quarter of the points, so it does not raise the peak.
 pub fn estimated_bytes(n: usize, k: usize, midpoint_cache: bool) -> u64 {
     use crate::resources::product;
@@ -302,7 +303,7 @@ pub fn estimated_bytes(n: usize, k: usize, midpoint_cache: bool) -> u64 {
     let per_point_x4: u64 = 69 + if midpoint_cache { 640 } else { 0 }; // 17.25 (+160), ×4
     (product(&[w, w, per_point_x4]) / 4)
         .saturating_add(product(&[n as u64, n as u64, 8]))
-        .saturating_add(product(&[4, w, 2 * k as u64 + 1, 12]))
+        .saturating_add(product(&[4, w, 2, 2, 12]))
 }
 
 /// Refuse N when `need` (bytes at N) exceeds the available memory, naming the largest N that
