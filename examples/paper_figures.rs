@@ -7,7 +7,9 @@
 //! times span about 1e2–2e4 iterations. Every point has its own random stream, carries exit
 //! diagnostics, and is run a second time on the quadratic model of L at θ* as a control.
 //!
-//! Writes into DIR (default `paper_figures/`):
+//! Writes into DIR (default `target/paper_figures/`, or `$CARGO_TARGET_DIR/paper_figures/`, so
+//! that a run never overwrites the figures committed in `paper_figures/`; pass
+//! `paper_figures` to regenerate those):
 //! - `figure5_gaussian_sgd.png/svg`, `figure6_proximal.png/svg`, `figure7_minibatch_sgd.png/svg`:
 //!   the paper's layout, one method, four panels (α, η, B, β), points with 95% CI bars and the
 //!   predicted curves of both weights;
@@ -15,7 +17,8 @@
 //! - `paper_figures.md`: the fitted slopes beside the predictions, the significance of Gaussian
 //!   vs minibatch SGD, and every point with its diagnostics.
 //!
-//! cargo run --release --example paper_figures -- [DIR] [RUNS]   (RUNS per point, default 100)
+//! cargo run --release --example paper_figures -- [--out DIR | DIR] [--runs RUNS | RUNS]
+//! (RUNS per point, default 100)
 
 use quasipot::analysis::scaling::{scaling, Method, ScalingConfig, Target, Vary};
 use quasipot::plot::save_figure;
@@ -23,14 +26,94 @@ use quasipot::plot::scaling::{
     comparisons_markdown, fits_markdown, points_markdown, write_files, MethodFigure,
 };
 use quasipot::problem::mlp::MlpConfig;
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::Instant;
 
+const USAGE: &str = "usage: cargo run --release --example paper_figures -- [--out DIR | DIR] [--runs RUNS | RUNS]\n  DIR   where the figures, CSV/JSON and paper_figures.md go (default target/paper_figures)\n  RUNS  exit-time runs per point (default 100)";
+
+/// Where the files go and how many runs per point.
+#[derive(Debug, PartialEq)]
+struct Options {
+    dir: PathBuf,
+    runs: usize,
+}
+
+/// The default output directory: under the target directory, never the source tree.
+fn default_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("paper_figures")
+}
+
+/// `[--out DIR | DIR] [--runs RUNS | RUNS]`; Ok(None) for `--help`; errors name the argument.
+fn parse_args(args: &[String], default: PathBuf) -> Result<Option<Options>, String> {
+    let (mut dir, mut runs) = (None, None);
+    let mut positional = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag}: missing value"))
+        };
+        match a.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--out" => dir = Some(value("--out")?),
+            "--runs" => runs = Some(value("--runs")?),
+            s => {
+                if let Some(v) = s.strip_prefix("--out=") {
+                    dir = Some(v.to_string());
+                } else if let Some(v) = s.strip_prefix("--runs=") {
+                    runs = Some(v.to_string());
+                } else if s.starts_with('-') {
+                    return Err(format!("{s}: unknown option"));
+                } else {
+                    positional.push(s.to_string());
+                }
+            }
+        }
+    }
+    let mut positional = positional.into_iter();
+    let dir = dir.or_else(|| positional.next());
+    let runs = runs.or_else(|| positional.next());
+    if let Some(extra) = positional.next() {
+        return Err(format!("{extra}: unexpected argument"));
+    }
+    let runs = match runs {
+        None => 100,
+        Some(r) => match r.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(format!(
+                    "RUNS: expected a positive whole number, got \"{r}\""
+                ))
+            }
+        },
+    };
+    Ok(Some(Options {
+        dir: dir.map_or(default, PathBuf::from),
+        runs,
+    }))
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = PathBuf::from(args.first().map_or("paper_figures", |s| s.as_str()));
-    let runs: usize = args.get(1).map_or(Ok(100), |s| s.parse())?;
+    let Options { dir, runs } = match parse_args(&args, default_dir()) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        Err(e) => {
+            eprintln!("Error: {e}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
     std::fs::create_dir_all(&dir)?;
+    eprintln!("writing into {}", dir.display());
     let start = Instant::now();
     let target = Target::Mlp(MlpConfig::default());
     let mut reports = Vec::new();
@@ -145,4 +228,56 @@ fn main() -> anyhow::Result<()> {
     println!("{md}");
     println!("files in {}", dir.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(a: &[&str]) -> Result<Option<Options>, String> {
+        let v: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+        parse_args(&v, PathBuf::from("target/paper_figures"))
+    }
+
+    #[test]
+    fn default_is_under_target_not_the_source_tree() {
+        let o = parse(&[]).unwrap().unwrap();
+        assert_eq!(o.dir, PathBuf::from("target/paper_figures"));
+        assert_eq!(o.runs, 100);
+        let d = default_dir();
+        assert!(d.ends_with("paper_figures"), "{}", d.display());
+        assert!(
+            d.parent().is_some_and(|p| p.ends_with("target")
+                || std::env::var_os("CARGO_TARGET_DIR").is_some_and(|t| p == Path::new(&t))),
+            "{}",
+            d.display()
+        );
+    }
+
+    #[test]
+    fn out_flag_positional_dir_and_runs() {
+        let want = |d: &str, r| {
+            Some(Options {
+                dir: d.into(),
+                runs: r,
+            })
+        };
+        assert_eq!(parse(&["figs"]).unwrap(), want("figs", 100));
+        assert_eq!(parse(&["figs", "7"]).unwrap(), want("figs", 7));
+        assert_eq!(
+            parse(&["--out", "figs", "--runs", "7"]).unwrap(),
+            want("figs", 7)
+        );
+        assert_eq!(parse(&["--out=figs", "5"]).unwrap(), want("figs", 5));
+        assert_eq!(parse(&["--help"]).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_arguments_name_what_is_wrong() {
+        assert!(parse(&["figs", "many"]).unwrap_err().starts_with("RUNS:"));
+        assert!(parse(&["figs", "0"]).unwrap_err().starts_with("RUNS:"));
+        assert!(parse(&["--out"]).unwrap_err().starts_with("--out:"));
+        assert!(parse(&["--bogus"]).unwrap_err().starts_with("--bogus:"));
+        assert!(parse(&["a", "1", "b"]).unwrap_err().starts_with("b:"));
+    }
 }

@@ -33,6 +33,7 @@ pub mod olim;
 pub mod plot;
 pub mod problem;
 pub mod rates;
+pub mod resources;
 pub mod sde;
 pub mod sgd;
 mod simd;

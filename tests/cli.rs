@@ -743,4 +743,124 @@ fn negative_values_and_derived_flags_are_named_and_help_is_unescaped() {
         assert_eq!(code, 0);
         assert!(!out.contains("\\["), "{args:?}: {out}");
     }
+
+/// Flags that scale an allocation beyond any machine's memory are refused before allocating,
+/// with the estimate, the memory available and the largest value that fits (they used to abort
+/// with "memory allocation failed", exit 134, or pass a fixed size check).
+#[test]
+fn allocations_beyond_memory_are_refused_with_the_estimate() {
+    let expect = |args: &[&str], prefix: &str, needles: &[&str]| {
+        let start = std::time::Instant::now();
+        let (code, _, err) = run(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.starts_with(prefix), "{args:?}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: expected '{n}' in: {err}");
+        }
+        assert!(
+            !err.contains("panicked") && !err.contains("allocation"),
+            "{err}"
+        );
+        // Refused up front, not after trying.
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "{args:?} took {:?}",
+            start.elapsed()
+        );
+    };
+    // 2e6² nodes: about 90 TiB of grid arrays.
+    expect(
+        &["field", "rotational-linear", "--grid", "2000000"],
+        "Error: --grid: 2000000: the OLIM grid needs about ",
+        &[
+            "TiB (2000010² padded nodes × 17.25 bytes",
+            "is available; use --grid ≤ ",
+        ],
+    );
+    expect(
+        &["mfpt", "quadratic-2d", "--eps", "0.5", "--grid", "2000001"],
+        "Error: --grid: 2000001: the generator solve",
+        &["TiB (2000001² nodes × ", "is available; use --grid ≤ "],
+    );
+    // 1e12 trajectories: hundreds of TiB of records.
+    expect(
+        &[
+            "exit",
+            "double-well-1d",
+            "--eps",
+            "0.5",
+            "--runs",
+            "1000000000000",
+            "-q",
+        ],
+        "Error: --runs: 1000000000000: the Monte Carlo run",
+        &[
+            "TiB (1000000000000 trajectories × 1 noise level in d = 1",
+            "use --runs ≤ ",
+        ],
+    );
+    expect(
+        &[
+            "exit",
+            "double-well-1d",
+            "--eps",
+            "0.5",
+            "--runs",
+            "1000000000000",
+            "--shard",
+            "0/2",
+            "-q",
+        ],
+        "Error: --runs: 1000000000000: the Monte Carlo run",
+        &["500000000000 trajectories in this shard", "use more shards"],
+    );
+    expect(
+        &[
+            "scaling",
+            "quadratic-2d",
+            "--vary",
+            "batch",
+            "--runs",
+            "1000000000000",
+            "-q",
+        ],
+        "Error: --runs: 1000000000000: one point's ensemble needs about ",
+        &["TiB (1000000000000 runs × 120 bytes", "use --runs ≤ "],
+    );
+    // A .npy header announcing a 2e6×2e6 Hessian (32 TB of data) that is not there: refused from
+    // the header alone, by the shortcut and by a problem file that names it.
+    let dir = tmp("huge-npy");
+    let f = dir.join("H.npy");
+    let mut header =
+        b"{'descr': '<f8', 'fortran_order': False, 'shape': (2000000, 2000000), }".to_vec();
+    while !(10 + header.len() + 1).is_multiple_of(64) {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header);
+    std::fs::write(&f, bytes).unwrap();
+    let fs = f.to_str().unwrap();
+    expect(
+        &["v0", "--hessian", fs, "--depth", "0.5"],
+        "Error: --hessian: ",
+        &[
+            "the 2000000×2000000 matrix needs about",
+            "TiB (24 copies",
+            "use a smaller matrix",
+        ],
+    );
+    let toml = dir.join("p.toml");
+    std::fs::write(
+        &toml,
+        "[drift]\nhessian_file = \"H.npy\"\n[domain]\nkind = \"level-set\"\ndepth = 0.5\n",
+    )
+    .unwrap();
+    expect(
+        &["v0", toml.to_str().unwrap()],
+        "Error: drift.hessian_file: ",
+        &["the 2000000×2000000 matrix needs about", "(3 copies"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -146,6 +146,39 @@ fn identical_results_for_one_and_two_threads_and_for_merged_shards() {
     assert_eq!(merged.trajectories, one.trajectories);
     // Overlapping shards are refused.
     assert!(merge_reports(&[shards[0].clone(), shards[0].clone()]).is_err());
+    // So is an incomplete set, naming the missing shard and the command that produces it
+    // (it used to merge 2 of 3 shards and report the rest as not run).
+    let err = merge_reports(&[shards[0].clone(), shards[2].clone()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("merge: incomplete shard set: 2 of 3 shards given, shard 1/3 missing"),
+        "{err}"
+    );
+    assert!(
+        err.contains("quasipot exit quadratic-2d --eps 0.6,0.5 --dt 0.001 --runs 203 --seed")
+            && err.contains("--shard 1/3 --out DIR"),
+        "{err}"
+    );
+    // And a shard that was interrupted, pointing to the --resume that completes it.
+    let stopped = {
+        let mut s = c.clone();
+        s.shard = Some(Shard { index: 1, count: 3 });
+        let hooks = Hooks {
+            cancel: Some(Arc::new(AtomicBool::new(true))),
+            ..Hooks::default()
+        };
+        run_with(&p, &s, &hooks).unwrap()
+    };
+    assert_eq!(stopped.termination, Termination::Interrupted);
+    let err = merge_reports(&[shards[0].clone(), stopped, shards[2].clone()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("merge: shard 1/3 is incomplete (termination Interrupted)")
+            && err.contains("--shard 1/3 --out DIR --resume"),
+        "{err}"
+    );
     // The same through --out directories.
     let dirs: Vec<PathBuf> = (0..3).map(|k| tmpdir(&format!("shard{k}"))).collect();
     for (k, d) in dirs.iter().enumerate() {

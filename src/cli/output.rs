@@ -90,3 +90,77 @@ pub fn fmt_point(x: &[f64]) -> String {
     let s: Vec<String> = x.iter().map(|v| format!("{v:.6}")).collect();
     format!("({})", s.join(", "))
 }
+
+/// A spinner on stderr naming the current phase of a long computation ("[2/5] weight
+/// inverse: exact V0") with the time spent so far; hidden with `--quiet` or `--json`, and by
+/// indicatif when stderr is not a terminal.
+pub struct Phases {
+    bar: indicatif::ProgressBar,
+    total: usize,
+    done: usize,
+}
+
+impl Phases {
+    /// A spinner for `total` phases; none is shown until [`Phases::next`].
+    pub fn new(out: &Output, total: usize) -> Self {
+        let bar = if out.quiet || out.json {
+            indicatif::ProgressBar::hidden()
+        } else {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            b
+        };
+        Phases {
+            bar,
+            total,
+            done: 0,
+        }
+    }
+
+    /// Start the next phase, named `name`.
+    pub fn next(&mut self, name: &str) {
+        self.done += 1;
+        self.bar
+            .set_message(format!("[{}/{}] {name}", self.done, self.total));
+        if self.done == 1 {
+            // Redraw ten times a second, so the elapsed time moves during one long phase.
+            self.bar
+                .enable_steady_tick(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Remove the spinner (before the results are printed).
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for Phases {
+    // An error return must not leave the spinner running over the error message.
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_are_numbered_and_named() {
+        let out = Output {
+            json: false,
+            out: None,
+            quiet: true,
+        };
+        let mut p = Phases::new(&out, 3);
+        p.next("reading H");
+        assert_eq!(p.bar.message(), "[1/3] reading H");
+        p.next("exact V0");
+        assert_eq!(p.bar.message(), "[2/3] exact V0");
+        p.finish();
+    }
+}

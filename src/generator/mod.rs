@@ -50,6 +50,7 @@ pub use grid::Grid;
 
 use crate::error::{Error, Result};
 use crate::problem::{Diffusion, ModelVisitor, Problem, VectorField};
+use crate::resources::{available_bytes, check_memory_against, largest_fitting, Estimate};
 use grid::{classify, default_box, interpolate, Region};
 use serde::Serialize;
 use std::time::Instant;
@@ -81,8 +82,8 @@ pub struct Config {
     pub eigen_tolerance: f64,
     /// Iteration cap of inverse iteration; default 500.
     pub eigen_max_iterations: usize,
-    /// Memory cap in bytes for the estimated solve; default: 80 % of MemAvailable (8 GiB if
-    /// unknown).
+    /// Memory cap in bytes for the estimated solve; default: [`crate::resources::available_bytes`]
+    /// (80 % of MemAvailable or of the cgroup's headroom, 8 GiB if unknown).
     pub max_bytes: Option<u64>,
 }
 
@@ -115,19 +116,6 @@ pub fn estimated_bytes(dim: usize, n: usize) -> u64 {
         9.0 * 24.0 + 9.0 * 32.0 + 16.0 * 15.0 * (n as f64).log2().max(1.0) + 200.0
     };
     (nodes as f64 * per) as u64
-}
-
-fn available_bytes() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemAvailable:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|k| k.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024 / 10 * 8)
-        .unwrap_or(8 << 30)
 }
 
 impl Config {
@@ -168,17 +156,36 @@ impl Config {
         }
         let need = estimated_bytes(dim, self.grid);
         let cap = self.max_bytes.unwrap_or_else(available_bytes);
-        if need > cap {
-            return Err(Error::invalid(
-                "--grid",
-                format!(
-                    "N = {} in d = {dim} needs about {:.1} GiB, more than the {:.1} GiB available; use a smaller --grid",
+        // The largest N that fits, odd when the error estimate needs N − 1 even.
+        let fits = largest_fitting(9, self.grid as u64, cap, |n| {
+            estimated_bytes(dim, n as usize)
+        })
+        .map(|n| {
+            if self.error_estimate && n % 2 == 0 {
+                n - 1
+            } else {
+                n
+            }
+        });
+        check_memory_against(
+            Estimate {
+                flag: "--grid",
+                value: self.grid.to_string(),
+                what: "the generator solve (sparse matrix and LU factors)",
+                bytes: need,
+                formula: format!(
+                    "{}{} nodes × {:.0} bytes",
                     self.grid,
-                    need as f64 / (1u64 << 30) as f64,
-                    cap as f64 / (1u64 << 30) as f64
+                    if dim == 2 { "²" } else { "" },
+                    need as f64 / (self.grid as f64).powi(dim as i32)
                 ),
-            ));
-        }
+                advice: match fits {
+                    Some(n) => format!("use --grid ≤ {n}"),
+                    None => "even the smallest grid does not fit; free memory".into(),
+                },
+            },
+            cap,
+        )?;
         if let Some((lo, hi)) = &self.bounds {
             if lo.len() != dim || hi.len() != dim {
                 return Err(Error::invalid(

@@ -76,7 +76,10 @@
 //! **Cost.** Memory: U (8 bytes), a state byte, the best one-point source (4), the heap slot (4)
 //! and two bits per point of the padded (N + 2K + 2)² grid — 17.25 bytes per point, 19 MB at
 //! N = 1025 — plus the heap entries of the Considered band and, with constant noise, three
-//! numbers per stencil offset ((2K + 1)², 24 kB at K = 17). Time: each accepted point costs
+//! numbers per stencil offset ((2K + 1)², 24 kB at K = 17); 160 bytes more per point with the
+//! midpoint cache, and 8 per point for the reported values. [`run`] refuses an N whose
+//! [`estimated_bytes`] exceed the available memory ([`crate::resources`]), naming the largest
+//! N that fits. Time: each accepted point costs
 //! one-point updates to the Considered points within K·h and, for each point it makes
 //! Considered, from the Accepted Front points within K·h (both bands are one to two points
 //! thick, so O(K) each), plus a few triangle updates; O(N² K) overall, O(N² log N) with the
@@ -201,12 +204,14 @@ impl Config {
                 format!("N = {n} points per axis is too few; use at least 9 (e.g. 257)"),
             ));
         }
-        if n > 32_768 {
+        // A lower bound (no midpoint cache, K = 4) here, where the problem is not known yet, so
+        // that an absurd N is refused before anything else; [`run`] checks the exact estimate.
+        check_grid_memory(n, 4, false, |m| estimated_bytes(m as usize, 4, false))?;
+        if n > MAX_N {
             return Err(Error::invalid(
                 "--grid",
                 format!(
-                    "N = {n} points per axis would need {} GiB; use N ≤ 32768",
-                    (n * n * 17) >> 30
+                    "N = {n} points per axis is beyond the grid solver's limit N ≤ {MAX_N} (its indices are 32-bit, which covers the padded grid up to there with any K)"
                 ),
             ));
         }
@@ -278,6 +283,67 @@ impl Config {
             )
         })
     }
+}
+
+/// Largest N per axis: the padded grid, (N + 2K + 2)² points with K up to (N − 1)/2, must stay
+/// indexable by the solver's 32-bit indices ((2·32768 + 1)² ≈ 2³²).
+const MAX_N: usize = 32_768;
+
+/// Estimated peak bytes of one solve on N points per axis with update radius K: per point of
+/// the padded (N + 2K + 2)² grid, U (8), the state byte, the best one-point source (4), the heap
+/// slot (4) and two bits, plus 160 bytes with the midpoint cache (5 numbers × 4 half-grid
+/// nodes); the N² values of the report (8 each), built while the solver's arrays are alive;
+/// and the heap entries of the Considered band (one to two points thick along the front, whose
+/// length is at most the four sides of the padded grid; 12 bytes each, twice for the heap
+/// vectors' growth). The coarse solve of the error
+/// estimate runs after the fine one on a quarter of the points, so it does not raise the peak.
+pub fn estimated_bytes(n: usize, k: usize, midpoint_cache: bool) -> u64 {
+    use crate::resources::product;
+    let w = (n as u64).saturating_add(2 * k as u64 + 2);
+    let per_point_x4: u64 = 69 + if midpoint_cache { 640 } else { 0 }; // 17.25 (+160), ×4
+    (product(&[w, w, per_point_x4]) / 4)
+        .saturating_add(product(&[n as u64, n as u64, 8]))
+        .saturating_add(product(&[4, w, 2, 2, 12]))
+}
+
+/// Refuse N when `need` (bytes at N) exceeds the available memory, naming the largest N that
+/// fits by `need_at`.
+fn check_grid_memory(
+    n: usize,
+    k: usize,
+    midpoint_cache: bool,
+    need_at: impl Fn(u64) -> u64,
+) -> Result<()> {
+    use crate::resources::{available_bytes, check_memory_against, largest_fitting, Estimate};
+    let cap = available_bytes();
+    let need = estimated_bytes(n, k, midpoint_cache);
+    if need <= cap {
+        return Ok(());
+    }
+    let fits = largest_fitting(9, n as u64, cap, need_at);
+    let w = n as u64 + 2 * k as u64 + 2;
+    check_memory_against(
+        Estimate {
+            flag: "--grid",
+            value: n.to_string(),
+            what: "the OLIM grid",
+            bytes: need,
+            formula: format!(
+                "{w}² padded nodes × {} bytes{} + {n}² values × 8 bytes",
+                if midpoint_cache { 177.25 } else { 17.25 },
+                if midpoint_cache {
+                    " with the midpoint cache"
+                } else {
+                    ""
+                }
+            ),
+            advice: match fits {
+                Some(m) => format!("use --grid ≤ {m}"),
+                None => "even the smallest grid does not fit; free memory".into(),
+            },
+        },
+        cap,
+    )
 }
 
 /// The `near_triangles` fraction of [`Config::thorough`] (measured on `l`, N = 1025: 0.01, 0.03,
@@ -768,6 +834,18 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
             ),
         ));
     }
+    // The cache pays off where a midpoint evaluation is expensive: a(θ)⁻¹ needs an
+    // eigendecomposition, and formula drifts are interpreted; native and linear drifts with
+    // constant noise are cheaper to recompute than to fetch.
+    let uses_cache = config.midpoint_cache
+        && (!problem.noise.is_constant()
+            || matches!(problem.drift, crate::problem::Drift::Field(_)));
+    // Every array below scales with N²: refuse before allocating any of them.
+    check_grid_memory(n, k, uses_cache, |m| {
+        let mut c = config.clone();
+        c.n = m as usize;
+        estimated_bytes(m as usize, c.k_for(problem, rotation), uses_cache)
+    })?;
     let (lo, hi) = match config.bounds {
         Some(b) => b,
         None => default_box(problem)?,
@@ -828,12 +906,6 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         .filter(|&(i, j)| problem.domain.level(&grid.point(i, j)) <= 0.0)
         .map(|(i, j)| grid.index(i, j))
         .collect();
-    // The cache pays off where a midpoint evaluation is expensive: a(θ)⁻¹ needs an
-    // eigendecomposition, and formula drifts are interpreted; native and linear drifts with
-    // constant noise are cheaper to recompute than to fetch.
-    let uses_cache = config.midpoint_cache
-        && (!problem.noise.is_constant()
-            || matches!(problem.drift, crate::problem::Drift::Field(_)));
     let setup = Setup {
         grid: grid.clone(),
         k,
@@ -981,6 +1053,24 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
 mod tests {
     use super::*;
     use crate::problem::BuildOptions;
+
+    /// The estimate matches the module docs' figures: 17.25 bytes per padded point (19 MB at
+    /// N = 1025 with K = 17), 160 more with the midpoint cache, plus 8 per value.
+    #[test]
+    fn memory_estimate_counts_padded_arrays_cache_and_values() {
+        let w = 1025.0 + 2.0 * 17.0 + 2.0;
+        let plain = estimated_bytes(1025, 17, false) as f64;
+        let arrays = w * w * 17.25 + 1025.0 * 1025.0 * 8.0;
+        assert!(
+            plain >= arrays && plain < arrays * 1.01,
+            "{plain} vs {arrays}"
+        );
+        assert!((w * w * 17.25 / 1e6 - 19.4).abs() < 0.1);
+        let cached = estimated_bytes(1025, 17, true) as f64;
+        assert!((cached - plain - w * w * 160.0).abs() < 1.0, "{cached}");
+        // Saturates instead of overflowing for absurd N.
+        assert_eq!(estimated_bytes(usize::MAX / 2, 4, true), u64::MAX);
+    }
 
     /// The solve dispatched on CPU features (the x86-64-v3 copy where available) and the
     /// baseline copy give bit-identical grids, for constant noise (Cholesky-coordinate updates)

@@ -16,6 +16,11 @@ pub fn read_matrix(path: &Path, field: &str) -> Result<Matrix> {
         .to_ascii_lowercase();
     let rows: Vec<Vec<f64>> = match ext.as_str() {
         "npy" => {
+            // The header gives the shape: refuse a matrix that cannot fit before reading it
+            // (ndarray, the rows and the matrix: three copies while it is read).
+            if let Some((r, c)) = npy_shape(path) {
+                check_matrix_memory(field, &shown, r, c, READ_COPIES, "reading it")?;
+            }
             let a: Array2<f64> = ndarray_npy::read_npy(path).map_err(|e| {
                 Error::invalid(
                     field,
@@ -65,6 +70,67 @@ pub fn read_matrix(path: &Path, field: &str) -> Result<Matrix> {
         }
     };
     Matrix::from_rows(&rows, field)
+}
+
+/// Copies of a matrix alive while [`read_matrix`] reads a `.npy` file.
+const READ_COPIES: u64 = 3;
+
+/// The shape (rows, cols) in the header of a 2-D `.npy` file, without reading its data; None
+/// when the header cannot be parsed (the full read then reports the problem).
+pub fn npy_shape(path: &Path) -> Option<(u64, u64)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut pre = [0u8; 12];
+    f.read_exact(&mut pre).ok()?;
+    if &pre[..6] != b"\x93NUMPY" {
+        return None;
+    }
+    // Version 1 stores the header length in 2 bytes, versions 2 and 3 in 4.
+    let (len, start) = if pre[6] == 1 {
+        (u16::from_le_bytes([pre[8], pre[9]]) as usize, 10)
+    } else {
+        (
+            u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as usize,
+            12,
+        )
+    };
+    let mut header = pre[start..].to_vec();
+    header.resize(len.clamp(12 - start, 1 << 20), 0);
+    f.read_exact(&mut header[12 - start..]).ok()?;
+    let text = String::from_utf8_lossy(&header);
+    let inner = text.split("'shape':").nth(1)?;
+    let inner = inner.split('(').nth(1)?.split(')').next()?;
+    let dims: Vec<u64> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().ok())
+        .collect::<Option<_>>()?;
+    match dims[..] {
+        [r, c] => Some((r, c)),
+        _ => None,
+    }
+}
+
+/// Refuse a rows×cols float64 matrix of which `copies` would not fit in memory, naming `field`
+/// (the flag or problem-file field) and `file`; `doing` says what needs the copies.
+pub fn check_matrix_memory(
+    field: &str,
+    file: &str,
+    rows: u64,
+    cols: u64,
+    copies: u64,
+    doing: &str,
+) -> Result<()> {
+    use crate::resources::{check_memory, product, Estimate};
+    check_memory(Estimate {
+        flag: field,
+        value: file.to_string(),
+        what: &format!("the {rows}×{cols} matrix"),
+        bytes: product(&[rows, cols, 8, copies]),
+        formula: format!("{copies} copies × {rows}·{cols} numbers × 8 bytes for {doing}"),
+        advice: "use a smaller matrix (fewer parameters, or a sub-block of the Hessian)".into(),
+    })
 }
 
 fn read_text(path: &Path) -> Result<String> {

@@ -108,6 +108,7 @@ fn meta(problem: &Problem, config: &Config) -> Result<Meta> {
 /// point, a diverging trajectory, or an I/O failure on the stream file.
 pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Report> {
     config.validate()?;
+    check_memory(config, problem.dim(), false)?;
     let meta = meta(problem, config)?;
     let hflag = if config.sgd.is_some() { "--lr" } else { "--dt" };
     let st = &meta.stiffness;
@@ -241,6 +242,78 @@ pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Rep
     let mut report = assemble(&meta, config.clone(), all, expected, timing, warnings)?;
     report.stream = writer.as_ref().map(|w| StreamInfo { rows: w.rows() });
     Ok(report)
+}
+
+/// Estimated peak bytes of a run of `runs` trajectories per level at `levels` levels in d
+/// dimensions: every level's trajectories stay in the report (the struct and its exit point, a
+/// heap block of 8d bytes rounded up to malloc's 16-byte chunks, at least 32); while a level
+/// runs, its index list, the kernel's results and the sorted copy; and the per-run arrays of the
+/// analysis (exit times, flags, sorted exit times, the exit points of the diagnostics).
+pub fn estimated_bytes(runs: u64, levels: usize, dim: usize) -> u64 {
+    use crate::resources::product;
+    use std::mem::size_of;
+    let point = (8 * dim as u64 + 8).div_ceil(16).max(2) * 16;
+    let kept = size_of::<Trajectory>() as u64 + point;
+    let running = 8
+        + size_of::<std::result::Result<Trajectory, KernelFailure>>() as u64
+        + size_of::<Trajectory>() as u64;
+    let analysis = 8 + 1 + 8 + size_of::<Vec<f64>>() as u64 + point;
+    product(&[
+        runs,
+        (levels as u64)
+            .saturating_mul(kept)
+            .saturating_add(running + analysis),
+    ])
+}
+
+/// Refuse a run (or a merge, `merging`) whose trajectories would not fit in memory, before any
+/// is allocated.
+fn check_memory(config: &Config, dim: usize, merging: bool) -> Result<()> {
+    use crate::resources::{available_bytes, check_memory_against, largest_fitting, Estimate};
+    let runs = match config.shard {
+        Some(s) if !merging => {
+            let r = s.range(config.runs);
+            r.end - r.start
+        }
+        _ => config.runs,
+    };
+    let levels = config.eps.len();
+    let need = estimated_bytes(runs, levels, dim);
+    let cap = available_bytes();
+    if need <= cap {
+        return Ok(());
+    }
+    let per = need / runs.max(1);
+    let fits = largest_fitting(1, runs, cap, |r| estimated_bytes(r, levels, dim));
+    let shard = config.shard.filter(|_| !merging);
+    check_memory_against(
+        Estimate {
+            flag: if merging { "merge" } else { "--runs" },
+            value: config.runs.to_string(),
+            what: if merging {
+                "merging the shards (every trajectory of the run is held for the statistics)"
+            } else {
+                "the Monte Carlo run (every trajectory is held for the statistics)"
+            },
+            bytes: need,
+            formula: format!(
+                "{runs} trajectories{} × {levels} noise level{} in d = {dim}, {per} bytes each",
+                if shard.is_some() { " in this shard" } else { "" },
+                if levels == 1 { "" } else { "s" }
+            ),
+            advice: match (fits, shard) {
+                (None, _) => "even one trajectory does not fit; free memory".into(),
+                (Some(r), None) if merging => format!(
+                    "merge on a machine with more memory, or run with --runs ≤ {r}"
+                ),
+                (Some(r), None) => format!("use --runs ≤ {r}"),
+                (Some(r), Some(_)) => format!(
+                    "use more shards, with at most {r} trajectories each (`quasipot merge` then needs the memory of the whole run)"
+                ),
+            },
+        },
+        cap,
+    )
 }
 
 struct LevelJob<'a> {
@@ -568,7 +641,8 @@ fn union(
 
 /// Combine the reports of shards `k/n` of one run into the report of the whole run (identical,
 /// apart from `timing`, to what a single unsharded run gives). Refuses reports of different
-/// runs and overlapping shards; missing indices are reported as `not_run`.
+/// runs, overlapping shards, an incomplete set of shards (naming the missing shards k/n and the
+/// command that produces them) and a shard that did not complete (interrupted).
 pub fn merge_reports(reports: &[Report]) -> Result<Report> {
     let first = reports
         .first()
@@ -596,6 +670,21 @@ pub fn merge_reports(reports: &[Report]) -> Result<Report> {
             })
         })
         .collect();
+    let shards: Vec<Option<Shard>> = reports.iter().map(|r| r.config.shard).collect();
+    check_shard_coverage(&first.problem, &names, &shards, &first.config)?;
+    // A shard that stopped early would leave its indices out of the merged statistics.
+    for (r, name) in reports.iter().zip(&names) {
+        if r.termination != Termination::Completed {
+            return Err(Error::invalid(
+                "merge",
+                format!(
+                    "{name} is incomplete (termination {:?}): complete it with `{}`, then merge again",
+                    r.termination,
+                    exit_command(&first.problem, &r.config, r.config.shard, "DIR", true)
+                ),
+            ));
+        }
+    }
     let parts = reports.iter().map(|r| r.trajectories.clone()).collect();
     let all = union(parts, config.eps.len(), &names)?;
     let meta = Meta {
@@ -672,18 +761,29 @@ fn exit_command(
 /// the command that produces them).
 fn check_shard_set(problem: &str, dirs: &[PathBuf], manifests: &[Manifest]) -> Result<()> {
     let shards: Vec<Option<Shard>> = manifests.iter().map(|m| m.config.shard).collect();
+    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    check_shard_coverage(problem, &names, &shards, &manifests[0].config)
+}
+
+/// [`check_shard_set`] on the shards `shards` of the run `config`, each named by `names`.
+fn check_shard_coverage(
+    problem: &str,
+    names: &[String],
+    shards: &[Option<Shard>],
+    config: &Config,
+) -> Result<()> {
     let Some(n) = shards.iter().flatten().map(|s| s.count).next() else {
         // Unsharded runs: one is the whole run; two would overlap (refused by `union`).
         return Ok(());
     };
-    let mut by_index: Vec<Option<&PathBuf>> = vec![None; n as usize];
-    for (d, s) in dirs.iter().zip(&shards) {
+    let mut by_index: Vec<Option<&String>> = vec![None; n as usize];
+    for (d, s) in names.iter().zip(shards) {
         let Some(s) = s else {
             return Err(Error::invalid(
                 "merge",
                 format!(
                     "{} is a whole (unsharded) run and cannot be merged with shards k/{n}",
-                    d.display()
+                    d
                 ),
             ));
         };
@@ -692,28 +792,31 @@ fn check_shard_set(problem: &str, dirs: &[PathBuf], manifests: &[Manifest]) -> R
                 "merge",
                 format!(
                     "{} is shard {}/{} but the other shards are k/{n}: they split the run differently",
-                    d.display(),
+                    d,
                     s.index,
                     s.count
+                ),
+            ));
+        }
+        if s.index >= n {
+            return Err(Error::invalid(
+                "merge",
+                format!(
+                    "{d} claims to be shard {}/{n}, which does not exist (k < n)",
+                    s.index
                 ),
             ));
         }
         if let Some(other) = by_index[s.index as usize].replace(d) {
             return Err(Error::invalid(
                 "merge",
-                format!(
-                    "{} and {} are both shard {}/{n}",
-                    other.display(),
-                    d.display(),
-                    s.index
-                ),
+                format!("{} and {} are both shard {}/{n}", other, d, s.index),
             ));
         }
     }
     let missing: Vec<u64> = (0..n).filter(|&k| by_index[k as usize].is_none()).collect();
     if let Some(&k) = missing.first() {
         let names: Vec<String> = missing.iter().map(|k| format!("{k}/{n}")).collect();
-        let config = &manifests[0].config;
         return Err(Error::invalid(
             "merge",
             format!(
@@ -763,6 +866,7 @@ pub fn merge_dirs(problem: &Problem, dirs: &[PathBuf]) -> Result<Report> {
     check_shard_set(&problem.name, dirs, &manifests)?;
     let mut config = manifests[0].config.clone();
     config.shard = None;
+    check_memory(&config, problem.dim(), true)?;
     let levels = config.eps.len();
     let mut parts = Vec::with_capacity(dirs.len());
     let mut warnings = Vec::new();

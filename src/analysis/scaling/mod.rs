@@ -175,6 +175,45 @@ fn default_values(vary: Vary, eta: f64, batch: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Bytes per run of one ensemble while it is alive, whatever d: the run record (exit step,
+/// steps, exit point: 48), the report's exit step (16) and exit point (24, plus a heap block of
+/// at least 32). A lower bound (the exit point's block grows with d), enough to refuse an
+/// absurd `--runs` before the ensemble allocates it.
+const BYTES_PER_RUN: u64 = 48 + 16 + 24 + 32;
+
+/// Refuse `--runs` beyond memory: the ensembles of one point run one after the other, with the
+/// quadratic control's report kept beside the point's.
+fn check_runs_memory(config: &ScalingConfig) -> Result<()> {
+    use crate::resources::{
+        available_bytes, check_memory_against, largest_fitting, product, Estimate,
+    };
+    let alive = if config.quadratic_control { 2 } else { 1 };
+    let need = |runs: u64| product(&[runs, BYTES_PER_RUN, alive]);
+    let cap = available_bytes();
+    let runs = config.runs as u64;
+    check_memory_against(
+        Estimate {
+            flag: "--runs",
+            value: runs.to_string(),
+            what: "one point's ensemble",
+            bytes: need(runs),
+            formula: format!(
+                "{runs} runs × {BYTES_PER_RUN} bytes{}",
+                if alive == 2 {
+                    " × 2 (with the quadratic control)"
+                } else {
+                    ""
+                }
+            ),
+            advice: match largest_fitting(1, runs, cap, need) {
+                Some(r) => format!("use --runs ≤ {r}"),
+                None => "even one run does not fit; free memory".into(),
+            },
+        },
+        cap,
+    )
+}
+
 /// Run a sweep. `progress(done, total)` is called after each ensemble.
 pub fn scaling(
     target: &Target,
@@ -185,6 +224,7 @@ pub fn scaling(
     if config.runs == 0 {
         return Err(Error::invalid("--runs", "must be ≥ 1"));
     }
+    check_runs_memory(config)?;
     if config.max_steps == 0 {
         return Err(Error::invalid("--max-steps", "must be ≥ 1"));
     }
