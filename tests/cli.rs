@@ -743,6 +743,7 @@ fn negative_values_and_derived_flags_are_named_and_help_is_unescaped() {
         assert_eq!(code, 0);
         assert!(!out.contains("\\["), "{args:?}: {out}");
     }
+}
 
 /// Flags that scale an allocation beyond any machine's memory are refused before allocating,
 /// with the estimate, the memory available and the largest value that fits (they used to abort
