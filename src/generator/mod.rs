@@ -357,7 +357,7 @@ pub fn run_with(
                 ),
             ));
         }
-        check_box_extent(problem, &lo, &hi, config.bounds.is_some())?;
+        problem.check_grid_extent("generator", &lo, &hi, config.bounds.is_some())?;
         let tl = Instant::now();
         let fine = solve_one(problem, config, eps, Grid::new(config.grid, &lo, &hi), true)?;
         let coarse = if config.error_estimate {
@@ -464,37 +464,6 @@ pub fn run_with(
         notes,
         seconds: t0.elapsed().as_secs_f64(),
     })
-}
-
-/// Refuse a box too large for f64 ([`crate::problem::check::MAX_EXTENT`]); `explicit` when it
-/// came from --box.
-fn check_box_extent(problem: &Problem, lo: &[f64], hi: &[f64], explicit: bool) -> Result<()> {
-    use crate::problem::check::{fmt_number, MAX_EXTENT};
-    let w = lo
-        .iter()
-        .zip(hi)
-        .map(|(l, h)| h - l)
-        .fold(
-            0.0,
-            |a: f64, b| if b.is_nan() { f64::NAN } else { a.max(b) },
-        );
-    if !(w <= MAX_EXTENT) {
-        let field = if explicit {
-            "--box"
-        } else {
-            problem.domain_size_field()
-        };
-        return Err(Error::invalid(
-            field,
-            format!(
-                "overflow of the grid box: the generator grid is {} wide (at most {} is representable without overflow); {}",
-                fmt_number(w),
-                fmt_number(MAX_EXTENT),
-                if explicit { "pass a smaller --box" } else { "shrink the domain" }
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Above this [`solve::roundoff_bound`] of the LU solution, or when its refinement does not

@@ -603,34 +603,6 @@ pub fn default_box(problem: &Problem) -> Result<([f64; 2], [f64; 2])> {
     Ok(([c[0] - half, c[1] - half], [c[0] + half, c[1] + half]))
 }
 
-/// Refuse a grid box too large for f64 ([`crate::problem::check::MAX_EXTENT`]): squared
-/// distances and V overflow, and the answer would be NaN. `explicit` when it came from --box.
-fn check_box_extent(problem: &Problem, lo: [f64; 2], hi: [f64; 2], explicit: bool) -> Result<()> {
-    use crate::problem::check::{fmt_number, MAX_EXTENT};
-    let w = (hi[0] - lo[0]).max(hi[1] - lo[1]);
-    if !(w <= MAX_EXTENT) {
-        let field = if explicit {
-            "--box"
-        } else {
-            problem.domain_size_field()
-        };
-        return Err(Error::invalid(
-            field,
-            format!(
-                "overflow of the grid box: the OLIM grid [{}, {}] × [{}, {}] is {} wide (at most {} is representable without overflow); {}",
-                fmt_number(lo[0]),
-                fmt_number(hi[0]),
-                fmt_number(lo[1]),
-                fmt_number(hi[1]),
-                fmt_number(w),
-                fmt_number(MAX_EXTENT),
-                if explicit { "pass a smaller --box" } else { "shrink the domain" }
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// Check that the grid contains D where that matters: all of a bounded D (else a side of D is
 /// cut off), and some of ∂D for a half-space.
 fn check_domain_on_grid(problem: &Problem, lo: [f64; 2], hi: [f64; 2]) -> Result<()> {
@@ -850,7 +822,7 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         Some(b) => b,
         None => default_box(problem)?,
     };
-    check_box_extent(problem, lo, hi, config.bounds.is_some())?;
+    problem.check_grid_extent("OLIM", &lo, &hi, config.bounds.is_some())?;
     let theta = [problem.minimum[0], problem.minimum[1]];
     if !(0..2).all(|i| theta[i] > lo[i] && theta[i] < hi[i]) {
         return Err(Error::invalid(

@@ -48,6 +48,42 @@ pub fn fmt_theta(x: &[f64]) -> String {
 }
 
 impl Problem {
+    /// Refuse a grid box too large for f64 ([`MAX_EXTENT`]): squared distances and V overflow,
+    /// and the answer would be NaN. `grid` names the grid in the message; `explicit` when the box
+    /// came from --box.
+    pub fn check_grid_extent(
+        &self,
+        grid: &str,
+        lo: &[f64],
+        hi: &[f64],
+        explicit: bool,
+    ) -> Result<()> {
+        let widths = || lo.iter().zip(hi).map(|(l, h)| h - l);
+        let w = widths().fold(0.0, f64::max);
+        if w <= MAX_EXTENT && widths().all(f64::is_finite) {
+            return Ok(());
+        }
+        let bounds: Vec<String> = lo
+            .iter()
+            .zip(hi)
+            .map(|(l, h)| format!("[{}, {}]", fmt_number(*l), fmt_number(*h)))
+            .collect();
+        let (field, fix) = if explicit {
+            ("--box", "pass a smaller --box")
+        } else {
+            (self.domain_size_field(), "shrink the domain")
+        };
+        Err(Error::invalid(
+            field,
+            format!(
+                "overflow of the grid box: the {grid} grid {} is {} wide (at most {} is representable without overflow); {fix}",
+                bounds.join(" × "),
+                fmt_number(w),
+                fmt_number(MAX_EXTENT),
+            ),
+        ))
+    }
+
     /// How far D reaches from θ* in any coordinate (∞ for a half-space direction that never
     /// leaves D is not counted: a half-space reports the distance from θ* to ∂D).
     pub fn domain_extent(&self) -> f64 {

@@ -38,39 +38,26 @@ pub(crate) enum Xi<'a> {
     },
 }
 
+/// (x − c)ᵀQ(x − c) for a row-major d×d Q.
+#[inline(always)]
+pub(crate) fn quadratic_form(q: &[f64], c: &[f64], x: &[f64], d: usize) -> f64 {
+    let mut s = 0.0;
+    for i in 0..d {
+        let mut r = 0.0;
+        for j in 0..d {
+            r += q[i * d + j] * (x[j] - c[j]);
+        }
+        s += (x[i] - c[i]) * r;
+    }
+    s
+}
+
 impl Xi<'_> {
     /// ξ(x).
     #[inline(always)]
     pub(crate) fn value(&self, x: &[f64]) -> f64 {
         match self {
-            Xi::Quadratic { c, q, o } => {
-                let d = c.len();
-                let mut u = [0.0f64; 8];
-                if d <= 8 {
-                    for i in 0..d {
-                        u[i] = x[i] - c[i];
-                    }
-                    let mut s = 0.0;
-                    for i in 0..d {
-                        let mut r = 0.0;
-                        for j in 0..d {
-                            r += q[i * d + j] * u[j];
-                        }
-                        s += u[i] * r;
-                    }
-                    s - o
-                } else {
-                    let mut s = 0.0;
-                    for i in 0..d {
-                        let mut r = 0.0;
-                        for j in 0..d {
-                            r += q[i * d + j] * (x[j] - c[j]);
-                        }
-                        s += (x[i] - c[i]) * r;
-                    }
-                    s - o
-                }
-            }
+            Xi::Quadratic { c, q, o } => quadratic_form(q, c, x, c.len()) - o,
             Xi::Level { domain, g0, s } => (domain.level(x) - g0) * s,
             Xi::Formula { problem, s } => problem
                 .reference

@@ -10,7 +10,7 @@
 //! the kernel into a [`Hot`] value (registers, not reloads through `&Kernel` after every record
 //! push), and the coordinate is a type parameter ([`XiEval`]), chosen once per run.
 
-use super::coordinate::Xi;
+use super::coordinate::{quadratic_form, Xi};
 use super::replica::{LoopSample, Replica};
 use super::splitter::{Extension, LANES};
 use crate::problem::{Diffusion, NoiseWorkspace, VectorField};
@@ -94,17 +94,7 @@ pub(crate) struct QuadraticForm<X: Dim> {
 impl<X: Dim> XiEval for QuadraticForm<X> {
     #[inline(always)]
     fn at(&self, x: &[f64], _g: f64) -> f64 {
-        let d = self.dim.d();
-        let (c, q) = (self.c.as_ref(), X::m(&self.q));
-        let mut s = 0.0;
-        for i in 0..d {
-            let mut r = 0.0;
-            for j in 0..d {
-                r += q[i * d + j] * (x[j] - c[j]);
-            }
-            s += (x[i] - c[i]) * r;
-        }
-        s - self.o
+        quadratic_form(X::m(&self.q), self.c.as_ref(), x, self.dim.d()) - self.o
     }
 }
 
