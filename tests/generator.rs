@@ -397,15 +397,7 @@ fn bad_inputs_are_refused_with_the_flag_named() {
 }
 
 fn cli(args: &[&str]) -> (i32, String, String) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_quasipot"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    common::run_bin(args)
 }
 
 /// `quasipot mfpt`: JSON names its quantities, --out writes arrays, result.json and figures, and

@@ -3,8 +3,8 @@
 //! (exit code 2), never reported as values; a fixed-time action that cannot be resolved is
 //! refused and one that did not converge is flagged.
 
+mod common;
 use std::path::PathBuf;
-use std::process::Command;
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("quasipot-nonsense-{}-{name}", std::process::id()));
@@ -18,18 +18,7 @@ fn problem_file(tag: &str, text: &str) -> String {
     f.to_str().unwrap().to_string()
 }
 
-/// Run with args; return (exit code, stdout, stderr).
-fn run(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_quasipot"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use common::run_bin as run;
 
 fn expect_refused(args: &[&str], needles: &[&str]) {
     let (code, out, err) = run(args);

@@ -58,3 +58,16 @@ pub fn problem_from_toml(text: &str, opts: &BuildOptions) -> Problem {
         .build(std::path::Path::new("."), opts)
         .unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
+
+/// Run the quasipot binary with `args`; (exit code, stdout, stderr).
+pub fn run_bin(args: &[&str]) -> (i32, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_quasipot"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
