@@ -11,9 +11,10 @@
 
 use super::coordinate::Xi;
 use super::replica::{Repetition, Replica, SELECT};
-use super::walker::{Failure, Hot, HotJob, Scratch, Walker, Work, XiEval};
+use super::walker::{Failure, Hot, HotJob, Model, Scratch, Walker, Work, XiEval};
 use crate::problem::{Diffusion, VectorField};
 use crate::sde::kernel::Dim;
+use crate::sde::region::Region;
 use crate::sde::rng::{stream, Stream};
 use rand_xoshiro::rand_core::RngCore;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -278,9 +279,12 @@ impl<B: VectorField, N: Diffusion, X: Dim> Walker<'_, '_, B, N, X> {
                 #[cfg(target_arch = "x86_64")]
                 if crate::simd::x86_v3_available() {
                     // SAFETY: the target features of `splitters_v3` were detected on this CPU.
-                    return unsafe { wk.splitters_v3(&hot, sp, cancel, w) };
+                    let m = wk.model();
+                    return unsafe {
+                        wk.splitters_v3(&hot, m.drift, m.noise, m.region, m.sigma, sp, cancel, w)
+                    };
                 }
-                wk.splitters_body(&hot, sp, cancel, w)
+                wk.splitters_body(&hot, wk.model(), sp, cancel, w)
             }
         }
         self.with_hot(Splitting(sp, cancel, w))
@@ -289,20 +293,32 @@ impl<B: VectorField, N: Diffusion, X: Dim> Walker<'_, '_, B, N, X> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn splitters_v3<F: XiEval>(
         &self,
         c: &Hot<'_, F>,
+        drift: &B,
+        noise: &N,
+        region: &Region<'_, X>,
+        sigma: &X::M,
         sp: &mut [Splitter],
         cancel: &AtomicBool,
         w: &mut Work<X>,
     ) -> Result<(), Failure> {
-        self.splitters_body(c, sp, cancel, w)
+        let m = Model {
+            drift,
+            noise,
+            region,
+            sigma,
+        };
+        self.splitters_body(c, m, sp, cancel, w)
     }
 
     #[inline(always)]
     fn splitters_body<F: XiEval>(
         &self,
         c: &Hot<'_, F>,
+        m: Model<'_, '_, B, N, X>,
         sp: &mut [Splitter],
         cancel: &AtomicBool,
         w: &mut Work<X>,
@@ -337,7 +353,7 @@ impl<B: VectorField, N: Diffusion, X: Dim> Walker<'_, '_, B, N, X> {
                     continue;
                 }
                 any = true;
-                if let Some(r) = self.advance(&c, e, &mut scratch, w) {
+                if let Some(r) = self.advance(&c, m, e, &mut scratch, w) {
                     let s = &mut sp[*o];
                     s.add_steps(r?);
                     e.active = false;
