@@ -603,9 +603,14 @@ fn merge_refuses_a_shard_of_another_seed_or_settings_naming_it_and_its_rerun() {
         ),
     ] {
         let odd = base.join(format!("odd-{tag}"));
-        // RUN with one flag changed (later flags win in clap for single values).
+        // RUN with one flag's value changed (or one flag added).
         let mut args: Vec<&str> = RUN.to_vec();
-        args.extend(flags.iter().copied());
+        for f in flags.chunks(2) {
+            match args.iter().position(|a| *a == f[0]) {
+                Some(i) if f.len() == 2 => args[i + 1] = f[1],
+                _ => args.extend(f.iter().copied()),
+            }
+        }
         args.extend(["--shard", "1/3", "-q", "--json", "--out", s(&odd)]);
         let (code, _, err) = run(&args);
         assert_eq!(code, 0, "{tag}: {err}");
