@@ -37,5 +37,6 @@ pub mod resources;
 pub mod sde;
 pub mod sgd;
 mod simd;
+pub mod slurm;
 
 pub use error::{Error, Result};

@@ -51,8 +51,10 @@ pub struct ExitArgs {
     /// Gobet–Menozzi boundary correction (removes the O(√h) bias of discrete monitoring).
     #[arg(long)]
     pub boundary_correction: bool,
-    /// Run only shard k of n (0-based), e.g. --shard 0/4; combine with `quasipot merge`.
-    #[arg(long, value_name = "k/n")]
+    /// Run only shard k of n (0-based), e.g. --shard 0/4, or `auto`: the shard of this Slurm
+    /// array task (k = (SLURM_ARRAY_TASK_ID − MIN)/STEP, n = SLURM_ARRAY_TASK_COUNT, so
+    /// --array=0-3 and --array=1-4 both give 0/4..3/4); combine with `quasipot merge`.
+    #[arg(long, value_name = "k/n|auto")]
     pub shard: Option<String>,
     /// Continue the run streamed in --out with the same random streams.
     #[arg(long)]
@@ -88,6 +90,21 @@ pub struct MergeArgs {
     /// Shard output directories (each written by `quasipot exit --shard k/n --out DIR`).
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
+}
+
+/// The shard to run: `--shard k/n`, `--shard auto` (from the Slurm array variables), or none.
+/// Inside an array task without `--shard`, every task would run the whole ensemble with the
+/// same seed: allowed (an array may as well sweep other flags), but said on stderr.
+pub fn shard_of(flag: Option<&str>, out: &Output) -> Result<Option<Shard>> {
+    match flag {
+        Some(s) => Ok(Some(crate::slurm::parse_shard(s)?)),
+        None => {
+            if crate::slurm::ArrayTask::in_array() && !out.quiet {
+                eprintln!("note  this is Slurm array task {}, but without --shard it runs the whole ensemble (as every task of the array does, with the same seed); pass --shard auto to run this task's shard", std::env::var(crate::slurm::TASK_ID).unwrap_or_default());
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// κ for the Arrhenius fit when the user gives none.
@@ -447,9 +464,7 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
     if args.boundary_correction {
         c.detection = ExitDetection::BoundaryCorrected;
     }
-    if let Some(s) = &args.shard {
-        c.shard = Some(Shard::parse(s)?);
-    }
+    c.shard = shard_of(args.shard.as_deref(), out)?;
     // κ of the Arrhenius fit: the user's, else the computed prefactor's (−1 for the discrete
     // chain of the SGD parametrisation, +1 through a non-characteristic ∂D, 0 over a saddle).
     let dynamics = match args.lr {
@@ -574,7 +589,11 @@ pub fn run_merge(args: &MergeArgs, g: &Global, out: &Output) -> Result<i32> {
         Some(_) => sgd_problem(&args.problem, g)?,
         None => load_problem(&args.problem, g)?,
     };
-    let report = sde::merge_dirs(&problem, &args.dirs)?;
+    let rerun = sde::RerunCommand {
+        problem: Some(args.problem.clone()),
+        flags: Some(super::model_flags(g)),
+    };
+    let report = sde::merge_dirs_with(&problem, &args.dirs, &rerun)?;
     let prediction = prediction_for(&report, &problem);
     let columns = match &sgd {
         Some(s) => weight_columns(&args.problem, g, s.lr)?,

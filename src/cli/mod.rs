@@ -13,6 +13,7 @@ pub mod path;
 pub mod prefactor;
 pub mod problems;
 pub mod scaling;
+pub mod slurm;
 pub mod v0;
 pub mod validate;
 
@@ -170,6 +171,15 @@ pub enum Command {
         after_help = "Examples:\n  quasipot mfpt double-well-1d --eps 0.5,0.4,0.3 --grid 4097\n  quasipot mfpt maier-stein --param beta=3 --eps 0.5,0.4 --out mfpt/\n  quasipot mfpt quadratic-2d --weight inverse --eps 0.3 --grid 1025 --json\n  quasipot mfpt rotational-double-well --eps 0.5 --box -2.5,0,-1.5,1.5"
     )]
     Mfpt(mfpt::MfptArgs),
+    /// A sharded run as a Slurm job array: writes DIR/array.sbatch (task K runs `--shard K/n`
+    /// into DIR/shard-K, resuming when resubmitted), DIR/merge.sbatch (`quasipot merge` into
+    /// DIR/merged) and DIR/submit.sh, which queues the merge with --dependency=afterok on the
+    /// array. The merged result is bit-identical to the unsharded run.
+    #[command(
+        allow_negative_numbers = true,
+        after_help = "Examples:\n  quasipot slurm --shards 16 --time 2:00:00 --out runs/dw -- exit double-well-1d --eps 0.3,0.25 --runs 100000 --seed 7\n  runs/dw/submit.sh                                   # array job + merge job; result in runs/dw/merged/\n  sbatch --array=5 runs/dw/array.sbatch               # re-run (or resume) shard 5 alone\n  quasipot slurm --shards 4 --submit --wait --json --out runs/q -- exit quadratic-2d --eps 0.5 --runs 4000\n\nIn a hand-written array script, `quasipot exit .. --shard auto` takes k/n from SLURM_ARRAY_TASK_ID, _MIN, _MAX, _STEP and _COUNT (--array=0-3 and --array=1-4 both give 0/4..3/4)."
+    )]
+    Slurm(slurm::SlurmArgs),
 }
 
 /// Build options from the global flags.
@@ -196,6 +206,27 @@ pub fn build_options(g: &Global) -> Result<BuildOptions> {
         parameters,
         refine_minimum: g.refine_minimum,
     })
+}
+
+/// The global flags that choose the model besides PROBLEM (`--weight`, `--param`,
+/// `--refine-minimum`), as a command line would repeat them.
+pub fn model_flags(g: &Global) -> Vec<String> {
+    let mut f = Vec::new();
+    if let Some(w) = g.weight {
+        f.push("--weight".into());
+        f.push(
+            w.to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string()),
+        );
+    }
+    for p in &g.params {
+        f.push("--param".into());
+        f.push(p.clone());
+    }
+    if g.refine_minimum {
+        f.push("--refine-minimum".into());
+    }
+    f
 }
 
 /// Load PROBLEM with the global options.
@@ -244,6 +275,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Scaling(a) => scaling::run(a, &cli.global, &out),
         Command::Prefactor(a) => prefactor::run(a, &cli.global, &out),
         Command::Mfpt(a) => mfpt::run(a, &cli.global, &out),
+        Command::Slurm(a) => slurm::run(a, &cli.global, &out),
     }
 }
 

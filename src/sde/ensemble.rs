@@ -1,4 +1,5 @@
-//! Ensembles: validation, the parallel loop over trajectories, streaming/resume, and merging.
+//! Ensembles: validation, the parallel loop over trajectories, streaming/resume, and the
+//! assembly of a report (merging shards is in [`super::merge`]).
 
 // `!(a < b)` is deliberate: NaN counts as "outside"/"degenerate". Index loops mirror the
 // formulas in the numerical kernels.
@@ -6,19 +7,15 @@
 
 use super::kernel::{dispatch, Dim, Kernel, KernelFailure, KernelVisitor, Status, Trajectory};
 use super::rng::level_seed;
-use super::stream::{
-    repair, scan, stale_results, Manifest, StreamInfo, StreamWriter, MANIFEST, STREAM,
-};
+use super::stream::{repair, stale_results, Manifest, StreamInfo, StreamWriter, MANIFEST, STREAM};
 use super::{
-    Config, Hooks, LevelReport, Progress, ReferenceV0, Report, Shard, Stiffness, Termination,
-    Timing,
+    Config, Hooks, LevelReport, Progress, ReferenceV0, Report, Stiffness, Termination, Timing,
 };
 use crate::analysis::{fit_arrhenius, ArrheniusPoint, ExitStatistics};
 use crate::error::{Error, Result};
 use crate::problem::{Diffusion, Problem, VectorField};
 use rayon::prelude::*;
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -51,19 +48,19 @@ pub fn stiffness(problem: &Problem) -> Result<Stiffness> {
 }
 
 /// What a report says about the problem (shared by runs and merges).
-struct Meta {
-    problem: String,
-    fingerprint: String,
-    dim: usize,
-    weight: String,
-    noise_source: String,
-    sigma: String,
-    domain: String,
-    stiffness: Stiffness,
-    v0_reference: Option<ReferenceV0>,
+pub(super) struct Meta {
+    pub(super) problem: String,
+    pub(super) fingerprint: String,
+    pub(super) dim: usize,
+    pub(super) weight: String,
+    pub(super) noise_source: String,
+    pub(super) sigma: String,
+    pub(super) domain: String,
+    pub(super) stiffness: Stiffness,
+    pub(super) v0_reference: Option<ReferenceV0>,
 }
 
-fn meta(problem: &Problem, config: &Config) -> Result<Meta> {
+pub(super) fn meta(problem: &Problem, config: &Config) -> Result<Meta> {
     let v0_reference = if let Some(v0) = config.predicted_v0 {
         Some(ReferenceV0 {
             v0,
@@ -268,7 +265,7 @@ pub fn estimated_bytes(runs: u64, levels: usize, dim: usize) -> u64 {
 
 /// Refuse a run (or a merge, `merging`) whose trajectories would not fit in memory, before any
 /// is allocated.
-fn check_memory(config: &Config, dim: usize, merging: bool) -> Result<()> {
+pub(super) fn check_memory(config: &Config, dim: usize, merging: bool) -> Result<()> {
     use crate::resources::{available_bytes, check_memory_against, largest_fitting, Estimate};
     let runs = match config.shard {
         Some(s) if !merging => {
@@ -475,7 +472,7 @@ impl LevelJob<'_> {
 
 /// Build the report from the trajectories of each level (sorted by index); `expected` is the
 /// number of indices the run was asked for per level.
-fn assemble(
+pub(super) fn assemble(
     meta: &Meta,
     config: Config,
     trajectories: Vec<Vec<Trajectory>>,
@@ -607,327 +604,4 @@ fn assemble(
         trajectories,
         stream: None,
     })
-}
-
-fn union(
-    parts: Vec<Vec<Vec<Trajectory>>>,
-    levels: usize,
-    what: &[String],
-) -> Result<Vec<Vec<Trajectory>>> {
-    let mut all: Vec<Vec<(Trajectory, usize)>> = vec![Vec::new(); levels];
-    for (k, part) in parts.into_iter().enumerate() {
-        for (l, ts) in part.into_iter().enumerate() {
-            all[l].extend(ts.into_iter().map(|t| (t, k)));
-        }
-    }
-    let mut out = Vec::with_capacity(levels);
-    for v in all.iter_mut() {
-        v.sort_by_key(|(t, _)| t.index);
-        for w in v.windows(2) {
-            if w[0].0.index == w[1].0.index {
-                return Err(Error::invalid(
-                    "merge",
-                    format!(
-                        "{} and {} both hold trajectory {}: the shards overlap",
-                        what[w[0].1], what[w[1].1], w[0].0.index
-                    ),
-                ));
-            }
-        }
-        out.push(v.drain(..).map(|(t, _)| t).collect());
-    }
-    Ok(out)
-}
-
-/// Combine the reports of shards `k/n` of one run into the report of the whole run (identical,
-/// apart from `timing`, to what a single unsharded run gives). Refuses reports of different
-/// runs, overlapping shards, an incomplete set of shards (naming the missing shards k/n and the
-/// command that produces them) and a shard that did not complete (interrupted).
-pub fn merge_reports(reports: &[Report]) -> Result<Report> {
-    let first = reports
-        .first()
-        .ok_or_else(|| Error::invalid("merge", "nothing to merge"))?;
-    let mut config = first.config.clone();
-    config.shard = None;
-    for r in reports {
-        let mut c = r.config.clone();
-        c.shard = None;
-        if r.fingerprint != first.fingerprint || r.problem != first.problem || c != config {
-            return Err(Error::invalid(
-                "merge",
-                format!(
-                    "the reports are not shards of one run (problem {} vs {}, or different settings)",
-                    first.problem, r.problem
-                ),
-            ));
-        }
-    }
-    let names: Vec<String> = reports
-        .iter()
-        .map(|r| {
-            r.config.shard.map_or("an unsharded report".into(), |s| {
-                format!("shard {}/{}", s.index, s.count)
-            })
-        })
-        .collect();
-    let shards: Vec<Option<Shard>> = reports.iter().map(|r| r.config.shard).collect();
-    check_shard_coverage(&first.problem, &names, &shards, &first.config)?;
-    // A shard that stopped early would leave its indices out of the merged statistics.
-    for (r, name) in reports.iter().zip(&names) {
-        if r.termination != Termination::Completed {
-            return Err(Error::invalid(
-                "merge",
-                format!(
-                    "{name} is incomplete (termination {:?}): complete it with `{}`, then merge again",
-                    r.termination,
-                    exit_command(&first.problem, &r.config, r.config.shard, "DIR", true)
-                ),
-            ));
-        }
-    }
-    let parts = reports.iter().map(|r| r.trajectories.clone()).collect();
-    let all = union(parts, config.eps.len(), &names)?;
-    let meta = Meta {
-        problem: first.problem.clone(),
-        fingerprint: first.fingerprint.clone(),
-        dim: first.dim,
-        weight: first.weight.clone(),
-        noise_source: first.noise_source.clone(),
-        sigma: first.sigma.clone(),
-        domain: first.domain.clone(),
-        stiffness: first.stiffness.clone(),
-        v0_reference: first.v0_reference.clone(),
-    };
-    let timing = sum_timing(reports.iter().map(|r| &r.timing));
-    let warnings = base_warnings(&config, &meta.stiffness);
-    assemble(&meta, config.clone(), all, config.runs, timing, warnings)
-}
-
-fn sum_timing<'a>(t: impl Iterator<Item = &'a Timing>) -> Timing {
-    let mut s = Timing::default();
-    for x in t {
-        s.wall_s += x.wall_s;
-        s.steps += x.steps;
-    }
-    s.steps_per_s = s.steps as f64 / s.wall_s.max(1e-12);
-    s
-}
-
-fn base_warnings(config: &Config, st: &Stiffness) -> Vec<String> {
-    let mut w = Vec::new();
-    if config.dt > 0.1 * st.h_max {
-        w.push(format!(
-            "h = {} is more than a tenth of the stability bound 2/ρ(J(θ*)) = {:.4e}: the O(h) discretisation bias of the exit time may be large",
-            config.dt, st.h_max
-        ));
-    }
-    w
-}
-
-/// The `quasipot exit` command line that produces (or with `resume` completes) shard `shard` of
-/// the run `config` in `out`, for error messages.
-fn exit_command(
-    problem: &str,
-    config: &Config,
-    shard: Option<Shard>,
-    out: &str,
-    resume: bool,
-) -> String {
-    let join = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
-    let mut s = format!("quasipot exit {problem}");
-    match &config.sgd {
-        Some(sgd) => s.push_str(&format!(" --lr {} --batch {}", sgd.lr, join(&sgd.batch))),
-        None => s.push_str(&format!(" --eps {} --dt {}", join(&config.eps), config.dt)),
-    }
-    s.push_str(&format!(" --runs {} --seed {}", config.runs, config.seed));
-    if config.max_steps != Config::default().max_steps {
-        s.push_str(&format!(" --max-steps {}", config.max_steps));
-    }
-    if config.detection == super::ExitDetection::BoundaryCorrected {
-        s.push_str(" --boundary-correction");
-    }
-    if let Some(k) = shard {
-        s.push_str(&format!(" --shard {}/{}", k.index, k.count));
-    }
-    s.push_str(&format!(" --out {out}"));
-    if resume {
-        s.push_str(" --resume");
-    }
-    s
-}
-
-/// Refuse a set of shard manifests that does not cover the run: shards of different splits,
-/// an unsharded run mixed with shards, a shard given twice, or missing shards (named k/n with
-/// the command that produces them).
-fn check_shard_set(problem: &str, dirs: &[PathBuf], manifests: &[Manifest]) -> Result<()> {
-    let shards: Vec<Option<Shard>> = manifests.iter().map(|m| m.config.shard).collect();
-    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    check_shard_coverage(problem, &names, &shards, &manifests[0].config)
-}
-
-/// [`check_shard_set`] on the shards `shards` of the run `config`, each named by `names`.
-fn check_shard_coverage(
-    problem: &str,
-    names: &[String],
-    shards: &[Option<Shard>],
-    config: &Config,
-) -> Result<()> {
-    let Some(n) = shards.iter().flatten().map(|s| s.count).next() else {
-        // Unsharded runs: one is the whole run; two would overlap (refused by `union`).
-        return Ok(());
-    };
-    let mut by_index: Vec<Option<&String>> = vec![None; n as usize];
-    for (d, s) in names.iter().zip(shards) {
-        let Some(s) = s else {
-            return Err(Error::invalid(
-                "merge",
-                format!(
-                    "{} is a whole (unsharded) run and cannot be merged with shards k/{n}",
-                    d
-                ),
-            ));
-        };
-        if s.count != n {
-            return Err(Error::invalid(
-                "merge",
-                format!(
-                    "{} is shard {}/{} but the other shards are k/{n}: they split the run differently",
-                    d,
-                    s.index,
-                    s.count
-                ),
-            ));
-        }
-        if s.index >= n {
-            return Err(Error::invalid(
-                "merge",
-                format!(
-                    "{d} claims to be shard {}/{n}, which does not exist (k < n)",
-                    s.index
-                ),
-            ));
-        }
-        if let Some(other) = by_index[s.index as usize].replace(d) {
-            return Err(Error::invalid(
-                "merge",
-                format!("{} and {} are both shard {}/{n}", other, d, s.index),
-            ));
-        }
-    }
-    let missing: Vec<u64> = (0..n).filter(|&k| by_index[k as usize].is_none()).collect();
-    if let Some(&k) = missing.first() {
-        let names: Vec<String> = missing.iter().map(|k| format!("{k}/{n}")).collect();
-        return Err(Error::invalid(
-            "merge",
-            format!(
-                "incomplete shard set: {} of {n} shards given, shard{} {} missing; produce {} with `{}` (and the same --weight/--param flags as the others), then merge all {n} directories",
-                n as usize - missing.len(),
-                if missing.len() == 1 { "" } else { "s" },
-                names.join(", "),
-                if missing.len() == 1 { "it" } else { "each" },
-                exit_command(
-                    problem,
-                    config,
-                    Some(Shard { index: k, count: n }),
-                    "DIR",
-                    false
-                ),
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Merge the `--out` directories of the shards of one run (`quasipot merge DIR..`): reads each
-/// `run.json` and `trajectories.csv`, checks they belong to one run of `problem`, and returns
-/// the report of the whole run (per-trajectory data included, ready for [`super::write_files`]).
-///
-/// Errors: a directory of another run, an incomplete shard set (naming the missing shards k/n
-/// and the command that produces them), or a shard that is itself incomplete (interrupted or
-/// killed; naming its directory and the `--resume` that completes it). A `result.json` in a
-/// shard directory that summarises fewer rows than its stream holds is reported as stale.
-pub fn merge_dirs(problem: &Problem, dirs: &[PathBuf]) -> Result<Report> {
-    if dirs.is_empty() {
-        return Err(Error::invalid("merge", "give at least one directory"));
-    }
-    let mut manifests = Vec::with_capacity(dirs.len());
-    for d in dirs {
-        manifests.push(Manifest::read(d)?);
-    }
-    let mine = Manifest::new(problem, &manifests[0].config);
-    for (d, m) in dirs.iter().zip(&manifests) {
-        if let Some(why) = mine.mismatch(m, false) {
-            return Err(Error::invalid(
-                "merge",
-                format!("{} is not a shard of this run: {why}", d.display()),
-            ));
-        }
-    }
-    check_shard_set(&problem.name, dirs, &manifests)?;
-    let mut config = manifests[0].config.clone();
-    config.shard = None;
-    check_memory(&config, problem.dim(), true)?;
-    let levels = config.eps.len();
-    let mut parts = Vec::with_capacity(dirs.len());
-    let mut warnings = Vec::new();
-    for (d, m) in dirs.iter().zip(&manifests) {
-        let range = m
-            .config
-            .shard
-            .map_or(0..config.runs, |s| s.range(config.runs));
-        let sc = scan(d, levels, problem.dim(), range.clone())?;
-        let (ts, _) = sc.trajectories(levels, false);
-        // A shard must hold a finished row for every index of its range at every level.
-        let want = range.end - range.start;
-        let short: u64 = ts
-            .iter()
-            .map(|v| want - v.iter().filter(|t| t.status != Status::Interrupted).count() as u64)
-            .sum();
-        if short > 0 {
-            return Err(Error::invalid(
-                "merge",
-                format!(
-                    "{} is incomplete ({short} of {} trajectories missing or interrupted{}): complete it with `{}`, then merge again",
-                    d.display(),
-                    want * levels as u64,
-                    if sc.torn_bytes > 0 { ", and its last row is torn" } else { "" },
-                    exit_command(
-                        &problem.name,
-                        &m.config,
-                        m.config.shard,
-                        &d.display().to_string(),
-                        true
-                    )
-                ),
-            ));
-        }
-        for (path, rows) in stale_results(d, sc.complete_rows) {
-            warnings.push(format!(
-                "{} is stale: it summarises {rows} rows of {STREAM}, which holds {}; the merge reads {STREAM}, and `{}` rewrites it",
-                path.display(),
-                sc.complete_rows,
-                exit_command(
-                    &problem.name,
-                    &m.config,
-                    m.config.shard,
-                    &d.display().to_string(),
-                    true
-                )
-            ));
-        }
-        parts.push(ts);
-    }
-    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    let all = union(parts, levels, &names)?;
-    let meta = meta(problem, &config)?;
-    let mut w = base_warnings(&config, &meta.stiffness);
-    w.extend(warnings);
-    assemble(
-        &meta,
-        config.clone(),
-        all,
-        config.runs,
-        Timing::default(),
-        w,
-    )
 }

@@ -37,13 +37,15 @@ pub mod ams;
 mod divergence;
 pub mod ensemble;
 pub mod kernel;
+pub mod merge;
 pub mod output;
 pub mod region;
 pub mod rng;
 pub mod stream;
 
-pub use ensemble::{merge_dirs, merge_reports, run, run_with};
+pub use ensemble::{run, run_with};
 pub use kernel::{ExitDetection, Status, Trajectory, GOBET_MENOZZI};
+pub use merge::{merge_dirs, merge_dirs_with, merge_reports, RerunCommand};
 pub use output::write_files;
 
 use crate::analysis::{ArrheniusFit, ExitStatistics};
