@@ -748,7 +748,7 @@ fn slurm_subcommand_writes_scripts_that_shard_and_merge_bit_identically() {
 fn slurm_subcommand_refuses_what_it_cannot_shard() {
     let base = tmp("slurm-bad");
     let dir = base.join("d");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &[
                 "slurm",
@@ -778,23 +778,6 @@ fn slurm_subcommand_refuses_what_it_cannot_shard() {
                 "0/4",
             ],
             "without --shard",
-        ),
-        (
-            &[
-                "slurm",
-                "--shards",
-                "4",
-                "--out",
-                s(&dir),
-                "--",
-                "exit",
-                "double-well-1d",
-                "--eps",
-                "0.5",
-                "--method",
-                "ams",
-            ],
-            "exit --method direct",
         ),
         (
             &[

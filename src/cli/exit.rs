@@ -53,7 +53,8 @@ pub struct ExitArgs {
     pub boundary_correction: bool,
     /// Run only shard k of n (0-based), e.g. --shard 0/4, or `auto`: the shard of this Slurm
     /// array task (k = (SLURM_ARRAY_TASK_ID − MIN)/STEP, n = SLURM_ARRAY_TASK_COUNT, so
-    /// --array=0-3 and --array=1-4 both give 0/4..3/4); combine with `quasipot merge`.
+    /// --array=0-3 and --array=1-4 both give 0/4..3/4); combine with `quasipot merge`. With
+    /// --method ams a shard runs repetitions ⌊kM/n⌋..⌊(k+1)M/n⌋ of every ε.
     #[arg(long, value_name = "k/n|auto")]
     pub shard: Option<String>,
     /// Continue the run streamed in --out with the same random streams.
@@ -580,6 +581,20 @@ fn finish(
 
 /// `quasipot merge`.
 pub fn run_merge(args: &MergeArgs, g: &Global, out: &Output) -> Result<i32> {
+    if args
+        .dirs
+        .first()
+        .is_some_and(|d| sde::ams::merge::is_ams_dir(d))
+    {
+        let problem = load_problem(&args.problem, g)?;
+        let rerun = sde::RerunCommand {
+            problem: Some(args.problem.clone()),
+            flags: Some(super::model_flags(g)),
+        };
+        let report = sde::ams::merge::merge_dirs(&problem, &args.dirs, &rerun)?;
+        super::exit_ams::finish(&report, out)?;
+        return Ok(0);
+    }
     // Shards of the SGD parametrisation simulated a = C: load the problem the same way.
     let sgd = match args.dirs.first() {
         Some(d) => sde::stream::Manifest::read(d)?.config.sgd,

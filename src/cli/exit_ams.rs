@@ -78,6 +78,17 @@ fn human(r: &Report) -> String {
         c.dt,
         c.detection
     );
+    if let Some(s) = c.shard {
+        let r = s.range(c.repetitions as u64);
+        h.push_str(&format!(
+            "shard    {}/{}: repetitions {}..{} of M = {} (the figures below are this shard's alone; `quasipot merge` combines the shards into the whole run)\n\n",
+            s.index,
+            s.count,
+            r.start,
+            r.end,
+            c.repetitions
+        ));
+    }
     h.push_str(&table(
         &[
             "ε",
@@ -102,13 +113,14 @@ fn human(r: &Report) -> String {
     h
 }
 
+/// Print and write an AMS report (a run, a shard or a merge of shards).
+pub fn finish(report: &Report, out: &Output) -> Result<()> {
+    out.finish(&human(report), &serde_json::to_value(report)?)
+}
+
 /// `quasipot exit --method ams`.
 pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
-    for (given, flag) in [
-        (args.lr.is_some(), "--lr"),
-        (args.shard.is_some(), "--shard"),
-        (args.resume, "--resume"),
-    ] {
+    for (given, flag) in [(args.lr.is_some(), "--lr"), (args.resume, "--resume")] {
         if given {
             return Err(anyhow!(crate::Error::invalid(
                 flag,
@@ -135,6 +147,7 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
         },
         max_iterations: a.max_iterations,
         max_steps: args.max_steps,
+        shard: super::exit::shard_of(args.shard.as_deref(), out)?,
         ..ams::Config::default()
     };
     c.validate()?;
@@ -146,7 +159,10 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
         progress: None,
     };
     let bar = (!out.quiet && !out.json).then(|| {
-        let bar = ProgressBar::new((c.repetitions * c.eps.len()) as u64);
+        let mine = c.shard.map_or(c.repetitions as u64, |s| {
+            s.range(c.repetitions as u64).count() as u64
+        });
+        let bar = ProgressBar::new(mine * c.eps.len() as u64);
         bar.set_style(
             ProgressStyle::with_template(
                 "{spinner} AMS [{bar:30}] {pos}/{len} repetitions (all ε), ETA {eta}",
@@ -163,7 +179,7 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    out.finish(&human(&report), &serde_json::to_value(&report)?)?;
+    finish(&report, out)?;
     // Ctrl-C: the repetitions that ran are reported (censored ones flagged); exit code 3 as for
     // direct runs, so that scripts can tell.
     Ok(if cancel.load(Ordering::SeqCst) {

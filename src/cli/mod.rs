@@ -123,13 +123,14 @@ pub enum Command {
     /// energy shares, exit channels, whether the exits are large-deviation events).
     #[command(
         allow_negative_numbers = true,
-        after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.2 --batch 3,4,5 --runs 400       # Gaussian SGD itself (eq. 2, a = C), ε² = η/B, both weights' predictions\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n  quasipot exit double-well-1d --eps 0.15,0.125 --method ams --boundary-correction   # rare exits by splitting\n\nCtrl-C stops cleanly, writes the partial results and exits with code 3 (interrupted; 0 = completed, 2 = bad input); --resume continues a run in --out, appending to its trajectories.csv after cutting off a row torn by a kill."
+        after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.2 --batch 3,4,5 --runs 400       # Gaussian SGD itself (eq. 2, a = C), ε² = η/B, both weights' predictions\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n  quasipot exit double-well-1d --eps 0.15,0.125 --method ams --boundary-correction   # rare exits by splitting\n  quasipot exit double-well-1d --eps 0.15 --method ams --repetitions 12 --shard 0/3 --out ams0   # AMS repetitions 0..4, merged likewise\n\nCtrl-C stops cleanly, writes the partial results and exits with code 3 (interrupted; 0 = completed, 2 = bad input); --resume continues a run in --out, appending to its trajectories.csv after cutting off a row torn by a kill."
     )]
     Exit(exit::ExitArgs),
-    /// Combine `exit --shard k/n` output directories into the result a single run gives.
+    /// Combine `exit --shard k/n` output directories (Monte Carlo trajectories, or AMS
+    /// repetitions with --method ams) into the result a single run gives.
     #[command(
         allow_negative_numbers = true,
-        after_help = "Example:\n  quasipot merge quadratic-2d shard0 shard1 shard2 shard3 --out merged"
+        after_help = "Examples:\n  quasipot merge quadratic-2d shard0 shard1 shard2 shard3 --out merged\n  quasipot merge double-well-1d ams0 ams1 ams2 --json   # shards of exit --method ams --shard k/3 --out amsK"
     )]
     Merge(exit::MergeArgs),
     /// Lemma 4 checked for both weights (p = ½ inverse-sqrt, p = 1 inverse; --weight picks one):

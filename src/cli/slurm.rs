@@ -114,9 +114,6 @@ pub fn array_job(args: &SlurmArgs, dir: &Path) -> Result<ArrayJob> {
     let g = &inner.global;
     let (sub, problem) = match &inner.command {
         Command::Exit(a) => {
-            if a.method != super::exit::ExitMethod::Direct {
-                return Err(bad("only `exit --method direct` can be sharded over an array so far (AMS repetitions cannot be merged yet)".into()));
-            }
             if a.shard.is_some() || a.resume {
                 return Err(bad("give the run without --shard and --resume: each array task adds --shard K/n, and --resume when it is resubmitted".into()));
             }

@@ -77,12 +77,13 @@ pub fn merge_reports(reports: &[Report]) -> Result<Report> {
         .collect();
     let shards: Vec<Option<Shard>> = reports.iter().map(|r| r.config.shard).collect();
     let rr = RerunCommand::default();
+    let rerun = rr.with(&first.problem);
     check_shard_coverage(
-        &rr.with(&first.problem),
         &names,
         &shards,
-        &first.config,
         &[],
+        &|k, out| exit_command(&rerun, &first.config, Some(k), out, false),
+        rerun.caveat(),
     )?;
     // A shard that stopped early would leave its indices out of the merged statistics.
     for (r, name) in reports.iter().zip(&names) {
@@ -165,7 +166,7 @@ impl RerunCommand {
 
 impl Rerun<'_> {
     /// What to add after a command whose model flags are unknown.
-    fn caveat(&self) -> &'static str {
+    pub(crate) fn caveat(&self) -> &'static str {
         if self.flags.is_some() {
             ""
         } else {
@@ -244,13 +245,15 @@ fn sibling_dir(
 /// Refuse a set of shards that does not cover the run `config`: shards of different splits, an
 /// unsharded run mixed with shards, a shard given twice, or missing shards (named k/n with the
 /// command that produces them). `names` name the shards in messages; `dirs` (when they are
-/// directories) let the messages say where a missing shard goes.
-fn check_shard_coverage(
-    rr: &Rerun,
+/// directories) let the messages say where a missing shard goes; `command(k, DIR)` spells the
+/// command that writes shard k into DIR, `caveat` what to add to it (Monte Carlo and AMS runs
+/// share this check).
+pub(crate) fn check_shard_coverage(
     names: &[String],
     shards: &[Option<Shard>],
-    config: &Config,
     dirs: &[PathBuf],
+    command: &dyn Fn(Shard, &str) -> String,
+    caveat: &str,
 ) -> Result<()> {
     let Some(n) = shards.iter().flatten().map(|s| s.count).next() else {
         // Unsharded runs: one is the whole run; two would overlap (refused by `union`).
@@ -319,14 +322,8 @@ fn check_shard_coverage(
                 if missing.len() == 1 { "" } else { "s" },
                 list.join(", "),
                 if missing.len() == 1 { "it" } else { "each (K = the shard's k)" },
-                exit_command(
-                    rr,
-                    config,
-                    Some(Shard { index: k, count: n }),
-                    &out,
-                    false
-                ),
-                rr.caveat(),
+                command(Shard { index: k, count: n }, &out),
+                caveat,
             ),
         ));
     }
@@ -436,7 +433,13 @@ pub fn merge_dirs_with(
     }
     let shards: Vec<Option<Shard>> = manifests.iter().map(|m| m.config.shard).collect();
     let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    check_shard_coverage(&rr, &names, &shards, &manifests[0].config, dirs)?;
+    check_shard_coverage(
+        &names,
+        &shards,
+        dirs,
+        &|k, out| exit_command(&rr, &manifests[0].config, Some(k), out, false),
+        rr.caveat(),
+    )?;
     let mut config = manifests[0].config.clone();
     config.shard = None;
     check_memory(&config, problem.dim(), true)?;

@@ -49,15 +49,17 @@
 
 pub mod coordinate;
 pub mod estimator;
+pub mod merge;
 pub(crate) mod replica;
 mod run;
 pub mod splitter;
 pub(crate) mod walker;
 
+pub use replica::{LoopSample, Repetition};
 pub use run::{run, run_with};
 
 use crate::error::{Error, Result};
-use crate::sde::ExitDetection;
+use crate::sde::{ExitDetection, Shard};
 use serde::{Deserialize, Serialize};
 
 /// The reaction coordinate ξ (`--coordinate`); see [`coordinate`].
@@ -130,6 +132,10 @@ pub struct Config {
     pub max_steps: u64,
     /// Points per axis of the grid for `--coordinate olim`; default 257.
     pub olim_grid: usize,
+    /// Run only the repetitions [`Shard::range`]`(M)` of every level (`--shard k/n`), keeping
+    /// their raw outcomes for [`merge`]; default the whole run.
+    #[serde(default)]
+    pub shard: Option<Shard>,
 }
 
 impl Default for Config {
@@ -150,6 +156,7 @@ impl Default for Config {
             max_iterations: 10_000_000,
             max_steps: 100_000_000,
             olim_grid: 257,
+            shard: None,
         }
     }
 }
@@ -192,6 +199,17 @@ impl Config {
         }
         if self.repetitions == 0 {
             return Err(Error::invalid("--repetitions", "need M ≥ 1"));
+        }
+        if let Some(s) = self.shard {
+            if s.count > self.repetitions as u64 {
+                return Err(Error::invalid(
+                    "--shard",
+                    format!(
+                        "{} shards for M = {} repetitions would leave shards without a repetition: use at most M shards (or more --repetitions)",
+                        s.count, self.repetitions
+                    ),
+                ));
+            }
         }
         if let Some(z) = self.z_a {
             if !z.is_finite() {
@@ -312,4 +330,15 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Wall-clock figures.
     pub timing: Timing,
+    /// Fingerprint of the problem as simulated (formulas, parameters, weight): shards of one
+    /// run share it.
+    #[serde(default)]
+    pub fingerprint: String,
+    /// Stopped by cancellation (Ctrl-C): the repetitions it cut short are censored.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// A shard's raw repetitions per level, in order (empty for an unsharded run): what
+    /// [`merge`] assembles the whole run from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shard_repetitions: Vec<Vec<Repetition>>,
 }

@@ -8,6 +8,8 @@
 //! records — the exact prefix state at every possible branching point — instead of the whole
 //! path. Records are strictly increasing in ξ, so the branch point is found by binary search.
 
+use serde::{Deserialize, Serialize};
+
 /// One replica: its running-maximum records and how it ended.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Replica {
@@ -67,13 +69,15 @@ impl Replica {
 }
 
 /// Loops and entrance points sampled by ordinary runs from θ* (one repetition).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct LoopSample {
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoopSample {
     /// Steps from θ* to the first entrance into ∂A (one per chain start).
     pub first_entrance: Vec<u64>,
     /// Steps of each complete loop: entrance into ∂A → return to A → next entrance.
     pub loops: Vec<u64>,
-    /// The entrance points (d each).
+    /// The entrance points (d each); only the splitting uses them, so a shard's report leaves
+    /// them out.
+    #[serde(skip)]
     pub entrances: Vec<f64>,
     /// Excursions from ∂A started.
     pub excursions: u64,
@@ -101,9 +105,11 @@ impl LoopSample {
     }
 }
 
-/// The outcome of one AMS repetition.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Repetition {
+/// The outcome of one AMS repetition (all a level's statistics are assembled from these).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Repetition {
+    /// m, 0 ≤ m < M.
+    pub index: usize,
     /// p̂ = ∏(1 − Kⱼ/N) · (reactive at the end)/N.
     pub probability: f64,
     /// ∏(1 − Kⱼ/N).

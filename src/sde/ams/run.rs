@@ -36,6 +36,58 @@ pub fn repetition_seed(seed: u64, level: usize, rep: usize) -> u64 {
 /// or does not apply (`--coordinate`), h beyond the stability bound (`--dt`), a start point
 /// outside D or inside A (`start`), a(θ) not positive definite or a diverging path.
 pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Report> {
+    let (xi, z_as, mut warnings) = prepare(problem, config)?;
+    let job = Job {
+        problem,
+        config,
+        xi: &xi,
+        z_as: &z_as,
+        hooks,
+        done: (0..config.eps.len()).map(|_| AtomicU64::new(0)).collect(),
+        cancel: hooks
+            .cancel
+            .clone()
+            .unwrap_or_else(|| Arc::new(AtomicBool::new(false))),
+    };
+    let t0 = Instant::now();
+    let results = job.dispatch()?;
+    let wall = t0.elapsed().as_secs_f64();
+    let mut levels = Vec::with_capacity(results.len());
+    for (l, reps) in results.iter().enumerate() {
+        levels.push(assemble(config, l, z_as[l], reps, &mut warnings));
+    }
+    let steps = levels.iter().map(|l| l.steps).sum();
+    Ok(Report {
+        method: "ams".into(),
+        problem: problem.name.clone(),
+        dim: problem.dim(),
+        weight: problem.noise_description.weight.name().into(),
+        domain: problem.domain.kind().into(),
+        coordinate: config.coordinate,
+        config: config.clone(),
+        levels,
+        warnings,
+        timing: Timing {
+            wall_s: wall,
+            steps,
+            steps_per_s: steps as f64 / wall.max(1e-12),
+        },
+        fingerprint: crate::sde::stream::fingerprint(problem),
+        interrupted: job.cancel.load(Ordering::Relaxed),
+        shard_repetitions: if config.shard.is_some() {
+            results
+        } else {
+            Vec::new()
+        },
+    })
+}
+
+/// Everything before the simulation, shared by [`run_with`] and the merge of shards: the
+/// settings checked, ξ compiled, z_A per level (checked against ξ) and the warnings they give.
+pub(crate) fn prepare<'p>(
+    problem: &'p Problem,
+    config: &Config,
+) -> Result<(Xi<'p>, Vec<f64>, Vec<String>)> {
     config.validate()?;
     let st = crate::sde::ensemble::stiffness(problem)?;
     if config.dt >= st.h_max {
@@ -85,42 +137,7 @@ pub fn run_with(problem: &Problem, config: &Config, hooks: &Hooks) -> Result<Rep
             ));
         }
     }
-    let job = Job {
-        problem,
-        config,
-        xi: &xi,
-        z_as: &z_as,
-        hooks,
-        done: (0..config.eps.len()).map(|_| AtomicU64::new(0)).collect(),
-        cancel: hooks
-            .cancel
-            .clone()
-            .unwrap_or_else(|| Arc::new(AtomicBool::new(false))),
-    };
-    let t0 = Instant::now();
-    let results = job.dispatch()?;
-    let wall = t0.elapsed().as_secs_f64();
-    let mut levels = Vec::with_capacity(results.len());
-    for (l, reps) in results.iter().enumerate() {
-        levels.push(assemble(config, l, z_as[l], reps, &mut warnings));
-    }
-    let steps = levels.iter().map(|l| l.steps).sum();
-    Ok(Report {
-        method: "ams".into(),
-        problem: problem.name.clone(),
-        dim: problem.dim(),
-        weight: problem.noise_description.weight.name().into(),
-        domain: problem.domain.kind().into(),
-        coordinate: config.coordinate,
-        config: config.clone(),
-        levels,
-        warnings,
-        timing: Timing {
-            wall_s: wall,
-            steps,
-            steps_per_s: steps as f64 / wall.max(1e-12),
-        },
-    })
+    Ok((xi, z_as, warnings))
 }
 
 struct Job<'a> {
@@ -185,15 +202,23 @@ impl Job<'_> {
         // Groups of up to 4·LANES repetitions of one level run interleaved on one thread, a
         // lane taking the next repetition when its own ends (results do not depend on the
         // grouping, so it may follow the thread count).
-        let per = c
-            .repetitions
+        let mine = match c.shard {
+            Some(s) => {
+                let r = s.range(c.repetitions as u64);
+                r.start as usize..r.end as usize
+            }
+            None => 0..c.repetitions,
+        };
+        let per = mine
+            .len()
             .div_ceil(rayon::current_num_threads())
             .clamp(1, 4 * LANES);
         let tasks: Vec<(usize, std::ops::Range<usize>)> = (0..c.eps.len())
             .flat_map(|l| {
-                (0..c.repetitions)
+                let mine = mine.clone();
+                mine.clone()
                     .step_by(per)
-                    .map(move |m| (l, m..(m + per).min(c.repetitions)))
+                    .map(move |m| (l, m..(m + per).min(mine.end)))
             })
             .collect();
         let out: Vec<std::result::Result<Vec<Repetition>, (usize, Failure)>> = tasks
@@ -212,7 +237,7 @@ impl Job<'_> {
                         eps: c.eps[l],
                         done,
                         censored: 0,
-                        total: c.repetitions as u64,
+                        total: mine.len() as u64,
                     });
                 }
                 r
@@ -306,7 +331,7 @@ impl Job<'_> {
         let finished: Vec<Repetition> = splitters.into_iter().map(Splitter::finish).collect();
         let mut done = finished.into_iter();
         let mut out = Vec::with_capacity(samples.len());
-        for (_, loops) in samples {
+        for ((_, loops), index) in samples.into_iter().zip(reps) {
             let mut r = if runnable(&loops) {
                 done.next().unwrap_or_default()
             } else {
@@ -316,13 +341,15 @@ impl Job<'_> {
                 }
             };
             r.loops = loops;
+            r.index = index;
             out.push(r);
         }
         Ok(out)
     }
 }
 
-fn assemble(
+/// Level `l`'s statistics from its repetitions `reps` (in order).
+pub(crate) fn assemble(
     config: &Config,
     l: usize,
     z_a: f64,
