@@ -24,7 +24,7 @@
 use crate::error::Result;
 use crate::linalg::{symmetric_eigen, Matrix};
 use crate::problem::{Domain, Problem, ScalarField};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// At this fluctuation ratio and above the exits are not large-deviation events (∂D within two
 /// stationary standard deviations of θ*).
@@ -37,15 +37,19 @@ pub const CHANNEL_COSINE: f64 = 0.9;
 const FLAT_MODES: usize = 3;
 
 /// Quantiles of a sample.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Spread {
     /// Mean.
+    #[serde(deserialize_with = "crate::analysis::scaling::f64_or_nan")]
     pub mean: f64,
     /// 10 %, 50 %, 90 % quantiles.
+    #[serde(deserialize_with = "crate::analysis::scaling::f64_or_nan")]
     pub q10: f64,
     /// Median.
+    #[serde(deserialize_with = "crate::analysis::scaling::f64_or_nan")]
     pub median: f64,
     /// 90 % quantile.
+    #[serde(deserialize_with = "crate::analysis::scaling::f64_or_nan")]
     pub q90: f64,
 }
 
@@ -67,33 +71,38 @@ impl Spread {
 }
 
 /// One eigen-direction of H*.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Mode {
     /// Eigenvalue λ of H*.
+    #[serde(deserialize_with = "crate::analysis::scaling::f64_or_nan")]
     pub lambda: f64,
     /// Mean share of ½xᵀH*x at exit in this direction.
+    #[serde(deserialize_with = "crate::analysis::scaling::f64_or_nan")]
     pub exit_share: f64,
     /// The share at the predicted (first) exit channel.
     pub predicted_share: Option<f64>,
     /// Stationary standard deviation ε√(qᵀΣq) along q.
+    #[serde(deserialize_with = "crate::analysis::scaling::f64_or_nan")]
     pub stationary_sd: f64,
     /// Distance from θ* to ∂D along q (the smaller of ±q; None if D is unbounded both ways).
     pub half_width: Option<f64>,
     /// Root mean square of q·x at exit.
+    #[serde(deserialize_with = "crate::analysis::scaling::f64_or_nan")]
     pub exit_rms: f64,
 }
 
 /// How many exits went through one predicted channel.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ChannelCount {
     /// The predicted exit point.
     pub point: Vec<f64>,
     /// Fraction of exits whose direction from θ* is nearest this channel's (cosine ≥ 0.9).
+    #[serde(deserialize_with = "crate::analysis::scaling::f64_or_nan")]
     pub fraction: f64,
 }
 
 /// The diagnostics of one ensemble's exits.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ExitDiagnostics {
     /// Exit points used.
     pub exits: usize,

@@ -584,6 +584,13 @@ pub fn run_merge(args: &MergeArgs, g: &Global, out: &Output) -> Result<i32> {
     if args
         .dirs
         .first()
+        .is_some_and(|d| crate::analysis::scaling::merge::is_scaling_dir(d))
+    {
+        return super::scaling::run_merge(&args.problem, &args.dirs, g, out);
+    }
+    if args
+        .dirs
+        .first()
         .is_some_and(|d| sde::ams::merge::is_ams_dir(d))
     {
         let problem = load_problem(&args.problem, g)?;

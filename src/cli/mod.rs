@@ -127,7 +127,8 @@ pub enum Command {
     )]
     Exit(exit::ExitArgs),
     /// Combine `exit --shard k/n` output directories (Monte Carlo trajectories, or AMS
-    /// repetitions with --method ams) into the result a single run gives.
+    /// repetitions with --method ams) or `scaling --shard k/n` ones (sweep points) into the
+    /// result a single run gives.
     #[command(
         allow_negative_numbers = true,
         after_help = "Examples:\n  quasipot merge quadratic-2d shard0 shard1 shard2 shard3 --out merged\n  quasipot merge double-well-1d ams0 ams1 ams2 --json   # shards of exit --method ams --shard k/3 --out amsK"
@@ -161,7 +162,7 @@ pub enum Command {
     /// ln E[ν] beside both weights' predictions.
     #[command(
         allow_negative_numbers = true,
-        after_help = "Examples:\n  quasipot scaling mlp --vary lr --out scaling/\n  quasipot scaling mlp --vary sharpness --values 0.8,0.9,1,1.15,1.3 --runs 50\n  quasipot scaling quadratic-2d --vary batch --json"
+        after_help = "Examples:\n  quasipot scaling mlp --vary lr --out scaling/\n  quasipot scaling mlp --vary sharpness --values 0.8,0.9,1,1.15,1.3 --runs 50\n  quasipot scaling quadratic-2d --vary batch --json\n  quasipot scaling quadratic-2d --vary lr --shard 0/2 --out s0   # points 0..5 of 10; then: quasipot merge quadratic-2d s0 s1\n  quasipot slurm --shards 10 --out runs/sweep -- scaling mlp --vary batch --runs 400   # one array task per point"
     )]
     Scaling(scaling::ScalingArgs),
     /// Mean exit times E[τ] at any ε from the backward Kolmogorov equation 𝓛T = −1 on a grid

@@ -68,6 +68,10 @@ pub struct ScalingArgs {
     /// mlp only: L2 coefficient λ.
     #[arg(long, default_value_t = 1e-2)]
     pub l2: f64,
+    /// Run only shard k of n (0-based) of the sweep's points (settings × methods, in order),
+    /// e.g. --shard 0/4, or `auto` inside a Slurm array; combine with `quasipot merge`.
+    #[arg(long, value_name = "k/n|auto")]
+    pub shard: Option<String>,
 }
 
 fn target(args: &ScalingArgs, g: &Global) -> Result<Target> {
@@ -91,7 +95,15 @@ fn target(args: &ScalingArgs, g: &Global) -> Result<Target> {
 
 /// The human-readable tables of a report.
 pub fn human(r: &ScalingReport) -> String {
-    let mut s = format!(
+    let mut s = String::new();
+    if let Some(sh) = &r.shard {
+        let k = sh.shard.range(sh.points as u64);
+        s.push_str(&format!(
+            "shard {}/{}: points {}..{} of {} (this shard's alone, and so are the fits below; `quasipot merge` combines the shards into the whole sweep)\n",
+            sh.shard.index, sh.shard.count, k.start, k.end, sh.points
+        ));
+    }
+    s.push_str(&format!(
         "scaling of E[ν] on {} (d = {}), vary {}: η = {}, B = {}, ΔL = {}, {} runs/point, budget {} steps\nGaussian SGD noise: {}\nproximal system: C = {:.4e}·I;  exit domain: {}\n\n",
         r.problem,
         r.dim,
@@ -104,7 +116,7 @@ pub fn human(r: &ScalingReport) -> String {
         r.gaussian_noise,
         r.proximal_scale,
         r.exit_domain
-    );
+    ));
     if let Some(m) = &r.mlp {
         // Issue 11: a degenerate minimum (copied or dead units) breaks the large-deviation picture.
         s.push_str(&format!(
@@ -254,6 +266,7 @@ pub fn run(args: &ScalingArgs, g: &Global, out: &Output) -> Result<i32> {
         covariance_floor: args.covariance_floor,
         common_random_numbers: args.common_random_numbers,
         quadratic_control: args.quadratic_control,
+        shard: super::exit::shard_of(args.shard.as_deref(), out)?,
     };
     let target = target(args, g)?;
     let bar = if out.quiet || out.json {
@@ -274,11 +287,47 @@ pub fn run(args: &ScalingArgs, g: &Global, out: &Output) -> Result<i32> {
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
+    finish(&report, &args.problem, out)?;
+    Ok(0)
+}
+
+/// Print a sweep (a run, a shard or a merge of shards) and write its files.
+pub fn finish(report: &ScalingReport, problem: &str, out: &Output) -> Result<()> {
     let mut files = Vec::new();
     if let Some(dir) = out.dir()? {
-        files = write_files(&report, dir)?;
+        files = write_files(report, dir)?;
     }
-    let js = json!({"problem": args.problem, "scaling": report, "files": files});
-    out.finish(&human(&report), &js)?;
+    let js = json!({"problem": problem, "scaling": report, "files": files});
+    out.finish(&human(report), &js)
+}
+
+/// `quasipot merge PROBLEM DIR..` for the shards of a sweep.
+pub fn run_merge(
+    problem: &str,
+    dirs: &[std::path::PathBuf],
+    g: &Global,
+    out: &Output,
+) -> Result<i32> {
+    use crate::analysis::scaling::merge::{merge, read_part};
+    let parts = dirs
+        .iter()
+        .map(|d| read_part(d))
+        .collect::<crate::Result<Vec<_>>>()?;
+    let mlp = parts
+        .iter()
+        .find_map(|p| p.record.as_ref())
+        .and_then(|r| r.mlp.clone());
+    let target = match (problem == "mlp", mlp) {
+        (true, Some(mc)) => Target::Mlp(mc),
+        (true, None) => {
+            return Err(anyhow!(crate::Error::invalid(
+                "merge",
+                "these shards are not of an mlp sweep"
+            )))
+        }
+        _ => Target::load(problem, build_options(g)?)?,
+    };
+    let report = merge(&target, &parts, dirs, problem, &super::model_flags(g))?;
+    finish(&report, problem, out)?;
     Ok(0)
 }

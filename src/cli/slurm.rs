@@ -119,9 +119,15 @@ pub fn array_job(args: &SlurmArgs, dir: &Path) -> Result<ArrayJob> {
             }
             ("exit", a.problem.clone())
         }
+        Command::Scaling(a) => {
+            if a.shard.is_some() {
+                return Err(bad("give the sweep without --shard: each array task adds --shard K/n".into()));
+            }
+            ("scaling", a.problem.clone())
+        }
         _ => {
             return Err(bad(format!(
-                "`{}` cannot be sharded: give `exit PROBLEM ..` (Monte Carlo exit times, merged by `quasipot merge`)",
+                "`{}` cannot be sharded: give `exit PROBLEM ..` (Monte Carlo or AMS exit times) or `scaling PROBLEM ..` (a sweep), merged by `quasipot merge`",
                 args.command.first().map_or("", String::as_str)
             )))
         }

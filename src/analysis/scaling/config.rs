@@ -3,11 +3,12 @@
 use crate::error::{Error, Result};
 use crate::problem::mlp::MlpConfig;
 use crate::problem::{BuildOptions, ProblemSpec};
-use serde::Serialize;
+use crate::sde::Shard;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// The quantity a sweep varies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Vary {
     /// α in L(θ) → L(√α θ) (λ_max → αλ_max).
@@ -64,7 +65,7 @@ impl Vary {
 }
 
 /// A simulated system.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Gaussian SGD, eq. (2).
@@ -138,7 +139,7 @@ impl Target {
 }
 
 /// Settings of a sweep. `None` fields take problem-dependent defaults (stated in the report).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScalingConfig {
     /// What is varied.
     pub vary: Vary,
@@ -177,6 +178,10 @@ pub struct ScalingConfig {
     /// D, its own stream) as a control: a ratio far from 1 says the loss is not quadratic where
     /// the exits happen.
     pub quadratic_control: bool,
+    /// Run only the points [`Shard::range`]`(P)` of the P = settings × methods points, in their
+    /// order (`--shard k/n`); `quasipot merge` combines the shards. Default: all.
+    #[serde(default)]
+    pub shard: Option<Shard>,
 }
 
 impl Default for ScalingConfig {
@@ -196,6 +201,7 @@ impl Default for ScalingConfig {
             proximal_scale: None,
             covariance_floor: 1e-6,
             quadratic_control: false,
+            shard: None,
         }
     }
 }

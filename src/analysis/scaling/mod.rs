@@ -80,6 +80,7 @@
 mod config;
 mod estimate;
 mod fit;
+pub mod merge;
 mod model;
 mod problem;
 mod report;
@@ -88,9 +89,10 @@ mod sweep_mlp;
 pub use config::{Method, ScalingConfig, Target, Vary};
 pub use estimate::{compare_slopes, log_mean_estimate, weighted_fit, LogMean, SlopeComparison};
 pub use model::discrete_level_set_v0;
+pub(crate) use report::f64_or_nan;
 pub use report::{
     BaseSettings, LinearFit, PredictedSlope, QuadraticControl, ScalingPoint, ScalingReport,
-    SweepFit, WeightPrediction,
+    SweepFit, SweepShard, WeightPrediction,
 };
 
 use crate::analysis::exit_diagnostics::ExitDiagnostics;
@@ -98,6 +100,7 @@ use crate::error::{Error, Result};
 use crate::problem::mlp::MlpSummary;
 use crate::problem::Weight;
 use crate::sde::rng::splitmix64;
+use crate::sde::Shard;
 use crate::sgd::{Config, Report};
 use fit::sweep_fit;
 use problem::run_problem;
@@ -214,10 +217,90 @@ fn check_runs_memory(config: &ScalingConfig) -> Result<()> {
     )
 }
 
+/// Which points of a sweep are simulated: all, those of `config.shard`, or none when `given`
+/// holds them (the shards' points, sorted by index, for the merge).
+pub(crate) struct PointSource<'a> {
+    shard: Option<Shard>,
+    given: Option<&'a [ScalingPoint]>,
+    total: usize,
+}
+
+/// What to do for one point.
+pub(crate) enum Source<'a> {
+    /// Another shard's.
+    Skip,
+    /// Simulate it.
+    Run,
+    /// Taken from a shard.
+    Given(&'a ScalingPoint),
+}
+
+impl<'a> PointSource<'a> {
+    /// Points simulated out of `total`.
+    fn computed(&self, total: usize) -> usize {
+        match (self.given, self.shard) {
+            (Some(_), _) => 0,
+            (None, Some(s)) => s.range(total as u64).count(),
+            (None, None) => total,
+        }
+    }
+
+    fn mine(&self, j: usize) -> bool {
+        self.shard
+            .is_none_or(|s| s.range(self.total as u64).contains(&(j as u64)))
+    }
+
+    /// Whether none of the points `js` is simulated or given here.
+    fn skips(&self, js: std::ops::Range<usize>) -> bool {
+        self.given.is_none() && !js.into_iter().any(|j| self.mine(j))
+    }
+
+    /// Point j, whose setting has λ_max(H*) = `lmax` here (a given point computed with another
+    /// λ_max comes from another model, which the merge refuses).
+    fn get(&self, j: usize, lmax: f64) -> Result<Source<'a>> {
+        if let Some(given) = self.given {
+            let p = given.get(j).filter(|p| p.index == j).ok_or_else(|| {
+                Error::invalid(
+                    "merge",
+                    format!(
+                        "the shards hold no point {j} of this sweep (they are of another sweep)"
+                    ),
+                )
+            })?;
+            if p.lambda_max.to_bits() != lmax.to_bits() {
+                return Err(Error::invalid(
+                    "merge",
+                    format!(
+                        "point {j} of the shards was computed on another model (λ_max(H*) = {} there, {lmax} here): give merge the PROBLEM and --param/--refine-minimum flags the shards were run with",
+                        p.lambda_max
+                    ),
+                ));
+            }
+            return Ok(Source::Given(p));
+        }
+        Ok(if self.mine(j) {
+            Source::Run
+        } else {
+            Source::Skip
+        })
+    }
+}
+
 /// Run a sweep. `progress(done, total)` is called after each ensemble.
 pub fn scaling(
     target: &Target,
     config: &ScalingConfig,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<ScalingReport> {
+    scaling_with(target, config, None, progress)
+}
+
+/// [`scaling`], taking the points from `given` (sorted by index, one per point of the sweep)
+/// instead of simulating them: the merge of shards ([`merge`]).
+pub(crate) fn scaling_with(
+    target: &Target,
+    config: &ScalingConfig,
+    given: Option<&[ScalingPoint]>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<ScalingReport> {
     let start = Instant::now();
@@ -276,14 +359,49 @@ pub fn scaling(
         }
     }
     let grad_cov = noise == "gradient-covariance";
-    match target {
-        Target::Mlp(mc) => run_mlp(mc, config, &methods, grad_cov, progress, start),
+    let total = config
+        .values
+        .as_ref()
+        .map_or(config.vary.multipliers().len(), Vec::len)
+        .saturating_mul(methods.len());
+    if let Some(s) = config.shard {
+        if s.count > total as u64 {
+            return Err(Error::invalid(
+                "--shard",
+                format!(
+                    "{} shards for the {total} points of this sweep ({} methods × {} values) would leave shards without a point: use at most {total}",
+                    s.count,
+                    methods.len(),
+                    total / methods.len().max(1)
+                ),
+            ));
+        }
+    }
+    let source = PointSource {
+        shard: config.shard,
+        given,
+        total,
+    };
+    let mut report = match target {
+        Target::Mlp(mc) => run_mlp(mc, config, &methods, grad_cov, &source, progress, start),
         Target::Problem {
             spec,
             base,
             options,
-        } => run_problem(spec, base, options, config, &methods, progress, start),
-    }
+        } => run_problem(
+            spec, base, options, config, &methods, &source, progress, start,
+        ),
+    }?;
+    report.shard = config.shard.map(|shard| SweepShard {
+        shard,
+        points: total,
+        config: config.clone(),
+        mlp: match target {
+            Target::Mlp(mc) => Some(mc.clone()),
+            Target::Problem { .. } => None,
+        },
+    });
+    Ok(report)
 }
 
 /// What the sweep knows about one setting besides its ensemble: the quadratic model's spectrum
@@ -304,7 +422,14 @@ fn weight_v0(predictions: &[WeightPrediction], w: Weight) -> Option<f64> {
     predictions.iter().find(|q| q.weight == w).map(|q| q.v0)
 }
 
-fn point(method: Method, s: &Setting, seed: u64, m: PointModel, r: &Report) -> ScalingPoint {
+fn point(
+    index: usize,
+    method: Method,
+    s: &Setting,
+    seed: u64,
+    m: PointModel,
+    r: &Report,
+) -> ScalingPoint {
     let est = log_mean_estimate(r, m.relaxation_steps);
     let (ln_mean, ln_se) = (est.ln_mean, est.ln_se);
     let ci = |lm: Option<f64>, se: Option<f64>| {
@@ -339,6 +464,7 @@ fn point(method: Method, s: &Setting, seed: u64, m: PointModel, r: &Report) -> S
         }
     });
     ScalingPoint {
+        index,
         method,
         x: s.x,
         eta: s.eta,
@@ -586,6 +712,7 @@ fn finish(
     });
     notes.push("predicted slopes: leading order (B/η)·V0, and a band with the prefactor from the continuous SDE (κ = +1) to the chain eq. (2) at step η (κ = −1, its own V0); the verdict uses the band".into());
     Ok(ScalingReport {
+        shard: None,
         problem,
         vary: config.vary,
         values,

@@ -7,7 +7,7 @@ use super::model::{
 };
 use super::{
     default_values, diagnostics_and_control, finish, point, point_seed, settings, sgd_config,
-    BaseSettings, Method, PointModel, ScalingConfig, ScalingReport, Vary,
+    BaseSettings, Method, PointModel, PointSource, ScalingConfig, ScalingReport, Source, Vary,
 };
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
@@ -34,12 +34,14 @@ impl<E: ExitTest> ModelVisitor for GaussianVisit<'_, E> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn run_problem(
     spec_in: &ProblemSpec,
     base: &Path,
     options: &BuildOptions,
     config: &ScalingConfig,
     methods: &[Method],
+    source: &PointSource,
     progress: &(dyn Fn(usize, usize) + Sync),
     start: Instant,
 ) -> Result<ScalingReport> {
@@ -153,17 +155,30 @@ pub(super) fn run_problem(
         .clone()
         .unwrap_or_else(|| default_values(config.vary, eta, batch));
     let sets = settings(config.vary, &values, eta, batch)?;
-    let total = sets.len() * methods.len();
+    let total = source.computed(sets.len() * methods.len());
     let mut done = 0;
     let mut points = Vec::new();
     if !quadratic {
         notes.push("predictions use the quadratic model of L at θ* (same domain spec); the simulation uses the full loss".into());
     }
+    let nm = methods.len();
     for (si, s) in sets.iter().enumerate() {
+        if source.skips(si * nm..(si + 1) * nm) {
+            continue;
+        }
         let (p, ms) = at(spec, s.alpha, s.beta)?;
         let h = p.hessian_at_minimum().expect("gradient drift");
         let lmax = lambda_max(&h, "H*")?;
-        for &method in methods {
+        for (mi, &method) in methods.iter().enumerate() {
+            let j = si * nm + mi;
+            match source.get(j, lmax)? {
+                Source::Skip => continue,
+                Source::Given(pt) => {
+                    points.push(pt.clone());
+                    continue;
+                }
+                Source::Run => {}
+            }
             let seed = point_seed(config, method, si);
             let cfg = sgd_config(config, s, seed);
             let c = match method {
@@ -212,7 +227,7 @@ pub(super) fn run_problem(
                 predictions: weight_predictions(&ms, base, &c, s.eta, s.batch)?.unwrap_or_default(),
                 floor_range: None,
             };
-            points.push(point(method, s, seed, model, &r));
+            points.push(point(j, method, s, seed, model, &r));
             done += 1;
             progress(done, total);
         }

@@ -1,31 +1,49 @@
 //! The data a sweep returns: points, fits, predictions, verdicts.
 
-use super::config::{Method, Vary};
+use super::config::{Method, ScalingConfig, Vary};
 use crate::analysis::exit_diagnostics::ExitDiagnostics;
+use crate::problem::mlp::MlpConfig;
 use crate::problem::mlp::MlpSummary;
 use crate::problem::Weight;
-use serde::Serialize;
+use crate::sde::Shard;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// JSON writes a NaN as `null`: read it back as NaN (shards of a sweep are read back this way).
+pub(crate) fn f64_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
 
 /// One simulated point.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScalingPoint {
+    /// Position among the sweep's points (settings in order, methods within each): what shards
+    /// split and `merge` puts back in order.
+    #[serde(default)]
+    pub index: usize,
     /// The method.
     pub method: Method,
     /// Value of the varied quantity.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub x: f64,
     /// η.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub eta: f64,
     /// B.
     pub batch: usize,
     /// α.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub sharpness: f64,
     /// β.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub depth: f64,
     /// B/η = 1/ε².
+    #[serde(deserialize_with = "f64_or_nan")]
     pub b_over_eta: f64,
     /// λ_max(H*) at this setting.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub lambda_max: f64,
     /// ΔL of D at this setting.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub delta_l: f64,
     /// Estimated E\[ν\] (None when no run exited).
     pub mean_exit_steps: Option<f64>,
@@ -40,10 +58,12 @@ pub struct ScalingPoint {
     /// relaxation time: E\[ν\] ≥ `restricted_mean`).
     pub estimator: String,
     /// Kaplan–Meier restricted mean (1/n)Σ min(νᵣ, max_steps): a lower bound on E\[ν\].
+    #[serde(deserialize_with = "f64_or_nan")]
     pub restricted_mean: f64,
     /// Relaxation time of the slowest mode of the quadratic-model chain, ⌈ln 20/(ηλ_min)⌉ steps
     /// (its memory of θ* has decayed to 5 %): the shift of the exponential tail. E\[ν\] much
     /// above it is the metastable regime the predictions assume.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub relaxation_steps: f64,
     /// Seed of this point's random stream (independent across points unless the sweep asked
     /// for common random numbers).
@@ -75,11 +95,12 @@ pub struct ScalingPoint {
     /// The quadratic-model control (with `quadratic_control`).
     pub quadratic_control: Option<QuadraticControl>,
     /// Wall time of the ensemble.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub wall_seconds: f64,
 }
 
 /// The same ensemble on the quadratic model L = ½(θ−θ*)ᵀH*(θ−θ*), with its own stream.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuadraticControl {
     /// Seed of its stream.
     pub seed: u64,
@@ -92,6 +113,7 @@ pub struct QuadraticControl {
     /// Censored runs.
     pub censored: usize,
     /// Kaplan–Meier restricted mean of the control: a lower bound on its E\[ν\].
+    #[serde(deserialize_with = "f64_or_nan")]
     pub restricted_mean: f64,
     /// E\[ν\] of the full loss / E\[ν\] of the quadratic model, with its 95% CI (the two
     /// ensembles are independent, so the log-SEs add in quadrature).
@@ -102,15 +124,18 @@ pub struct QuadraticControl {
 }
 
 /// One weight's prediction of ln E\[ν\] at one point (see [`super::model`]).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WeightPrediction {
     /// The action weight.
     pub weight: Weight,
     /// V0 (exact engine, quadratic model).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub v0: f64,
     /// ln E\[ν\] of the continuous SDE with its prefactor (κ = +1): ln E\[τ\](ε) − ln η.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub ln_steps_continuous: f64,
     /// ln E\[ν\] of the chain eq. (2) at step η (κ = −1, the chain's own V0).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub ln_steps_chain: f64,
     /// Both prefactor formulas applied (false: only their powers of ε are included).
     pub full_prefactor: bool,
@@ -194,9 +219,27 @@ pub struct BaseSettings {
     pub seed: u64,
 }
 
+/// What a shard of a sweep records so that `quasipot merge` can rebuild the whole sweep: the
+/// shard, the sweep's number of points P, its settings and (for `mlp`) the network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepShard {
+    /// k/n: this shard holds the points [`Shard::range`]`(P)`.
+    pub shard: Shard,
+    /// P = settings × methods.
+    pub points: usize,
+    /// The sweep's settings.
+    pub config: ScalingConfig,
+    /// The network and data of an `mlp` sweep.
+    pub mlp: Option<MlpConfig>,
+}
+
 /// Result of a sweep.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScalingReport {
+    /// Set for a shard (`--shard k/n`): its points are only those of the shard, and its fits
+    /// use only them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<SweepShard>,
     /// Problem name.
     pub problem: String,
     /// What was varied.

@@ -6,7 +6,7 @@ use super::model::{
 };
 use super::{
     default_values, diagnostics_and_control, finish, point, point_seed, settings, sgd_config,
-    BaseSettings, Method, PointModel, ScalingConfig, ScalingReport, Vary,
+    BaseSettings, Method, PointModel, PointSource, ScalingConfig, ScalingReport, Source, Vary,
 };
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
@@ -22,6 +22,7 @@ pub(super) fn run_mlp(
     config: &ScalingConfig,
     methods: &[Method],
     grad_cov: bool,
+    source: &PointSource,
     progress: &(dyn Fn(usize, usize) + Sync),
     start: Instant,
 ) -> Result<ScalingReport> {
@@ -75,10 +76,14 @@ pub(super) fn run_mlp(
         Some(c) => c,
         None => trace(&cov(&base_fit, batch)?.0) / d as f64,
     };
-    let total = sets.len() * methods.len();
+    let total = source.computed(sets.len() * methods.len());
     let mut done = 0;
     let mut points = Vec::new();
+    let nm = methods.len();
     for (si, s) in sets.iter().enumerate() {
+        if source.skips(si * nm..(si + 1) * nm) {
+            continue;
+        }
         let m = fit(&MlpConfig {
             sharpness: mc.sharpness * s.alpha,
             depth: mc.depth * s.beta,
@@ -107,7 +112,16 @@ pub(super) fn run_mlp(
                 finite_population_factor(n, b),
             ))
         };
-        for &method in methods {
+        for (mi, &method) in methods.iter().enumerate() {
+            let j = si * nm + mi;
+            match source.get(j, lmax)? {
+                Source::Skip => continue,
+                Source::Given(pt) => {
+                    points.push(pt.clone());
+                    continue;
+                }
+                Source::Run => {}
+            }
             let seed = point_seed(config, method, si);
             let cfg = sgd_config(config, s, seed);
             // (ensemble, covariance simulated, covariance of the prediction, is it floored C*).
@@ -164,7 +178,7 @@ pub(super) fn run_mlp(
                     .unwrap_or_default(),
                 floor_range,
             };
-            points.push(point(method, s, seed, model, &r));
+            points.push(point(j, method, s, seed, model, &r));
             done += 1;
             progress(done, total);
         }

@@ -60,7 +60,7 @@ pub use network::Mlp;
 pub use tanh::tanh;
 
 use crate::error::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Default hidden width: the widest non-degenerate one on iris at λ = 1e-2 (module docs).
 pub const DEFAULT_WIDTH: usize = 3;
@@ -95,7 +95,7 @@ pub trait FiniteSum: Send + Sync {
 }
 
 /// Which real data set the network is trained on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum MlpDataset {
     /// Fisher's iris: N = 150, p = 4, target = species index (0, 1, 2).
@@ -146,7 +146,7 @@ impl MlpDataset {
 }
 
 /// Options of the `mlp` problem.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MlpConfig {
     /// The data set (default iris).
     pub dataset: MlpDataset,
