@@ -550,6 +550,19 @@ fn killed_and_interrupted_exit_runs_resume_to_the_uninterrupted_result() {
     let r = result(&dir);
     assert_eq!(r["termination"], "interrupted");
     assert!(r["levels"][0]["not_run"].as_u64().unwrap() > 0);
+
+    // SIGTERM (what Slurm sends at a job's time limit) during a resume: the same clean stop.
+    let (code, running) = stop_after(
+        long_exit(&dir, true),
+        &stream,
+        40_000,
+        20_000,
+        Some("-TERM"),
+    );
+    assert!(running, "the resume finished before it could be terminated");
+    assert_eq!(code, Some(3));
+    let r = result(&dir);
+    assert_eq!(r["termination"], "interrupted");
     let summarised = r["stream"]["rows"].as_u64().unwrap();
 
     // SIGKILL at several moments of resumes: early (while repairing and starting) and late;

@@ -123,7 +123,7 @@ pub enum Command {
     /// energy shares, exit channels, whether the exits are large-deviation events).
     #[command(
         allow_negative_numbers = true,
-        after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.2 --batch 3,4,5 --runs 400       # Gaussian SGD itself (eq. 2, a = C), ε² = η/B, both weights' predictions\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n  quasipot exit double-well-1d --eps 0.15,0.125 --method ams --boundary-correction   # rare exits by splitting\n  quasipot exit double-well-1d --eps 0.15 --method ams --repetitions 12 --shard 0/3 --out ams0   # AMS repetitions 0..4, merged likewise\n\nCtrl-C stops cleanly, writes the partial results and exits with code 3 (interrupted; 0 = completed, 2 = bad input); --resume continues a run in --out, appending to its trajectories.csv after cutting off a row torn by a kill."
+        after_help = "Examples:\n  quasipot exit double-well-1d --eps 0.5,0.4,0.35 --runs 2000\n  quasipot exit quadratic-2d --weight inverse --eps 0.5,0.45,0.4 --boundary-correction --out runs/q2d\n  quasipot exit quadratic-2d --lr 0.2 --batch 3,4,5 --runs 400       # Gaussian SGD itself (eq. 2, a = C), ε² = η/B, both weights' predictions\n  quasipot exit quadratic-2d --eps 0.5 --runs 100000 --shard 0/4 --out shard0   # then: quasipot merge quadratic-2d shard0 shard1 ..\n  quasipot exit double-well-1d --eps 0.15,0.125 --method ams --boundary-correction   # rare exits by splitting\n  quasipot exit double-well-1d --eps 0.15 --method ams --repetitions 12 --shard 0/3 --out ams0   # AMS repetitions 0..4, merged likewise\n\nCtrl-C (or SIGTERM, as Slurm sends at a time limit) stops cleanly, writes the partial results and exits with code 3 (interrupted; 0 = completed, 2 = bad input); --resume continues a run in --out, appending to its trajectories.csv after cutting off a row torn by a kill."
     )]
     Exit(exit::ExitArgs),
     /// Combine `exit --shard k/n` output directories (Monte Carlo trajectories, or AMS
@@ -286,7 +286,7 @@ pub fn run(cli: Cli) -> Result<i32> {
 #[error("{0}")]
 pub struct ComputedNo(pub String);
 
-/// Exit code of a run stopped early by Ctrl-C (SIGINT; termination `interrupted`): its partial
+/// Exit code of a run stopped early by Ctrl-C (SIGINT, or SIGTERM/SIGHUP; termination `interrupted`): its partial
 /// results are written, and `--resume` completes it. Distinct from 0 so that scripts can tell.
 pub const EXIT_INTERRUPTED: i32 = 3;
 
