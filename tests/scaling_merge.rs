@@ -191,24 +191,8 @@ fn slurm_array_of_sweep_shards_merges_to_the_unsharded_sweep() {
     let (code, _, e) =
         run_bin(&[&["slurm", "--shards", "4", "--out", &a, "--"][..], &sweep].concat());
     assert_eq!(code, 0, "{e}");
-    let bash = |script: &str, env: &[(&str, String)]| {
-        let mut c = std::process::Command::new("bash");
-        c.arg(array.join(script)).current_dir(&base);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SLURM_") {
-                c.env_remove(k);
-            }
-        }
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let o = c.output().unwrap();
-        assert!(
-            o.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
+    let bash =
+        |script: &str, env: &[(&str, String)]| common::run_array_script(&array, &base, script, env);
     for k in 0..4u64 {
         bash(
             "array.sbatch",

@@ -6,6 +6,8 @@
 //! unsharded run. Without a scheduler that test is skipped with a printed reason, unless
 //! QUASIPOT_REQUIRE_SLURM=1 makes it a failure.
 
+mod common;
+
 use quasipot::slurm::{shell_quote, ArrayError, ArrayJob, ArrayTask, Resources};
 use quasipot::slurm::{TASK_COUNT, TASK_ID, TASK_MAX, TASK_MIN, TASK_STEP};
 use std::path::{Path, PathBuf};
@@ -716,24 +718,8 @@ fn slurm_subcommand_writes_scripts_that_shard_and_merge_bit_identically() {
     let sub = std::fs::read_to_string(dir.join("submit.sh")).unwrap();
     assert!(sub.contains("--dependency=afterok:$ARRAY"), "{sub}");
     // Run the scripts as Slurm would: each task with its SLURM_ARRAY_TASK_ID, then the merge.
-    let bash = |script: &str, env: &[(&str, String)]| {
-        let mut c = Command::new("bash");
-        c.arg(dir.join(script)).current_dir(&base);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SLURM_") {
-                c.env_remove(k);
-            }
-        }
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let o = c.output().unwrap();
-        assert!(
-            o.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
+    let bash =
+        |script: &str, env: &[(&str, String)]| common::run_array_script(&dir, &base, script, env);
     for k in 0..4u64 {
         bash("array.sbatch", &array_env(k, 0, 3));
     }

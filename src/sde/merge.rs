@@ -137,6 +137,23 @@ fn base_warnings(config: &Config, st: &Stiffness) -> Vec<String> {
     w
 }
 
+/// The settings that differ between two shards' settings objects (JSON), by name: `key = b's
+/// value (the others: a's)`, for `merge`'s refusals.
+pub(crate) fn differing_fields(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return vec!["settings".into()];
+    };
+    a.iter()
+        .filter(|(k, v)| b.get(*k) != Some(v))
+        .map(|(k, v)| {
+            format!(
+                "{k} = {} (the others: {v})",
+                b.get(k).cloned().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
 /// How `merge` spells, in its messages, the command that produces or completes a shard.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RerunCommand {

@@ -71,3 +71,30 @@ pub fn run_bin(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
+
+/// Run `dir/script` (written by `quasipot slurm`) with bash in `cwd`, as Slurm would: without
+/// the caller's SLURM_* variables and with `env`; panics with its stderr when it fails.
+#[allow(dead_code)]
+pub fn run_array_script(
+    dir: &std::path::Path,
+    cwd: &std::path::Path,
+    script: &str,
+    env: &[(&str, String)],
+) {
+    let mut c = std::process::Command::new("bash");
+    c.arg(dir.join(script)).current_dir(cwd);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SLURM_") {
+            c.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

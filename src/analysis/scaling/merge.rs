@@ -7,7 +7,7 @@
 
 use super::{scaling_with, ScalingConfig, ScalingPoint, ScalingReport, SweepShard, Target};
 use crate::error::{Error, Result};
-use crate::sde::merge::check_shard_coverage;
+use crate::sde::merge::{check_shard_coverage, differing_fields};
 use crate::sde::Shard;
 use std::path::{Path, PathBuf};
 
@@ -147,18 +147,7 @@ fn differing(a: &SweepShard, b: &SweepShard) -> Vec<String> {
         v
     };
     let (a, b) = (strip(a), strip(b));
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
-        return vec!["settings".into()];
-    };
-    a.iter()
-        .filter(|(k, v)| b.get(*k) != Some(v))
-        .map(|(k, v)| {
-            format!(
-                "{k} = {} (the others: {v})",
-                b.get(k).cloned().unwrap_or_default()
-            )
-        })
-        .collect()
+    differing_fields(&a, &b)
 }
 
 /// Merge the shards `parts` of one sweep of `target` (`problem` and `flags` spell the commands

@@ -10,7 +10,7 @@ use super::run::{assemble, prepare};
 use super::{Config, Report, Timing};
 use crate::error::{Error, Result};
 use crate::problem::Problem;
-use crate::sde::merge::{check_shard_coverage, RerunCommand};
+use crate::sde::merge::{check_shard_coverage, differing_fields, RerunCommand};
 use crate::sde::stream::fingerprint;
 use crate::sde::Shard;
 use std::path::{Path, PathBuf};
@@ -84,18 +84,7 @@ fn differing(base: &Config, c: &Config) -> Vec<String> {
         serde_json::to_value(c).unwrap_or_default()
     };
     let (a, b) = (strip(base), strip(c));
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
-        return vec!["settings".into()];
-    };
-    a.iter()
-        .filter(|(k, v)| b.get(*k) != Some(v))
-        .map(|(k, v)| {
-            format!(
-                "{k} = {} (the others: {v})",
-                b.get(k).cloned().unwrap_or_default()
-            )
-        })
-        .collect()
+    differing_fields(&a, &b)
 }
 
 /// Combine the reports of the shards of one AMS run of `problem` (`names` name them in
