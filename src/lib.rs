@@ -22,8 +22,8 @@
 
 pub mod action;
 pub mod analysis;
-pub mod cli;
 pub mod error;
+pub mod estimate;
 pub mod exact;
 pub mod generator;
 pub mod io_atomic;

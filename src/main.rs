@@ -4,13 +4,15 @@
 
 use clap::Parser;
 
+mod cli;
+
 fn main() {
-    let cli = quasipot::cli::Cli::parse();
-    match quasipot::cli::run(cli) {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("Error: {e:#}");
-            std::process::exit(quasipot::cli::exit_code(&e));
+            std::process::exit(cli::exit_code(&e));
         }
     }
 }

@@ -1,16 +1,16 @@
 //! `quasipot exit` and `quasipot merge`: Monte Carlo exit times of the SDE, or of Gaussian SGD
 //! itself (eq. 2, a = C) with `--lr`, V0 from their growth, both weights' predictions beside
-//! them, and the exit diagnostics of [`crate::analysis::exit_diagnostics`].
+//! them, and the exit diagnostics of [`quasipot::analysis::exit_diagnostics`].
 
 use super::output::{table, Output};
 use super::{load_problem, Global, WeightArg};
-use crate::analysis::exit_diagnostics::{diagnose_problem, predicted_channels, ExitDiagnostics};
-use crate::problem::{Domain, Problem, Weight};
-use crate::rates::prefactor::{predict, Dynamics, Options, Outcome};
-use crate::sde::{self, Config, ExitDetection, Hooks, Report, Shard};
-use crate::sde::{ReferenceV0, Status};
 use anyhow::{anyhow, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use quasipot::analysis::exit_diagnostics::{diagnose_problem, predicted_channels, ExitDiagnostics};
+use quasipot::problem::{Problem, Weight};
+use quasipot::rates::prefactor::{predict, Dynamics, Options, Outcome};
+use quasipot::sde::{self, Config, ExitDetection, Hooks, Report, Shard};
+use quasipot::sde::{ReferenceV0, Status};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,21 +98,13 @@ pub struct MergeArgs {
 /// same seed: allowed (an array may as well sweep other flags), but said on stderr.
 pub fn shard_of(flag: Option<&str>, out: &Output) -> Result<Option<Shard>> {
     match flag {
-        Some(s) => Ok(Some(crate::slurm::parse_shard(s)?)),
+        Some(s) => Ok(Some(quasipot::slurm::parse_shard(s)?)),
         None => {
-            if crate::slurm::ArrayTask::in_array() && !out.quiet {
-                eprintln!("note  this is Slurm array task {}, but without --shard it runs the whole ensemble (as every task of the array does, with the same seed); pass --shard auto to run this task's shard", std::env::var(crate::slurm::TASK_ID).unwrap_or_default());
+            if quasipot::slurm::ArrayTask::in_array() && !out.quiet {
+                eprintln!("note  this is Slurm array task {}, but without --shard it runs the whole ensemble (as every task of the array does, with the same seed); pass --shard auto to run this task's shard", std::env::var(quasipot::slurm::TASK_ID).unwrap_or_default());
             }
             Ok(None)
         }
-    }
-}
-
-/// κ for the Arrhenius fit when the user gives none.
-pub fn default_prefactor_exponent(problem: &Problem) -> f64 {
-    match problem.domain {
-        Domain::HalfSpace { .. } => 0.0,
-        _ => 1.0,
     }
 }
 
@@ -121,7 +113,7 @@ pub fn default_prefactor_exponent(problem: &Problem) -> f64 {
 /// is refused rather than silently simulating something that is not SGD.
 pub fn sgd_problem(name: &str, g: &Global) -> Result<Problem> {
     if matches!(g.weight, Some(WeightArg::InverseSqrt)) {
-        return Err(anyhow!(crate::Error::invalid(
+        return Err(anyhow!(quasipot::Error::invalid(
             "--weight",
             "--lr simulates Gaussian SGD (eq. 2), whose noise is a = C (weight inverse); both weights' predictions are printed beside it. To simulate a = C^{1/2}, use --eps and --dt instead of --lr/--batch"
         )));
@@ -176,7 +168,7 @@ fn weight_columns(name: &str, g: &Global, step: f64) -> Result<Vec<WeightColumn>
         let mut gw = g.clone();
         gw.weight = Some(w);
         let p = load_problem(name, &gw)?;
-        let (v0, v0_method, v0_error) = match crate::analysis::v0::best_v0(&p) {
+        let (v0, v0_method, v0_error) = match quasipot::analysis::v0::best_v0(&p) {
             Ok(b) => (Some(b.v0), Some(b.method), None),
             Err(e) => (None, None, Some(format!("{e}"))),
         };
@@ -477,10 +469,10 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
     c.prefactor_exponent = args
         .prefactor_exponent
         .or(predicted_kappa)
-        .unwrap_or_else(|| default_prefactor_exponent(&problem));
+        .unwrap_or_else(|| quasipot::estimate::default_prefactor_exponent(&problem));
     c.out = out.dir()?.map(|d| d.to_path_buf());
     if args.resume && c.out.is_none() {
-        return Err(anyhow!(crate::Error::invalid(
+        return Err(anyhow!(quasipot::Error::invalid(
             "--resume",
             "needs --out DIR (the run to continue)"
         )));
@@ -584,7 +576,7 @@ pub fn run_merge(args: &MergeArgs, g: &Global, out: &Output) -> Result<i32> {
     if args
         .dirs
         .first()
-        .is_some_and(|d| crate::analysis::scaling::merge::is_scaling_dir(d))
+        .is_some_and(|d| quasipot::analysis::scaling::merge::is_scaling_dir(d))
     {
         return super::scaling::run_merge(&args.problem, &args.dirs, g, out);
     }

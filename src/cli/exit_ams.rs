@@ -1,13 +1,13 @@
 //! `quasipot exit --method ams`: rare exits by adaptive multilevel splitting
-//! ([`crate::sde::ams`]).
+//! ([`quasipot::sde::ams`]).
 
 use super::exit::ExitArgs;
 use super::output::{table, Output};
 use super::{load_problem, Global};
-use crate::sde::ams::{self, Coordinate, Report};
-use crate::sde::{ExitDetection, Hooks};
 use anyhow::{anyhow, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use quasipot::sde::ams::{self, Coordinate, Report};
+use quasipot::sde::{ExitDetection, Hooks};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -122,7 +122,7 @@ pub fn finish(report: &Report, out: &Output) -> Result<()> {
 pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
     for (given, flag) in [(args.lr.is_some(), "--lr"), (args.resume, "--resume")] {
         if given {
-            return Err(anyhow!(crate::Error::invalid(
+            return Err(anyhow!(quasipot::Error::invalid(
                 flag,
                 "applies to --method direct only"
             )));
@@ -173,7 +173,7 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
     });
     if let Some(b) = &bar {
         let b = b.clone();
-        hooks.progress = Some(Arc::new(move |_p: &crate::sde::Progress| b.inc(1)));
+        hooks.progress = Some(Arc::new(move |_p: &quasipot::sde::Progress| b.inc(1)));
     }
     let report = ams::run_with(&problem, &c, &hooks)?;
     if let Some(b) = bar {

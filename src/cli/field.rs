@@ -3,9 +3,9 @@
 
 use super::output::{fmt_point, table, Output};
 use super::{load_problem, Global};
-use crate::olim::{self, Config, Report};
-use crate::problem::Problem;
 use anyhow::{anyhow, Result};
+use quasipot::olim::{self, Config, Report};
+use quasipot::problem::Problem;
 use serde_json::json;
 
 /// Arguments of `quasipot field`.
@@ -62,7 +62,7 @@ pub fn config(args: &FieldArgs) -> Result<Config> {
     }
     if let Some(b) = &args.bounds {
         if b.len() != 4 {
-            return Err(anyhow!(crate::Error::invalid(
+            return Err(anyhow!(quasipot::Error::invalid(
                 "--box",
                 format!("expected XLO,XHI,YLO,YHI (4 numbers), got {}", b.len())
             )));

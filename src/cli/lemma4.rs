@@ -5,11 +5,11 @@
 
 use super::output::{table, Output};
 use super::{build_options, ComputedNo, Global};
-use crate::analysis::lemma4::{self, BoundVerdict, CovarianceSource, FactorBound, Lemma4Report};
-use crate::plot::lemma4::{ProofTimeFigure, SandwichFigure};
-use crate::plot::save_figure;
-use crate::problem::{ProblemSpec, Weight};
 use anyhow::{Context, Result};
+use quasipot::analysis::lemma4::{self, BoundVerdict, CovarianceSource, FactorBound, Lemma4Report};
+use quasipot::plot::lemma4::{ProofTimeFigure, SandwichFigure};
+use quasipot::plot::save_figure;
+use quasipot::problem::{ProblemSpec, Weight};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -290,12 +290,12 @@ pub fn run(args: &Lemma4Args, g: &Global, out: &Output) -> Result<i32> {
         } else {
             args.delta.clone()
         },
-        mam: crate::mam::Config {
+        mam: quasipot::mam::Config {
             seed: g.seed,
             ..Default::default()
         },
     };
-    let opts = crate::problem::BuildOptions {
+    let opts = quasipot::problem::BuildOptions {
         weight: None,
         ..opts
     };

@@ -3,10 +3,10 @@
 
 use super::output::{table, Output};
 use super::{load_problem, Global};
-use crate::generator::{self, Config, Report};
-use crate::problem::Problem;
 use anyhow::{anyhow, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use quasipot::generator::{self, Config, Report};
+use quasipot::problem::Problem;
 use serde_json::json;
 
 /// Arguments of `quasipot mfpt`.
@@ -53,7 +53,7 @@ pub fn config(args: &MfptArgs) -> Result<Config> {
             b.iter().skip(1).step_by(2).copied().collect(),
         )),
         Some(b) => {
-            return Err(anyhow!(crate::Error::invalid(
+            return Err(anyhow!(quasipot::Error::invalid(
                 "--box",
                 format!(
                     "expected XLO,XHI (d = 1) or XLO,XHI,YLO,YHI (d = 2), got {} numbers",
@@ -78,12 +78,12 @@ pub fn config(args: &MfptArgs) -> Result<Config> {
 /// file's reference.
 fn cheap_v0(p: &Problem) -> Option<f64> {
     if p.dim() == 1 {
-        if let Ok(r) = crate::exact::barrier::quasi_potential_barrier_1d(p) {
+        if let Ok(r) = quasipot::exact::barrier::quasi_potential_barrier_1d(p) {
             return Some(r.v0);
         }
     }
     if p.is_linear_gaussian() {
-        if let Ok(r) = crate::exact::quasi_potential_barrier(p) {
+        if let Ok(r) = quasipot::exact::quasi_potential_barrier(p) {
             return Some(r.v0);
         }
     }

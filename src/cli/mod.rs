@@ -17,10 +17,10 @@ pub mod slurm;
 pub mod v0;
 pub mod validate;
 
-use crate::problem::{BuildOptions, Problem, Weight};
 use anyhow::{anyhow, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use output::Output;
+use quasipot::problem::{BuildOptions, Problem, Weight};
 use std::path::PathBuf;
 
 /// quasipot — how hard is it for noisy gradient descent to leave a minimum?
@@ -189,13 +189,13 @@ pub fn build_options(g: &Global) -> Result<BuildOptions> {
     let mut parameters = Vec::new();
     for p in &g.params {
         let (k, v) = p.split_once('=').ok_or_else(|| {
-            anyhow!(crate::Error::invalid(
+            anyhow!(quasipot::Error::invalid(
                 "--param",
                 format!("expected NAME=VALUE, got \"{p}\"")
             ))
         })?;
         let v: f64 = v.trim().parse().map_err(|_| {
-            anyhow!(crate::Error::invalid(
+            anyhow!(quasipot::Error::invalid(
                 "--param",
                 format!("\"{v}\" is not a number (in \"{p}\")")
             ))
@@ -240,7 +240,7 @@ pub fn load_problem(name: &str, g: &Global) -> Result<Problem> {
 pub fn run(cli: Cli) -> Result<i32> {
     if let Some(n) = cli.global.threads {
         if n == 0 {
-            return Err(anyhow!(crate::Error::invalid(
+            return Err(anyhow!(quasipot::Error::invalid(
                 "--threads",
                 "must be at least 1"
             )));

@@ -31,7 +31,7 @@ impl Output {
         if let Some(dir) = self.dir()? {
             let p = dir.join("result.json");
             // Atomically, so that a kill while writing never leaves a torn result.json.
-            crate::io_atomic::write(&p, serde_json::to_string_pretty(json)? + "\n")
+            quasipot::io_atomic::write(&p, serde_json::to_string_pretty(json)? + "\n")
                 .with_context(|| format!("--out: cannot write {}", p.display()))?;
         }
         if self.json {

@@ -3,8 +3,8 @@
 
 use super::output::{fmt_point, table, Output};
 use super::{load_problem, ComputedNo, Global};
-use crate::mam::{self, Config, Report, Target, Termination};
 use anyhow::Result;
+use quasipot::mam::{self, Config, Report, Target, Termination};
 use serde_json::json;
 
 /// Arguments of `quasipot path`.

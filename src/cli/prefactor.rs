@@ -2,8 +2,8 @@
 
 use super::output::{table, Output};
 use super::{load_problem, Global};
-use crate::rates::prefactor::{predict, Dynamics, Options, Outcome};
 use anyhow::Result;
+use quasipot::rates::prefactor::{predict, Dynamics, Options, Outcome};
 use serde_json::json;
 
 /// Arguments of `quasipot prefactor`.
@@ -30,7 +30,7 @@ pub fn run(args: &PrefactorArgs, g: &Global, out: &Output) -> Result<i32> {
     for e in &args.eps {
         if !(*e > 0.0 && e.is_finite()) {
             return Err(
-                crate::Error::invalid("--eps", format!("ε must be positive, got {e}")).into(),
+                quasipot::Error::invalid("--eps", format!("ε must be positive, got {e}")).into(),
             );
         }
     }

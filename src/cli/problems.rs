@@ -1,8 +1,8 @@
 //! `quasipot problems`: the built-in problems, one line each.
 
 use super::output::{table, Output};
-use crate::problem::builtin;
 use anyhow::Result;
+use quasipot::problem::builtin;
 use serde_json::json;
 
 /// List the built-ins.

@@ -3,10 +3,10 @@
 
 use super::output::{table, Output};
 use super::{build_options, Global};
-use crate::analysis::scaling::{scaling, Method, ScalingConfig, ScalingReport, Target, Vary};
-use crate::plot::scaling::{predicted_cell, write_files};
-use crate::problem::mlp::{MlpConfig, MlpDataset};
 use anyhow::{anyhow, Result};
+use quasipot::analysis::scaling::{scaling, Method, ScalingConfig, ScalingReport, Target, Vary};
+use quasipot::plot::scaling::{predicted_cell, write_files};
+use quasipot::problem::mlp::{MlpConfig, MlpDataset};
 use serde_json::json;
 
 /// Arguments of `quasipot scaling`.
@@ -63,7 +63,7 @@ pub struct ScalingArgs {
     #[arg(long, default_value = "iris")]
     pub dataset: String,
     /// mlp only: hidden width.
-    #[arg(long, default_value_t = crate::problem::mlp::DEFAULT_WIDTH)]
+    #[arg(long, default_value_t = quasipot::problem::mlp::DEFAULT_WIDTH)]
     pub width: usize,
     /// mlp only: L2 coefficient λ.
     #[arg(long, default_value_t = 1e-2)]
@@ -77,7 +77,7 @@ pub struct ScalingArgs {
 fn target(args: &ScalingArgs, g: &Global) -> Result<Target> {
     if args.problem == "mlp" {
         if !g.params.is_empty() {
-            return Err(anyhow!(crate::Error::invalid(
+            return Err(anyhow!(quasipot::Error::invalid(
                 "--param",
                 "mlp takes --dataset, --width and --l2, not --param"
             )));
@@ -188,7 +188,7 @@ pub fn human(r: &ScalingReport) -> String {
         .fits
         .iter()
         .map(|f| {
-            let pred = |w: crate::problem::Weight| {
+            let pred = |w: quasipot::problem::Weight| {
                 predicted_cell(f.predicted.iter().find(|p| p.weight == w))
             };
             vec![
@@ -203,8 +203,8 @@ pub fn human(r: &ScalingReport) -> String {
                         )
                     })
                     .unwrap_or_else(|| "—".into()),
-                pred(crate::problem::Weight::InverseSqrt),
-                pred(crate::problem::Weight::Inverse),
+                pred(quasipot::problem::Weight::InverseSqrt),
+                pred(quasipot::problem::Weight::Inverse),
                 f.discrete
                     .as_ref()
                     .map(|p| {
@@ -241,7 +241,7 @@ pub fn human(r: &ScalingReport) -> String {
 /// `quasipot scaling`.
 pub fn run(args: &ScalingArgs, g: &Global, out: &Output) -> Result<i32> {
     if g.weight.is_some() {
-        return Err(anyhow!(crate::Error::invalid(
+        return Err(anyhow!(quasipot::Error::invalid(
             "--weight",
             "scaling reports both weights' predictions side by side; drop --weight"
         )));
@@ -308,11 +308,11 @@ pub fn run_merge(
     g: &Global,
     out: &Output,
 ) -> Result<i32> {
-    use crate::analysis::scaling::merge::{merge, read_part};
+    use quasipot::analysis::scaling::merge::{merge, read_part};
     let parts = dirs
         .iter()
         .map(|d| read_part(d))
-        .collect::<crate::Result<Vec<_>>>()?;
+        .collect::<quasipot::Result<Vec<_>>>()?;
     let mlp = parts
         .iter()
         .find_map(|p| p.record.as_ref())
@@ -320,7 +320,7 @@ pub fn run_merge(
     let target = match (problem == "mlp", mlp) {
         (true, Some(mc)) => Target::Mlp(mc),
         (true, None) => {
-            return Err(anyhow!(crate::Error::invalid(
+            return Err(anyhow!(quasipot::Error::invalid(
                 "merge",
                 "these shards are not of an mlp sweep"
             )))

@@ -1,11 +1,11 @@
 //! `quasipot slurm`: a sharded run as a Slurm job array plus its merge job
-//! ([`crate::slurm::ArrayJob`]), written into `--out DIR` and optionally submitted.
+//! ([`quasipot::slurm::ArrayJob`]), written into `--out DIR` and optionally submitted.
 
 use super::output::Output;
 use super::{model_flags, Cli, Command, Global};
-use crate::slurm::{ArrayJob, Resources, SUBMIT_SCRIPT};
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
+use quasipot::slurm::{ArrayJob, Resources, SUBMIT_SCRIPT};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -67,7 +67,7 @@ fn check_path(p: &Path, flag: &str) -> Result<()> {
     if s.chars()
         .any(|c| c.is_whitespace() || "'\"\\$`".contains(c))
     {
-        return Err(anyhow!(crate::Error::invalid(
+        return Err(anyhow!(quasipot::Error::invalid(
             flag,
             format!("{s} contains a space, quote, backslash, $ or `, which #SBATCH lines cannot carry; choose a plainer path")
         )));
@@ -82,21 +82,21 @@ fn absolute(p: &Path, flag: &str) -> Result<PathBuf> {
 /// The job of `args` writing into `dir`: the shard command checked by parsing it as quasipot
 /// would, the merge command with the same model flags.
 pub fn array_job(args: &SlurmArgs, dir: &Path) -> Result<ArrayJob> {
-    let bad = |m: String| anyhow!(crate::Error::invalid("COMMAND", m));
+    let bad = |m: String| anyhow!(quasipot::Error::invalid("COMMAND", m));
     if args.shards == 0 {
-        return Err(anyhow!(crate::Error::invalid(
+        return Err(anyhow!(quasipot::Error::invalid(
             "--shards",
             "need at least one shard (n ≥ 1)"
         )));
     }
     if args.cpus_per_task == 0 {
-        return Err(anyhow!(crate::Error::invalid(
+        return Err(anyhow!(quasipot::Error::invalid(
             "--cpus-per-task",
             "must be at least 1"
         )));
     }
     if args.max_parallel == Some(0) {
-        return Err(anyhow!(crate::Error::invalid(
+        return Err(anyhow!(quasipot::Error::invalid(
             "--max-parallel",
             "must be at least 1"
         )));
@@ -189,7 +189,7 @@ fn sbatch(args: &[&str]) -> Result<(String, i32)> {
         .args(args)
         .output()
         .map_err(|e| {
-            anyhow!(crate::Error::invalid(
+            anyhow!(quasipot::Error::invalid(
                 "--submit",
                 format!("cannot run sbatch ({e}): is this a Slurm login node? Without --submit the scripts are only written")
             ))
@@ -206,7 +206,7 @@ fn sbatch(args: &[&str]) -> Result<(String, i32)> {
         .to_string();
     let code = o.status.code().unwrap_or(-1);
     if id.is_empty() {
-        return Err(anyhow!(crate::Error::invalid(
+        return Err(anyhow!(quasipot::Error::invalid(
             "--submit",
             format!(
                 "sbatch {} failed (exit code {code}): {}",
@@ -221,13 +221,13 @@ fn sbatch(args: &[&str]) -> Result<(String, i32)> {
 /// `quasipot slurm`.
 pub fn run(args: &SlurmArgs, g: &Global, out: &Output) -> Result<i32> {
     if g.weight.is_some() || !g.params.is_empty() || g.refine_minimum || g.seed != 1 {
-        return Err(anyhow!(crate::Error::invalid(
+        return Err(anyhow!(quasipot::Error::invalid(
             "COMMAND",
             "--seed, --weight, --param and --refine-minimum belong to the run: put them after `--` (quasipot slurm --shards 4 --out DIR -- exit PROBLEM --seed 7 ..)"
         )));
     }
     let dir = out.out.as_deref().ok_or_else(|| {
-        anyhow!(crate::Error::invalid(
+        anyhow!(quasipot::Error::invalid(
             "--out",
             "quasipot slurm needs --out DIR: the scripts, logs, shards and merged result go there"
         ))

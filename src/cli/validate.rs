@@ -1,9 +1,10 @@
 //! `quasipot validate`: every applicable engine side by side, with a verdict per pair.
 
 use super::output::Output;
-use super::v0::{describe_problem, problem_json, run_engines, Effort, Method, MethodResult};
+use super::v0::{describe_problem, problem_json};
 use super::{load_problem, ComputedNo, Global};
 use anyhow::Result;
+use quasipot::estimate::{validate, Effort};
 use serde_json::json;
 
 /// Arguments of `quasipot validate`.
@@ -29,13 +30,13 @@ pub struct ValidateArgs {
 
 /// The finite-noise section: the sweep, its table and its figure.
 fn rates_section(
-    problem: &crate::problem::Problem,
+    problem: &quasipot::problem::Problem,
     v0: f64,
     quick: bool,
     seed: u64,
     dir: Option<&std::path::Path>,
 ) -> Result<(String, serde_json::Value, Vec<std::path::PathBuf>)> {
-    use crate::rates::sweep;
+    use quasipot::rates::sweep;
     let mut cfg = sweep::Config {
         seed,
         ..sweep::Config::default()
@@ -130,19 +131,13 @@ fn rates_section(
     }
     let mut files = Vec::new();
     if let Some(d) = dir {
-        files = crate::plot::save_figure(
-            &crate::plot::rates::RatesFigure { sweep: &sw },
+        files = quasipot::plot::save_figure(
+            &quasipot::plot::rates::RatesFigure { sweep: &sw },
             &d.join("validate-rates"),
             (900, 650),
         )?;
     }
     Ok((h, serde_json::to_value(&sw)?, files))
-}
-
-/// Whether two results agree within their combined error (and a 1e-9 relative floor).
-pub fn agree(a: &MethodResult, b: &MethodResult) -> bool {
-    let tol = a.error_estimate + b.error_estimate + 1e-9 * a.v0.abs().max(b.v0.abs());
-    (a.v0 - b.v0).abs() <= tol
 }
 
 /// `quasipot validate`.
@@ -153,7 +148,8 @@ pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
     } else {
         Effort::Full
     };
-    let engines = run_engines(&problem, Method::All, effort, !args.no_monte_carlo, g.seed)?;
+    let validation = validate(&problem, effort, !args.no_monte_carlo, g.seed)?;
+    let engines = &validation.engines;
     let (results, skipped) = (&engines.results, &engines.skipped);
     let mut files = Vec::new();
     if let Some(dir) = out.dir()? {
@@ -164,41 +160,33 @@ pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
             })
         });
         if let Some(r) = &engines.gmam {
-            files.extend(crate::mam::write_files(r, &problem, dir)?);
+            files.extend(quasipot::mam::write_files(r, &problem, dir)?);
         }
         if let Some(r) = &engines.olim {
-            files.extend(crate::olim::write_files(r, &problem, path.as_deref(), dir)?);
+            files.extend(quasipot::olim::write_files(
+                r,
+                &problem,
+                path.as_deref(),
+                dir,
+            )?);
         }
         if let Some(r) = &engines.monte_carlo {
-            files.extend(crate::sde::write_files(r, &problem, dir)?);
+            files.extend(quasipot::sde::write_files(r, &problem, dir)?);
         }
     }
     let mut human = describe_problem(&problem);
     human.push('\n');
     human.push_str(&super::v0::results_table(results));
-    let mut verdicts = Vec::new();
-    let mut mc_disagrees = false;
-    for i in 0..results.len() {
-        for j in (i + 1)..results.len() {
-            let ok = agree(&results[i], &results[j]);
-            mc_disagrees |= !ok
-                && [&results[i], &results[j]]
-                    .iter()
-                    .any(|r| r.method == "monte-carlo");
-            verdicts.push(
-                json!({"a": results[i].method, "b": results[j].method, "agree": ok,
-                "difference": (results[i].v0 - results[j].v0).abs()}),
-            );
-            human.push_str(&format!(
-                "verdict  {} vs {}: {} (|ΔV0| = {:.2e})\n",
-                results[i].method,
-                results[j].method,
-                if ok { "agree" } else { "DISAGREE" },
-                (results[i].v0 - results[j].v0).abs()
-            ));
-        }
+    for v in &validation.verdicts {
+        human.push_str(&format!(
+            "verdict  {} vs {}: {} (|ΔV0| = {:.2e})\n",
+            v.a,
+            v.b,
+            if v.agree { "agree" } else { "DISAGREE" },
+            v.difference
+        ));
     }
-    let note = mc_disagrees.then_some(
+    let note = validation.monte_carlo_disagrees().then_some(
         "Monte Carlo measures the Arrhenius slope at finite noise (V0/ε² = 4…6; quick: 3…5), \
          which tends to V0 only as ε → 0 and slowly when the exit is over a saddle or V has \
          nearly equal minima on ∂D; check the trend with `quasipot exit PROBLEM --eps …` at \
@@ -237,13 +225,13 @@ pub fn run(args: &ValidateArgs, g: &Global, out: &Output) -> Result<i32> {
             None => human.push_str("skipped  rates: no V0 to place the noise levels\n"),
         }
     }
-    let all_agree = verdicts.iter().all(|v| v["agree"] == json!(true));
+    let all_agree = validation.all_agree();
     let js = json!({
         "problem": problem_json(&problem),
         "weight": problem.noise_description.weight.name(),
         "results": results,
         "files": files,
-        "verdicts": verdicts,
+        "verdicts": validation.verdicts,
         "all_agree": all_agree,
         "skipped": skipped,
         "reference_v0": problem.reference.v0,
