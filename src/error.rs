@@ -56,6 +56,9 @@ pub enum Error {
         /// The likely cause and what to change.
         cause: String,
     },
+    /// Stopped by the caller (Ctrl-C, or a front-end's progress callback).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// Shorthand for `Result<T, quasipot::Error>`.

@@ -29,6 +29,7 @@ pub mod generator;
 pub mod io_atomic;
 pub mod linalg;
 pub mod mam;
+pub mod matfree;
 pub mod olim;
 pub mod plot;
 pub mod problem;

@@ -34,10 +34,18 @@ impl PaperQuantities {
             ));
         }
         let vals = check_spd(hessian, "H*")?;
-        let lambda_min = vals[0];
-        let lambda_max = *vals.last().expect("non-empty");
+        Ok(Self::from_extremes(
+            vals[0],
+            *vals.last().expect("non-empty"),
+            depth,
+        ))
+    }
+
+    /// From λ_min, λ_max of H* (0 < λ_min ≤ λ_max, checked by the caller) and ΔL > 0 (as
+    /// checked by [`PaperQuantities::new`]).
+    pub fn from_extremes(lambda_min: f64, lambda_max: f64, depth: f64) -> Self {
         let kappa = lambda_max / lambda_min;
-        Ok(PaperQuantities {
+        PaperQuantities {
             lambda_max,
             lambda_min,
             kappa,
@@ -45,7 +53,7 @@ impl PaperQuantities {
             theorem2_term: 2.0 * depth / lambda_max.sqrt(),
             proximal_v0: 2.0 * depth,
             lemma4_bound_factor: lambda_min.sqrt() * (kappa.sqrt() - 1.0),
-        })
+        }
     }
 }
 
