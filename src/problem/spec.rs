@@ -175,6 +175,45 @@ impl ProblemSpec {
         Ok((Self::from_toml(&text, name_or_path)?, base))
     }
 
+    /// The spec of a quadratic minimum L = ½ uᵀH*u on the level set {L < ΔL}, with noise
+    /// C = H* (the paper's Assumption 2) or a given matrix: what `quasipot v0 --hessian` and the
+    /// Python package's `v0(hessian, ...)` build. Matrices are checked when the spec is built.
+    pub fn quadratic_minimum(
+        name: &str,
+        hessian: &crate::linalg::Matrix,
+        noise: Option<&crate::linalg::Matrix>,
+        depth: f64,
+    ) -> Self {
+        ProblemSpec {
+            name: Some(name.into()),
+            description: None,
+            variables: None,
+            minimum: None,
+            parameters: Default::default(),
+            drift: DriftSpec {
+                hessian: Some(hessian.to_rows()),
+                ..Default::default()
+            },
+            noise: Some(match noise {
+                None => NoiseSpec {
+                    source: Some("hessian-at-minimum".into()),
+                    ..Default::default()
+                },
+                Some(c) => NoiseSpec {
+                    source: Some("matrix".into()),
+                    matrix: Some(c.to_rows()),
+                    ..Default::default()
+                },
+            }),
+            domain: DomainSpec {
+                kind: "level-set".into(),
+                depth: Some(depth),
+                ..Default::default()
+            },
+            reference: None,
+        }
+    }
+
     /// Validate and compile into a [`Problem`]; `base_dir` resolves relative file names.
     pub fn build(&self, base_dir: &Path, opts: &BuildOptions) -> Result<Problem> {
         // Parameters (file values, then overrides).
