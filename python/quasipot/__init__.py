@@ -108,6 +108,16 @@ class ValidationResult(Result):
     """Every engine side by side with a verdict per pair."""
 
 
+class Lemma4Result(Result):
+    """Lemma 4's table: ``rows`` (one per H*, κ) with, per weight, gMAM's V0 against
+    λ_max^{-1/2}V̂0 and the bound's verdict."""
+
+
+class ScalingResult(Result):
+    """An exit-time sweep: ``points`` (one ensemble each), ``fits`` (fitted against predicted
+    slopes with CIs) and ``notes``."""
+
+
 class ExitTimeFit(Result):
     """Censored means per noise level and the Arrhenius fit with its 95 % interval."""
 
@@ -280,6 +290,26 @@ class Problem:
         if interrupted:
             raise Interrupted(r)
         return r
+
+    def lemma4(self, noise: str = "hessian", kappas: Optional[Sequence[float]] = None,
+               lambda_min: Optional[float] = None, deltas: Optional[Sequence[float]] = None,
+               weights: Optional[Sequence[str]] = None, seed: int = 1) -> Lemma4Result:
+        """Lemma 4 for the problem's H* (or a family with condition numbers ``kappas``), as
+        ``quasipot lemma4``; ``deltas=[]`` skips the proof-constant measurement."""
+        return Lemma4Result(json.loads(self._native.lemma4(
+            noise, None if kappas is None else [float(k) for k in kappas], lambda_min,
+            None if deltas is None else [float(d) for d in deltas],
+            None if weights is None else list(weights), int(seed))))
+
+    def scaling(self, vary: str = "lr", values: Optional[Sequence[float]] = None, runs: int = 100,
+                max_steps: int = 200_000, seed: int = 1, methods: Optional[Sequence[str]] = None,
+                progress: Optional[Callable[[int, int], Any]] = None) -> ScalingResult:
+        """Exit times swept over ``vary`` (``lr``, ``batch``, ``sharpness``, ``depth``) with the
+        predicted and fitted Arrhenius slopes, as ``quasipot scaling``. Ctrl-C is honoured when
+        the sweep ends (sweeps take no cancellation flag yet)."""
+        return ScalingResult(json.loads(self._native.scaling(
+            vary, None if values is None else [float(v) for v in values], int(runs),
+            int(max_steps), int(seed), None if methods is None else list(methods), progress)))
 
     def __repr__(self) -> str:
         i = self.info

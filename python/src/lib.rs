@@ -96,6 +96,11 @@ fn v0_hessian(
 #[pyclass(frozen, module = "quasipot._native")]
 struct NativeProblem {
     problem: Arc<Problem>,
+    /// The spec and the directory its relative paths resolve against: `lemma4` and `scaling`
+    /// rebuild the problem with other weights, noise sources or scalings.
+    spec: ProblemSpec,
+    base: std::path::PathBuf,
+    options: BuildOptions,
 }
 
 fn build_options(weight: Option<&str>) -> PyResult<BuildOptions> {
@@ -161,13 +166,8 @@ impl NativeProblem {
     #[staticmethod]
     #[pyo3(signature = (name_or_path, weight=None))]
     fn load(py: Python<'_>, name_or_path: &str, weight: Option<&str>) -> PyResult<Self> {
-        let opts = build_options(weight)?;
-        let p = py
-            .allow_threads(|| Problem::load(name_or_path, &opts))
-            .map_err(py_err)?;
-        Ok(NativeProblem {
-            problem: Arc::new(p),
-        })
+        let (spec, base) = ProblemSpec::load(name_or_path).map_err(py_err)?;
+        py.allow_threads(|| Self::build_at(spec, base, weight))
     }
 
     /// A problem from TOML text; relative files resolve against `base_dir`.
@@ -308,6 +308,108 @@ impl NativeProblem {
         ))
     }
 
+    /// Lemma 4's table: V0 by gMAM for each weight against λ_max^{-1/2}V̂0 and the bound, for
+    /// the problem's own H* or a κ family (JSON).
+    #[pyo3(signature = (noise="hessian", kappas=None, lambda_min=None, deltas=None, weights=None, seed=1))]
+    #[allow(clippy::too_many_arguments)]
+    fn lemma4(
+        &self,
+        py: Python<'_>,
+        noise: &str,
+        kappas: Option<Vec<f64>>,
+        lambda_min: Option<f64>,
+        deltas: Option<Vec<f64>>,
+        weights: Option<Vec<String>>,
+        seed: u64,
+    ) -> PyResult<String> {
+        use quasipot::analysis::lemma4::{self, CovarianceSource};
+        let mut config = lemma4::Config {
+            noise: CovarianceSource::parse(noise, "noise").map_err(py_err)?,
+            kappas,
+            lambda_min,
+            mam: quasipot::mam::Config {
+                seed,
+                ..Default::default()
+            },
+            ..lemma4::Config::default()
+        };
+        if let Some(d) = deltas {
+            config.deltas = d;
+        }
+        if let Some(w) = weights {
+            config.weights = w.iter().map(|w| weight_of(w)).collect::<PyResult<_>>()?;
+        }
+        let opts = BuildOptions {
+            weight: None,
+            ..self.options.clone()
+        };
+        let r = py
+            .allow_threads(|| lemma4::run(&self.spec, &self.base, &config, &opts))
+            .map_err(py_err)?;
+        to_json(&r)
+    }
+
+    /// A sweep of exit times over η, B, sharpness or depth with the predicted and fitted slopes
+    /// (JSON). `progress(done, total)` is called between ensembles.
+    #[pyo3(signature = (vary="lr", values=None, runs=100, max_steps=200000, seed=1, methods=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn scaling(
+        &self,
+        py: Python<'_>,
+        vary: &str,
+        values: Option<Vec<f64>>,
+        runs: usize,
+        max_steps: u64,
+        seed: u64,
+        methods: Option<Vec<String>>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        use quasipot::analysis::scaling::{scaling, Method, ScalingConfig, Target, Vary};
+        let config = ScalingConfig {
+            vary: Vary::parse(vary).map_err(py_err)?,
+            values,
+            runs,
+            max_steps,
+            seed,
+            methods: methods
+                .map(|m| {
+                    m.iter()
+                        .map(|s| Method::parse(s))
+                        .collect::<quasipot::Result<_>>()
+                })
+                .transpose()
+                .map_err(py_err)?,
+            ..ScalingConfig::default()
+        };
+        let target = Target::Problem {
+            spec: Box::new(self.spec.clone()),
+            base: self.base.clone(),
+            options: BuildOptions {
+                weight: None,
+                ..self.options.clone()
+            },
+        };
+        let counts = Mutex::new((0u64, 0u64));
+        let report = |done: usize, total: usize| {
+            *counts.lock().unwrap() = (done as u64, total as u64);
+        };
+        // Sweeps take no cancellation flag: Ctrl-C is seen when the sweep ends.
+        let (r, interrupted) = run_interruptible(
+            py,
+            Arc::new(AtomicBool::new(false)),
+            progress,
+            || Some(*counts.lock().unwrap()),
+            || scaling(&target, &config, &report),
+        );
+        let r = r.map_err(py_err)?;
+        if interrupted {
+            return Err(PyKeyboardInterrupt::new_err(
+                "interrupted (the sweep had finished)",
+            ));
+        }
+        to_json(&r)
+    }
+
     /// Monte Carlo exit times (Euler–Maruyama, boundary-corrected): (JSON report, interrupted,
     /// per noise level the exit times and their censored flags).
     #[pyo3(signature = (eps, runs=1000, dt=None, seed=1, max_steps=None, threads=None, progress=None))]
@@ -391,12 +493,21 @@ impl NativeProblem {
 
 impl NativeProblem {
     fn build(spec: ProblemSpec, base_dir: &str, weight: Option<&str>) -> PyResult<Self> {
-        let opts = build_options(weight)?;
-        let p = spec
-            .build(std::path::Path::new(base_dir), &opts)
-            .map_err(py_err)?;
+        Self::build_at(spec, std::path::PathBuf::from(base_dir), weight)
+    }
+
+    fn build_at(
+        spec: ProblemSpec,
+        base: std::path::PathBuf,
+        weight: Option<&str>,
+    ) -> PyResult<Self> {
+        let options = build_options(weight)?;
+        let p = spec.build(&base, &options).map_err(py_err)?;
         Ok(NativeProblem {
             problem: Arc::new(p),
+            spec,
+            base,
+            options,
         })
     }
 }

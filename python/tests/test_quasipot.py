@@ -174,6 +174,38 @@ def test_validate_is_a_library_call_with_verdicts():
     assert v.to_dict()["verdicts"]
 
 
+def test_lemma4_on_a_quadratic_minimum_matches_the_closed_forms():
+    p = quasipot.Problem.load("quadratic-2d")     # H = diag(1, 4), ΔL = 1
+    r = p.lemma4(deltas=[])
+    ws = {w["weight"]: w["v0"]["v0"] for w in r.rows[0]["weights"]}
+    # C = H*: V0 = 2ΔL λ_max^{-1/2} = 1 (inverse-sqrt) and 2ΔL/λ_max = 0.5 (inverse).
+    assert ws["inverse-sqrt"] == pytest.approx(1.0, rel=1e-6)
+    assert ws["inverse"] == pytest.approx(0.5, rel=1e-6)
+    with pytest.raises(ValueError, match="noise"):
+        p.lemma4(noise="identity")
+    with pytest.raises(ValueError, match="kappa"):
+        p.lemma4(kappas=[0.5])
+
+
+def test_scaling_sweep_is_reproducible_and_checks_its_arguments():
+    p = quasipot.Problem.load("quadratic-2d")
+    calls = []
+    a = p.scaling(vary="lr", runs=20, max_steps=20000, seed=2,
+                  progress=lambda done, total: calls.append((done, total)))
+    b = p.scaling(vary="lr", runs=20, max_steps=20000, seed=2)
+    assert len(a.points) == 10 and len(a.fits) == 4
+    def numbers(points):   # everything but the wall times
+        return json.dumps([{k: v for k, v in q.items() if k != "wall_seconds"} for q in points],
+                          sort_keys=True)
+
+    assert numbers(a.points) == numbers(b.points)
+    assert calls and calls[-1][0] == calls[-1][1]
+    with pytest.raises(ValueError, match="vary"):
+        p.scaling(vary="temperature")
+    with pytest.raises(ValueError, match="gradient"):
+        quasipot.Problem.load("maier-stein").scaling(vary="sharpness", runs=5)
+
+
 # --- Exit times a user measured ---------------------------------------------------------------
 
 def test_fit_exit_times_recovers_an_exponential_law_with_censoring():
