@@ -3,7 +3,10 @@
 import json
 import math
 import os
+import signal
 import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -44,7 +47,8 @@ def test_v0_with_a_separate_noise_matrix_matches_the_lyapunov_solution():
 def test_v0_from_arrays_matches_the_cli(tmp_path):
     h, _ = random_spd(4, 7)
     np.save(tmp_path / "h.npy", h)
-    exe = os.path.join(ROOT, "target", "release", "quasipot")
+    exe = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),
+                       "release", "quasipot")
     if not os.path.exists(exe):
         pytest.skip("target/release/quasipot not built")
     out = subprocess.run([exe, "v0", "--hessian", str(tmp_path / "h.npy"), "--depth", "0.5", "--json"],
@@ -164,6 +168,33 @@ def test_an_exception_in_the_progress_callback_stops_the_run_with_partial_result
     partial = info.value.partial
     assert partial.termination == "interrupted"
     assert len(partial.times[0]) <= 20000
+
+
+def test_ctrl_c_raises_interrupted_with_the_partial_result():
+    # A real SIGINT to a Python process inside a long exit_times run.
+    script = (
+        "import quasipot, sys\n"
+        "p = quasipot.Problem.load('double-well-1d')\n"
+        "print('started', flush=True)\n"
+        "try:\n"
+        "    p.exit_times([0.15], runs=100000, seed=1, max_steps=10**10)\n"
+        "except quasipot.Interrupted as e:\n"
+        "    lv = e.partial.levels[0]\n"
+        "    print('partial', e.partial.termination, lv['exited'], lv['censored'] + lv['interrupted'], len(e.partial.times[0]))\n"
+        "    sys.exit(0)\n"
+        "print('finished without interrupt')\n"
+        "sys.exit(1)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    word, termination, exited, stopped, rows = out.split()
+    assert word == "partial" and termination == "interrupted"
+    # Trajectories in flight are kept as censored, as in the CLI.
+    assert int(stopped) >= 1 and int(exited) + int(stopped) == int(rows)
 
 
 def test_validate_is_a_library_call_with_verdicts():
