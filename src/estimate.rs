@@ -359,6 +359,22 @@ pub fn run_engines(
     Ok(o)
 }
 
+/// A problem's description as every front-end reports it (CLI `--json`, Python `Problem.info`).
+pub fn describe(p: &Problem) -> serde_json::Value {
+    serde_json::json!({
+        "name": p.name,
+        "dimension": p.dim(),
+        "minimum": p.minimum,
+        "drift": p.drift.kind(),
+        "noise": p.noise_description,
+        "weight": p.noise_description.weight.name(),
+        "domain": p.domain.kind(),
+        "parameters": p.parameters,
+        "reference_v0": p.reference.v0,
+        "notes": p.notes,
+    })
+}
+
 /// Whether two results agree within their combined error (and a 1e-9 relative floor).
 pub fn agree(a: &MethodResult, b: &MethodResult) -> bool {
     let tol = a.error_estimate + b.error_estimate + 1e-9 * a.v0.abs().max(b.v0.abs());

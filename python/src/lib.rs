@@ -13,6 +13,7 @@ use quasipot::linalg::Matrix;
 use quasipot::matfree::lanczos::{self, Progress};
 use quasipot::matfree::paper::{Neighbourhood, Spectrum};
 use quasipot::matfree::{DiagonalPlusLowRank, LinearOperator};
+use quasipot::problem::spec::MatrixSource;
 use quasipot::problem::{BuildOptions, Problem, ProblemSpec, Weight};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,7 +78,12 @@ fn v0_hessian(
     let w = weight_of(weight)?;
     let (result, paper) = py
         .allow_threads(|| -> quasipot::Result<_> {
-            let spec = ProblemSpec::quadratic_minimum("hessian", &h, c.as_ref(), depth);
+            let spec = ProblemSpec::quadratic_minimum(
+                "hessian",
+                MatrixSource::Inline(&h),
+                c.as_ref().map(MatrixSource::Inline),
+                depth,
+            );
             let p = spec.build(
                 std::path::Path::new("."),
                 &BuildOptions {
@@ -189,19 +195,7 @@ impl NativeProblem {
 
     /// Name, dimension, minimum, drift/noise/domain kinds (JSON).
     fn describe(&self) -> PyResult<String> {
-        let p = &self.problem;
-        to_json(&json!({
-            "name": p.name,
-            "dimension": p.dim(),
-            "minimum": p.minimum,
-            "drift": p.drift.kind(),
-            "noise": p.noise_description,
-            "weight": p.noise_description.weight.name(),
-            "domain": p.domain.kind(),
-            "parameters": p.parameters,
-            "reference_v0": p.reference.v0,
-            "notes": p.notes,
-        }))
+        to_json(&quasipot::estimate::describe(&self.problem))
     }
 
     /// V0 by one engine or all (`auto`, `exact`, `gmam`, `olim`, `all`): JSON list of results
@@ -687,10 +681,19 @@ fn observer(
     }
 }
 
-fn finish_spectrum(
-    r: quasipot::Result<Spectrum>,
-    error: &Arc<Mutex<Option<PyErr>>>,
+/// Lanczos on `op` with the GIL released; a Python exception raised in the operator or the
+/// observer (kept in `error`) is re-raised as it was.
+#[allow(clippy::too_many_arguments)]
+fn run_spectrum<O: LinearOperator + Send>(
+    py: Python<'_>,
+    op: &mut O,
+    error: Arc<Mutex<Option<PyErr>>>,
+    smallest: bool,
+    cfg: lanczos::Config,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<NativeSpectrum> {
+    let mut obs = observer(progress, error.clone());
+    let r = py.allow_threads(|| Spectrum::by_lanczos(op, &cfg, smallest, &mut obs));
     match r {
         Ok(spectrum) => Ok(NativeSpectrum { spectrum }),
         Err(e) => Err(error.lock().unwrap().take().unwrap_or_else(|| py_err(e))),
@@ -724,9 +727,7 @@ fn spectrum_hvp(
         error: error.clone(),
     };
     let cfg = lanczos_config(tol, basis, max_products, seed);
-    let mut obs = observer(progress, error.clone());
-    let r = py.allow_threads(|| Spectrum::by_lanczos(&mut op, &cfg, smallest, &mut obs));
-    finish_spectrum(r, &error)
+    run_spectrum(py, &mut op, error, smallest, cfg, progress)
 }
 
 /// The same for H = diag(δ) + U diag(s) Uᵀ (U is d×r), applied natively.
@@ -761,11 +762,15 @@ fn spectrum_diagonal_plus_low_rank(
     }
     let s: Vec<f64> = weights.as_array().iter().copied().collect();
     let mut op = DiagonalPlusLowRank::new(diag, cols, s).map_err(py_err)?;
-    let error = Arc::new(Mutex::new(None));
     let cfg = lanczos_config(tol, basis, max_products, seed);
-    let mut obs = observer(progress, error.clone());
-    let res = py.allow_threads(|| Spectrum::by_lanczos(&mut op, &cfg, smallest, &mut obs));
-    finish_spectrum(res, &error)
+    run_spectrum(
+        py,
+        &mut op,
+        Arc::new(Mutex::new(None)),
+        smallest,
+        cfg,
+        progress,
+    )
 }
 
 /// From eigenvalues (and optionally eigenvectors as rows) a user already has.

@@ -6,7 +6,7 @@ use anyhow::{anyhow, Result};
 use clap::ValueEnum;
 use quasipot::estimate::{paper_quantities, run_engines, run_exact, Effort, Method, MethodResult};
 use quasipot::exact::{self, PaperQuantities};
-use quasipot::problem::spec::{DomainSpec, DriftSpec, NoiseSpec};
+use quasipot::problem::spec::MatrixSource;
 use quasipot::problem::{BuildOptions, Problem, ProblemSpec, Weight};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -110,17 +110,7 @@ pub fn describe_problem(p: &Problem) -> String {
 
 /// JSON description of a problem.
 pub fn problem_json(p: &Problem) -> Value {
-    json!({
-        "name": p.name,
-        "dimension": p.dim(),
-        "minimum": p.minimum,
-        "drift": p.drift.kind(),
-        "noise": p.noise_description,
-        "weight": p.noise_description.weight.name(),
-        "domain": p.domain.kind(),
-        "parameters": p.parameters,
-        "notes": p.notes,
-    })
+    quasipot::estimate::describe(p)
 }
 
 fn paper_rows(q: &PaperQuantities) -> String {
@@ -196,34 +186,16 @@ pub fn hessian_problem(
     depth: f64,
     weight: Weight,
 ) -> quasipot::Result<Problem> {
-    let spec = ProblemSpec {
-        name: Some(hessian.display().to_string()),
-        description: None,
-        variables: None,
-        minimum: None,
-        parameters: Default::default(),
-        drift: DriftSpec {
-            hessian_file: Some(hessian.display().to_string()),
-            ..Default::default()
-        },
-        noise: Some(match noise {
-            None => NoiseSpec {
-                source: Some("hessian-at-minimum".into()),
-                ..Default::default()
-            },
-            Some(c) => NoiseSpec {
-                source: Some("matrix".into()),
-                matrix_file: Some(c.display().to_string()),
-                ..Default::default()
-            },
-        }),
-        domain: DomainSpec {
-            kind: "level-set".into(),
-            depth: Some(depth),
-            ..Default::default()
-        },
-        reference: None,
-    };
+    let (h, c) = (
+        hessian.display().to_string(),
+        noise.map(|c| c.display().to_string()),
+    );
+    let spec = ProblemSpec::quadratic_minimum(
+        &h,
+        MatrixSource::File(&h),
+        c.as_deref().map(MatrixSource::File),
+        depth,
+    );
     spec.build(
         std::path::Path::new("."),
         &BuildOptions {

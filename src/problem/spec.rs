@@ -176,14 +176,16 @@ impl ProblemSpec {
     }
 
     /// The spec of a quadratic minimum L = ½ uᵀH*u on the level set {L < ΔL}, with noise
-    /// C = H* (the paper's Assumption 2) or a given matrix: what `quasipot v0 --hessian` and the
-    /// Python package's `v0(hessian, ...)` build. Matrices are checked when the spec is built.
+    /// C = H* (the paper's Assumption 2) or a given matrix: what `quasipot v0 --hessian` (files)
+    /// and the Python package's `v0(hessian, ...)` (arrays) build. Matrices are checked when the
+    /// spec is built.
     pub fn quadratic_minimum(
         name: &str,
-        hessian: &crate::linalg::Matrix,
-        noise: Option<&crate::linalg::Matrix>,
+        hessian: MatrixSource<'_>,
+        noise: Option<MatrixSource<'_>>,
         depth: f64,
     ) -> Self {
+        let (hessian, hessian_file) = hessian.split();
         ProblemSpec {
             name: Some(name.into()),
             description: None,
@@ -191,7 +193,8 @@ impl ProblemSpec {
             minimum: None,
             parameters: Default::default(),
             drift: DriftSpec {
-                hessian: Some(hessian.to_rows()),
+                hessian,
+                hessian_file,
                 ..Default::default()
             },
             noise: Some(match noise {
@@ -199,11 +202,15 @@ impl ProblemSpec {
                     source: Some("hessian-at-minimum".into()),
                     ..Default::default()
                 },
-                Some(c) => NoiseSpec {
-                    source: Some("matrix".into()),
-                    matrix: Some(c.to_rows()),
-                    ..Default::default()
-                },
+                Some(c) => {
+                    let (matrix, matrix_file) = c.split();
+                    NoiseSpec {
+                        source: Some("matrix".into()),
+                        matrix,
+                        matrix_file,
+                        ..Default::default()
+                    }
+                }
             }),
             domain: DomainSpec {
                 kind: "level-set".into(),
@@ -788,4 +795,23 @@ fn check_level_set_bounded(dom: &Domain, minimum: &[f64]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A matrix for [`ProblemSpec::quadratic_minimum`]: in memory, or a file (`.npy`, `.json`,
+/// `.csv`) read and checked when the spec is built.
+#[derive(Clone, Copy, Debug)]
+pub enum MatrixSource<'a> {
+    /// Entries in memory.
+    Inline(&'a crate::linalg::Matrix),
+    /// A path, relative to the build's base directory.
+    File(&'a str),
+}
+
+impl MatrixSource<'_> {
+    fn split(self) -> (Option<Vec<Vec<f64>>>, Option<String>) {
+        match self {
+            MatrixSource::Inline(m) => (Some(m.to_rows()), None),
+            MatrixSource::File(f) => (None, Some(f.to_string())),
+        }
+    }
 }
