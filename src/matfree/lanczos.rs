@@ -221,7 +221,6 @@ pub fn run<O: LinearOperator + ?Sized>(
             );
         }
         // Thick restart: keep p Ritz vectors at the wanted ends, then the residual vector.
-        let beta = t[m * (m + 1) + m - 1];
         let ritz = Ritz::of(&t, m + 1, m)?;
         let keep = ritz.keep(cfg, m);
         let p = keep.len();
@@ -240,14 +239,11 @@ pub fn run<O: LinearOperator + ?Sized>(
                 .copy_from_slice(compressed.col(c).try_as_col_major().unwrap().as_slice());
         }
         v.copy_within(m * d..(m + 1) * d, p * d);
+        // T becomes diag(θ_kept); the couplings β·y_{m−1,i} to the residual vector are the
+        // Gram–Schmidt coefficients h_c = v_cᵀ A v_p computed when column p is processed.
         t.iter_mut().for_each(|x| *x = 0.0);
         for (c, &i) in keep.iter().enumerate() {
             t[c * (m + 1) + c] = ritz.values[i];
-            // The coupling β·y_{m−1,i} is recomputed by Gram–Schmidt when column p is
-            // processed (h_c = v_cᵀ A v_p); it is stored here only for clarity of the invariant.
-            let s = beta * ritz.vectors[(m - 1, i)];
-            t[p * (m + 1) + c] = s;
-            t[c * (m + 1) + p] = s;
         }
         first = p;
         restarts += 1;
