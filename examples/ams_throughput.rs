@@ -43,11 +43,13 @@ fn main() {
             ..ams::Config::default()
         };
         let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut last = None;
         for _ in 0..5 {
             let r = pool.install(|| sde::run(&p, &mc).unwrap());
             a.push(r.timing.steps_per_s);
             let r = pool.install(|| ams::run(&p, &am).unwrap());
             b.push(r.timing.steps_per_s);
+            last = Some(r);
         }
         // Each MC run sits beside its AMS run, so the ratio of a pair is immune to the machine's
         // drift in speed between minutes; report the median pair and the range.
@@ -58,5 +60,13 @@ fn main() {
         println!(
             "{name} {det:?}: direct MC {a:.3e} steps/s, AMS {b:.3e} steps/s, ratio MC/AMS {r:.2} (pairs {lo:.2}–{hi:.2})"
         );
+        // The splitting's bookkeeping is per iteration, so short extensions cost more per step.
+        if let Some(l) = last.as_ref().and_then(|r| r.levels.first()) {
+            println!(
+                "  AMS: {:.0} splitting steps per iteration, {:.0}% of steps in the loop sampler",
+                (l.steps - l.steps_loops) as f64 / l.iterations as f64,
+                100.0 * l.steps_loops as f64 / l.steps as f64
+            );
+        }
     }
 }

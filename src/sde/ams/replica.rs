@@ -7,6 +7,9 @@
 //! there exceeds every earlier value), so a path is represented by the (step, ξ, θ) of its
 //! records — the exact prefix state at every possible branching point — instead of the whole
 //! path. Records are strictly increasing in ξ, so the branch point is found by binary search.
+//! A clone keeps only its branch record: the levels of later iterations are never below z, so
+//! no later branching can start from a record ≤ z (copying the prefix made the splitting's
+//! bookkeeping a quarter of its time on short excursions, through cache misses).
 
 use serde::{Deserialize, Serialize};
 
@@ -51,19 +54,20 @@ impl Replica {
         self.censored = false;
     }
 
-    /// Become a copy of `src` up to its first record above `level` (inclusive).
+    /// Become a copy of `src` up to its first record above `level`, keeping that record only
+    /// (the state where the copy continues; every later level is ≥ `level`).
     pub(crate) fn branch_from(&mut self, src: &Replica, level: f64, d: usize) {
         let r = src.rec_xi.partition_point(|v| *v <= level);
         debug_assert!(r < src.rec_xi.len());
         self.rec_step.clear();
         self.rec_xi.clear();
         self.rec_x.clear();
-        self.rec_step.extend_from_slice(&src.rec_step[..=r]);
-        self.rec_xi.extend_from_slice(&src.rec_xi[..=r]);
-        self.rec_x.extend_from_slice(&src.rec_x[..(r + 1) * d]);
+        self.rec_step.push(src.rec_step[r]);
+        self.rec_xi.push(src.rec_xi[r]);
+        self.rec_x.extend_from_slice(&src.rec_x[r * d..(r + 1) * d]);
         // Branched at the exit point itself: the copy is the whole reactive path.
-        self.reactive = self.rec_xi[r] == f64::INFINITY;
-        self.steps = self.rec_step[r];
+        self.reactive = src.rec_xi[r] == f64::INFINITY;
+        self.steps = src.rec_step[r];
         self.censored = false;
     }
 }
@@ -188,9 +192,10 @@ mod tests {
                 let level = 0.5 * (r.rec_xi[0] + r.rec_xi[1]);
                 let mut c = Replica::default();
                 c.branch_from(&r, level, 1);
-                assert_eq!(c.rec_xi.len(), 2);
-                assert_eq!(c.rec_x[1], r.rec_x[1]);
+                assert_eq!(c.rec_xi, [r.rec_xi[1]]);
+                assert_eq!(c.rec_x, r.rec_x[1..2]);
                 assert_eq!(c.steps, r.rec_step[1]);
+                assert_eq!(c.score(), r.rec_xi[1]);
             }
             if !r.reactive {
                 // Non-reactive: ended in A at its last step, score = last record.
