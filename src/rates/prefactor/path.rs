@@ -1,18 +1,30 @@
-//! Nonlinear drift with constant noise: prefactors from the minimum action path.
+//! Nonlinear drift: prefactors from the minimum action path.
 //!
 //! gMAM gives the optimal path φ from θ* to ∂D as nodes at equal arclength. On it the
-//! fluctuation dynamics is φ̇ = λφ' with λ = ‖b‖ₐ/‖φ'‖ₐ (geometric parametrisation), so
-//! dt = ds/λ and the momentum is p = ∇V = a⁻¹(λφ' − b). Along it Q = ∇²V obeys the Riccati
-//! equation of the Hamiltonian H = ½pᵀap + b·p (constant a):
+//! fluctuation dynamics is φ̇ = λφ' with λ = ‖b‖ₐ/‖φ'‖ₐ (geometric parametrisation, a = a(φ)),
+//! so dt = ds/λ and the momentum is p = ∇V = a⁻¹(λφ' − b). Along it Q = ∇²V obeys the Riccati
+//! equation of the Hamiltonian H = ½pᵀa(θ)p + b·p, Q̇ = −(H_θθ + H_θp Q + Q H_pθ + Q H_pp Q):
 //!
-//!   Q̇ = −Σₖ pₖ∇²bₖ − JᵀQ − QJ − QaQ,   J = ∇b,
+//!   Q̇ = −G − (J + M)ᵀQ − Q(J + M) − QaQ,
+//!   J = ∇b,  Mᵢₖ = Σⱼ ∂ₖaᵢⱼ pⱼ,  G = Σₖ pₖ∇²bₖ + ½ Σᵢⱼ pᵢpⱼ ∇²aᵢⱼ,
 //!
-//! from Q = Σ⁻¹ at θ*. Its perturbations decay where the fluctuation flow J + aQ expands; near
-//! a saddle they grow in the path's direction, where Qφ' is taken from the derivative of the
-//! path's momentum instead (see [`transport`]). Then div ℓ = tr J + ½ tr(aQ)
-//! (ℓ = b + ½a∇V) is integrated in time: the WKB
-//! prefactor of the quasi-stationary density changes along the path by exp(−∫ div ℓ dt)
-//! (transport equation φ̇·∇C = −C div ℓ; Bouchet & Reygner 2016).
+//! from Q = Σ⁻¹ at θ* (M and the a-part of G vanish for constant noise). Its perturbations decay
+//! where the fluctuation flow expands; near a saddle they grow in the path's direction, where
+//! Qφ' is taken from the derivative of the path's momentum instead (see [`transport`]).
+//!
+//! The WKB prefactor C of the quasi-stationary density ρ ≈ C e^{−V/ε²} solves the O(1) part of
+//! the forward equation, −∇·((b + ½a∇V)C) − ½ ∇V·∇·(aC) = 0, i.e. the transport equation
+//!
+//!   φ̇·∇C = −C (tr J + ½ tr(aQ) + ∇V·(∇·a)),   (∇·a)ᵢ = Σⱼ ∂ⱼaᵢⱼ,
+//!
+//! so C changes along the path by exp(−∫ (div ℓ + ½∇V·(∇·a)) dt), ℓ = b + ½a∇V (Bouchet &
+//! Reygner 2016 for constant a; the ∂a term is the same expansion carried out for a(θ), and
+//! gives C = 1/a for the 1-D stationary density, whose exact form is (1/a)e^{−V/ε²}). The flux
+//! density through a non-characteristic ∂D at a minimum x of V on ∂D is (b + a∇V)·n C e^{−V/ε²}
+//! = −b·n C e^{−V/ε²} there (∇V ∥ n and the Hamilton–Jacobi equation), for any a.
+//!
+//! Derivatives of a(θ) are central differences of the problem's a along the path (steps
+//! 10⁻⁵ and 10⁻⁴ relative, errors ~10⁻⁸ against the path's own discretisation error).
 
 use super::geometry::{boundary_point, inverse, log_abs_det_symmetric, lyapunov_kronecker};
 use super::{assemble, not_applicable, Dynamics, ExitChannel, Options, Outcome};
@@ -32,15 +44,22 @@ const FLUX_REF: &str = "Helffer & Nier (2006); Di Gesù, Lelièvre, Le Peutrec &
 
 /// Per-node quantities of a path.
 struct Node {
-    b: Vec<f64>,
     /// φ'/|φ'| (Euclidean).
     unit_tangent: Vec<f64>,
     /// dp/ds = ∇²V φ' by differences of the momenta.
     dp: Vec<f64>,
     /// ∇b, row-major.
     j: Matrix,
-    /// Σₖ pₖ ∇²bₖ (symmetric).
+    /// H_pθ = J + M with Mᵢₖ = Σⱼ ∂ₖaᵢⱼ pⱼ (= J for constant noise), row-major.
+    jm: Matrix,
+    /// H_θθ = Σₖ pₖ∇²bₖ + ½ Σᵢⱼ pᵢpⱼ∇²aᵢⱼ (symmetric).
     g: Matrix,
+    /// a(φ).
+    a: Matrix,
+    /// p·(∇·a) = Σᵢⱼ pᵢ ∂ⱼaᵢⱼ (0 for constant noise).
+    p_div_a: f64,
+    /// ‖b‖ₐ = √(bᵀa⁻¹b).
+    speed: f64,
     /// ∇V = a⁻¹(λφ' − b).
     p: Vec<f64>,
     /// dt/ds = 1/λ.
@@ -60,8 +79,8 @@ pub struct Transport {
     pub integral: f64,
 }
 
-/// Integrate the Riccati equation and ∫ div ℓ dt along `path` (nodes from θ* on), for a
-/// problem with constant noise.
+/// Integrate the Riccati equation and the transport exponent ∫ (div ℓ + ½∇V·(∇·a)) dt along
+/// `path` (nodes from θ* on).
 ///
 /// With `to_saddle` = ∇²V(z*), the path ends at a saddle z*, which the fluctuation path reaches
 /// only as t → ∞ and where the Riccati flow is unstable in the path's direction (errors grow
@@ -69,16 +88,9 @@ pub struct Transport {
 /// dp/ds from the path's momenta and the Riccati equation supplies only the transverse block.
 ///
 /// # Errors
-/// State-dependent noise, or a path too short (fewer than 5 nodes).
+/// A path too short (fewer than 5 nodes), or a(θ) not positive definite at a path node.
 pub fn transport(problem: &Problem, path: &Path, to_saddle: Option<&Matrix>) -> Result<Transport> {
-    let Noise::Constant(noise) = &problem.noise else {
-        return Err(Error::Unsupported(
-            "the Riccati transport needs constant noise".into(),
-        ));
-    };
-    let a = &noise.diffusion;
-    let metric = inverse(a);
-    let nodes = path_nodes(&problem.drift, path, &metric)?;
+    let nodes = path_nodes(problem, path)?;
     let m = nodes.len() - 1;
     let q0 = Matrix::from_faer(inverse_covariance(problem)?.as_ref());
     let mut hessians = vec![q0.clone(), q0.clone()];
@@ -88,11 +100,11 @@ pub fn transport(problem: &Problem, path: &Path, to_saddle: Option<&Matrix>) -> 
     // the derivative of the path's momentum (p = ∇V, so dp/ds = ∇²V φ'), and only the
     // transverse block — stable forward — comes from the Riccati equation.
     let peak = (1..m)
-        .max_by(|&i, &k| norm_in(&metric, &nodes[i].b).total_cmp(&norm_in(&metric, &nodes[k].b)))
+        .max_by(|&i, &k| nodes[i].speed.total_cmp(&nodes[k].speed))
         .unwrap_or(1);
     let last = if to_saddle.is_some() { m - 1 } else { m };
     for i in 1..last {
-        q = step(&q, &nodes[i], &nodes[i + 1], a);
+        q = step(&q, &nodes[i], &nodes[i + 1]);
         if to_saddle.is_some() && i + 1 > peak {
             pin_tangent(&mut q, &nodes[i + 1].unit_tangent, &nodes[i + 1].dp);
         }
@@ -104,7 +116,7 @@ pub fn transport(problem: &Problem, path: &Path, to_saddle: Option<&Matrix>) -> 
     // div ℓ / λ at the nodes; its limits at θ* and at a saddle (λ = 0) are extrapolated from
     // the two nearest nodes.
     let mut rate: Vec<f64> = (0..=m)
-        .map(|i| div_over_speed(&nodes[i], &hessians[i], a))
+        .map(|i| div_over_speed(&nodes[i], &hessians[i]))
         .collect();
     let s: Vec<f64> = nodes.iter().map(|n| n.s).collect();
     rate[0] = rate[1] + (rate[2] - rate[1]) * (s[0] - s[1]) / (s[2] - s[1]);
@@ -138,22 +150,22 @@ fn pin_tangent(q: &mut Matrix, t: &[f64], w: &[f64]) {
     }
 }
 
-/// div ℓ / λ = (tr J + ½ tr(aQ))/λ at a node.
-fn div_over_speed(n: &Node, q: &Matrix, a: &Matrix) -> f64 {
+/// The transport rate over the speed, (tr J + ½ tr(aQ) + p·(∇·a))/λ, at a node.
+fn div_over_speed(n: &Node, q: &Matrix) -> f64 {
     let d = q.n;
-    let mut tr = 0.0;
+    let mut tr = n.p_div_a;
     for r in 0..d {
         tr += n.j.data[r * d + r];
         for c in 0..d {
-            tr += 0.5 * a.data[r * d + c] * q.data[c * d + r];
+            tr += 0.5 * n.a.data[r * d + c] * q.data[c * d + r];
         }
     }
     tr / n.lambda
 }
 
 /// One segment of the Riccati equation dQ/ds = F(Q)/λ, by Heun's method with the node data
-/// interpolated linearly and enough substeps for the local stiffness ‖J + aQ‖/λ.
-fn step(q: &Matrix, from: &Node, to: &Node, a: &Matrix) -> Matrix {
+/// interpolated linearly and enough substeps for the local stiffness ‖J + M + aQ‖/λ.
+fn step(q: &Matrix, from: &Node, to: &Node) -> Matrix {
     let d = q.n;
     let ds = to.s - from.s;
     let lmin = from.lambda.min(to.lambda).max(1e-300);
@@ -163,9 +175,9 @@ fn step(q: &Matrix, from: &Node, to: &Node, a: &Matrix) -> Matrix {
             for c in 0..d {
                 let mut aq = 0.0;
                 for k in 0..d {
-                    aq += a.data[r * d + k] * q.data[k * d + c];
+                    aq += from.a.data[r * d + k] * q.data[k * d + c];
                 }
-                s += (from.j.data[r * d + c] + aq).powi(2);
+                s += (from.jm.data[r * d + c] + aq).powi(2);
             }
         }
         s.sqrt()
@@ -182,8 +194,9 @@ fn step(q: &Matrix, from: &Node, to: &Node, a: &Matrix) -> Matrix {
             .collect(),
     };
     let rhs = |u: f64, q: &Matrix| -> Matrix {
-        let j = lerp(u, &from.j, &to.j);
+        let j = lerp(u, &from.jm, &to.jm);
         let g = lerp(u, &from.g, &to.g);
+        let a = lerp(u, &from.a, &to.a);
         let lambda = from.lambda + u * (to.lambda - from.lambda);
         let jf = j.to_faer();
         let qf = q.to_faer();
@@ -235,9 +248,11 @@ fn inverse_covariance(problem: &Problem) -> Result<faer::Mat<f64>> {
     Ok(local_covariance(problem)?.sigma.partial_piv_lu().inverse())
 }
 
-/// x, b, J, Σpₖ∇²bₖ, p, λ and s at every node. Tangents by second-order differences on the
-/// (nearly uniform) arclength grid; ∇²b by central differences of the exact Jacobian.
-fn path_nodes(drift: &Drift, path: &Path, metric: &Matrix) -> Result<Vec<Node>> {
+/// x, b, J, a and its derivative terms, p, λ and s at every node. Tangents by second-order
+/// differences on the (nearly uniform) arclength grid; ∇²b by central differences of the exact
+/// Jacobian, ∂a and ∂²a by central differences of a.
+fn path_nodes(problem: &Problem, path: &Path) -> Result<Vec<Node>> {
+    let drift = &problem.drift;
     let n = path.len();
     let d = path.dim;
     if n < 5 {
@@ -257,25 +272,39 @@ fn path_nodes(drift: &Drift, path: &Path, metric: &Matrix) -> Result<Vec<Node>> 
     for i in 0..n {
         let tangent = three_point_derivative(&s, i, |k| path.node(k));
         let x = path.node(i).to_vec();
+        let a = diffusion_at(problem, &x)?;
+        let metric = inverse(&a);
         let b = drift.eval(&x);
         let j = drift.eval_jacobian(&x);
-        let tn = norm_in(metric, &tangent);
-        let lambda = if tn > 0.0 {
-            norm_in(metric, &b) / tn
-        } else {
-            0.0
-        };
+        let tn = norm_in(&metric, &tangent);
+        let speed = norm_in(&metric, &b);
+        let lambda = if tn > 0.0 { speed / tn } else { 0.0 };
         let v: Vec<f64> = (0..d).map(|k| lambda * tangent[k] - b[k]).collect();
         let mut p = vec![0.0; d];
         metric.mul_vec(&v, &mut p);
-        let g = second_derivative_contraction(drift, &x, &p);
+        let mut g = second_derivative_contraction(drift, &x, &p);
+        let mut jm = j.clone();
+        let mut p_div_a = 0.0;
+        if !problem.noise.is_constant() {
+            let da = noise_terms(problem, &x, &p)?;
+            for (gv, hv) in g.data.iter_mut().zip(&da.half_p_hess_p) {
+                *gv += hv;
+            }
+            for (jv, mv) in jm.data.iter_mut().zip(&da.m) {
+                *jv += mv;
+            }
+            p_div_a = da.p_div_a;
+        }
         let tn_e = norm(&tangent).max(1e-300);
         out.push(Node {
-            b: b.clone(),
             unit_tangent: tangent.iter().map(|v| v / tn_e).collect(),
             dp: Vec::new(),
             j,
+            jm,
             g,
+            a,
+            p_div_a,
+            speed,
             p,
             lambda,
             s: s[i],
@@ -286,6 +315,97 @@ fn path_nodes(drift: &Drift, path: &Path, metric: &Matrix) -> Result<Vec<Node>> 
         out[i].dp = dp;
     }
     Ok(out)
+}
+
+/// a(x), or an error naming the point where it is not positive definite.
+fn diffusion_at(problem: &Problem, x: &[f64]) -> Result<Matrix> {
+    problem.noise.diffusion_at(x).ok_or_else(|| {
+        Error::numerical(
+            "prefactor transport",
+            format!(
+                "a(θ) is not positive definite at the path node {}",
+                crate::problem::check::fmt_theta(x)
+            ),
+        )
+    })
+}
+
+/// What a state-dependent a adds to the Riccati and transport equations at x, for momentum p.
+struct NoiseTerms {
+    /// Mᵢₖ = Σⱼ ∂ₖaᵢⱼ pⱼ, row-major.
+    m: Vec<f64>,
+    /// ½ ∂ₖ∂ₗ(pᵀa p) with p held fixed, row-major.
+    half_p_hess_p: Vec<f64>,
+    /// Σᵢⱼ pᵢ ∂ⱼaᵢⱼ.
+    p_div_a: f64,
+}
+
+/// Central differences of a(θ): ∂a with steps 10⁻⁵(1 + |xₖ|) (error O(h²) ≈ 10⁻¹⁰ relative),
+/// ∂²(pᵀap) with steps 10⁻⁴(1 + |xₖ|) (truncation ~10⁻⁸, round-off ~10⁻⁸ relative).
+fn noise_terms(problem: &Problem, x: &[f64], p: &[f64]) -> Result<NoiseTerms> {
+    let d = x.len();
+    let mut y = x.to_vec();
+    let mut da = Vec::with_capacity(d);
+    for k in 0..d {
+        let h = 1e-5 * (1.0 + x[k].abs());
+        y[k] = x[k] + h;
+        let ap = diffusion_at(problem, &y)?;
+        y[k] = x[k] - h;
+        let am = diffusion_at(problem, &y)?;
+        y[k] = x[k];
+        let dak: Vec<f64> = ap
+            .data
+            .iter()
+            .zip(&am.data)
+            .map(|(u, v)| (u - v) / (2.0 * h))
+            .collect();
+        da.push(dak);
+    }
+    let mut m = vec![0.0; d * d];
+    let mut p_div_a = 0.0;
+    for i in 0..d {
+        for k in 0..d {
+            m[i * d + k] = (0..d).map(|j| da[k][i * d + j] * p[j]).sum();
+        }
+        for j in 0..d {
+            p_div_a += p[i] * da[j][i * d + j];
+        }
+    }
+    let form = |y: &[f64]| -> Result<f64> {
+        let a = diffusion_at(problem, y)?;
+        Ok(crate::linalg::quad_form(&a.data, d, p, p))
+    };
+    let f0 = form(x)?;
+    let hs: Vec<f64> = x.iter().map(|v| 1e-4 * (1.0 + v.abs())).collect();
+    let mut hess = vec![0.0; d * d];
+    for k in 0..d {
+        y[k] = x[k] + hs[k];
+        let fp = form(&y)?;
+        y[k] = x[k] - hs[k];
+        let fm = form(&y)?;
+        y[k] = x[k];
+        hess[k * d + k] = 0.5 * (fp - 2.0 * f0 + fm) / (hs[k] * hs[k]);
+        for l in 0..k {
+            let mut corner = |sk: f64, sl: f64| -> Result<f64> {
+                y[k] = x[k] + sk * hs[k];
+                y[l] = x[l] + sl * hs[l];
+                let v = form(&y);
+                y[k] = x[k];
+                y[l] = x[l];
+                v
+            };
+            let v = (corner(1.0, 1.0)? - corner(1.0, -1.0)? - corner(-1.0, 1.0)?
+                + corner(-1.0, -1.0)?)
+                / (4.0 * hs[k] * hs[l]);
+            hess[k * d + l] = 0.5 * v;
+            hess[l * d + k] = 0.5 * v;
+        }
+    }
+    Ok(NoiseTerms {
+        m,
+        half_p_hess_p: hess,
+        p_div_a,
+    })
 }
 
 /// d/ds of the vectors f(0..n) at node i by the three-point formula on the non-uniform grid s
@@ -437,10 +557,6 @@ pub(super) fn nonlinear(problem: &Problem, options: &Options) -> Result<Outcome>
     let mut cfg = options.mam.clone();
     cfg.target = Target::Boundary;
     let report = mam::run(problem, &cfg)?;
-    let Noise::Constant(noise) = &problem.noise else {
-        return Ok(not_applicable(SADDLE, "state-dependent noise"));
-    };
-    let a = &noise.diffusion;
     let q0 = Matrix::from_faer(inverse_covariance(problem)?.as_ref());
     let (log_det_q0, _) = log_abs_det_symmetric(&q0, "∇²V(θ*)")?;
     let reversible = reversible_isotropic(problem);
@@ -453,15 +569,7 @@ pub(super) fn nonlinear(problem: &Problem, options: &Options) -> Result<Outcome>
             continue;
         }
         let path = &ch.result.path;
-        match channel(
-            problem,
-            path,
-            ch.result.action,
-            a,
-            &q0,
-            log_det_q0,
-            reversible,
-        )? {
+        match channel(problem, path, ch.result.action, &q0, log_det_q0, reversible)? {
             Ok((c, kind, note)) => {
                 channels.push(c);
                 kinds.push(kind);
@@ -478,7 +586,12 @@ pub(super) fn nonlinear(problem: &Problem, options: &Options) -> Result<Outcome>
     }
     let saddle = kinds.first().copied().unwrap_or(true);
     let mut assumptions = vec![
-        "constant noise; ∇²V(θ*) = Σ⁻¹ from the Lyapunov equation of the linearisation".to_string(),
+        if problem.noise.is_constant() {
+            "constant noise; ∇²V(θ*) = Σ⁻¹ from the Lyapunov equation of the linearisation"
+                .to_string()
+        } else {
+            "state-dependent a(θ), smooth (∂a, ∂²a by central differences along the path); ∇²V(θ*) = Σ⁻¹ from the Lyapunov equation with a(θ*)".to_string()
+        },
         match reversible {
             Some(_) => "reversible (b = −∇L, a ∝ I): V = 2(L − L*)/c, ∇²V exact, ℓ ≡ 0".to_string(),
             None => "∇²V along the gMAM path from its Riccati equation; ∇V from the path's momentum (discretisation error of the path enters)".to_string(),
@@ -509,17 +622,19 @@ fn channel(
     problem: &Problem,
     path: &Path,
     action: f64,
-    a: &Matrix,
     q0: &Matrix,
     log_det_q0: f64,
     reversible: Option<f64>,
 ) -> Result<ChannelResult> {
     let d = problem.dim();
     let n = path.len();
-    let metric = inverse(a);
-    let speeds: Vec<f64> = (0..n)
-        .map(|i| norm_in(&metric, &problem.drift.eval(path.node(i))))
-        .collect();
+    let speeds = (0..n)
+        .map(|i| {
+            let x = path.node(i);
+            let metric = inverse(&diffusion_at(problem, x)?);
+            Ok(norm_in(&metric, &problem.drift.eval(x)))
+        })
+        .collect::<Result<Vec<f64>>>()?;
     let peak = (0..n)
         .max_by(|&i, &k| speeds[i].total_cmp(&speeds[k]))
         .unwrap_or(0);
@@ -547,7 +662,8 @@ fn channel(
             Ok(u) => u,
             Err(reason) => return Ok(Err((SADDLE, reason))),
         };
-        let (x, resonant) = lyapunov_kronecker(&j, a)?;
+        // The saddle's own linearisation: b ≈ J(θ − z*), a ≈ a(z*).
+        let (x, resonant) = lyapunov_kronecker(&j, &diffusion_at(problem, &z)?)?;
         let qz = inverse(&x);
         let (log_det_qz, negative) = log_abs_det_symmetric(&qz, "∇²V(z*)")?;
         if negative != 1 {
