@@ -34,6 +34,7 @@ pub const REFIT_SEEDS: usize = 16;
 /// on, the first such failure when every candidate failed.
 pub fn fit(config: &MlpConfig) -> Result<MlpMinimum> {
     let base = Mlp::new(config)?;
+    check_dense_memory(&base, crate::resources::available_bytes())?;
     let unit = base.with_scaling(1.0, 1.0);
     let tol = DegeneracyTolerances::default();
     let tries = if config.refit_degenerate {
@@ -106,6 +107,40 @@ pub fn fit(config: &MlpConfig) -> Result<MlpMinimum> {
     finish(base, chosen, selection, &tol)
 }
 
+/// Peak bytes of the dense fit at width w with p inputs and N examples: H*, C*, the
+/// Levenberg–Marquardt copy and its Cholesky factor, and the two eigendecompositions' vectors
+/// and workspace (6 d² values), plus the N per-example gradients of C*.
+fn dense_fit_bytes(width: u64, inputs: u64, examples: u64) -> u64 {
+    let d = width * (inputs + 2) + 1;
+    crate::resources::product(&[6, d, d, 8]).saturating_add(crate::resources::product(&[
+        examples, d, 8,
+    ]))
+}
+
+/// Refuse a width whose dense fit needs more than `cap` bytes, with the estimate.
+fn check_dense_memory(model: &Mlp, cap: u64) -> Result<()> {
+    let (w, p, n) = (
+        model.width() as u64,
+        model.inputs() as u64,
+        model.num_examples() as u64,
+    );
+    let fits = crate::resources::largest_fitting(1, w, cap, |w| dense_fit_bytes(w, p, n));
+    crate::resources::check_memory_against(
+        crate::resources::Estimate {
+            flag: "width",
+            value: w.to_string(),
+            what: "the dense fit (H*, C* and their factorisations)",
+            bytes: dense_fit_bytes(w, p, n),
+            formula: format!("6·d² + N·d values of 8 bytes, d = {}", model.dim()),
+            advice: format!(
+                "use width ≤ {}, or the matrix-free Hessian (MlpHessian with matfree::lanczos; `cargo run --release --example mlp_lanczos`)",
+                fits.unwrap_or(0)
+            ),
+        },
+        cap,
+    )
+}
+
 /// One candidate fit on the unscaled loss.
 struct Candidate {
     seed: u64,
@@ -117,33 +152,8 @@ struct Candidate {
 /// Gradient descent with Armijo backtracking, then Levenberg–Marquardt → Newton, from the
 /// initial parameters of `seed`; checks the gradient tolerance.
 fn train(unit: &Mlp, seed: u64) -> Result<Candidate> {
-    let d = FiniteSum::dim(unit);
     let mut theta = unit.initial_parameters(seed);
-    let mut g = vec![0.0; d];
-    let mut trial = vec![0.0; d];
-    let mut loss = unit.gradient(&theta, &mut (), &mut g);
-    let mut step = 1.0;
-    let mut descent_iterations = 0;
-    for _ in 0..3000 {
-        let gn2: f64 = g.iter().map(|v| v * v).sum();
-        if gn2.sqrt() < 1e-3 {
-            break;
-        }
-        descent_iterations += 1;
-        step *= 2.0;
-        loop {
-            for k in 0..d {
-                trial[k] = theta[k] - step * g[k];
-            }
-            let lt = unit.loss(&trial, &mut ());
-            if lt <= loss - 0.5 * step * gn2 || step < 1e-12 {
-                break;
-            }
-            step *= 0.5;
-        }
-        theta.copy_from_slice(&trial);
-        loss = unit.gradient(&theta, &mut (), &mut g);
-    }
+    let descent_iterations = descend(unit, &mut theta);
     let newton_iterations = newton(unit, &mut theta, 1e-12, 500)?;
     check_gradient(unit, &theta, newton_iterations)?;
     Ok(Candidate {
@@ -152,6 +162,38 @@ fn train(unit: &Mlp, seed: u64) -> Result<Candidate> {
         descent_iterations,
         newton_iterations,
     })
+}
+
+/// Full-batch gradient descent with Armijo backtracking from θ until ‖∇L‖ < 1e-3 (at most
+/// 3000 steps): the first phase of both fits. Returns the steps taken.
+pub(super) fn descend(model: &Mlp, theta: &mut [f64]) -> usize {
+    let d = FiniteSum::dim(model);
+    let mut g = vec![0.0; d];
+    let mut trial = vec![0.0; d];
+    let mut loss = model.gradient(theta, &mut (), &mut g);
+    let mut step = 1.0;
+    let mut iterations = 0;
+    for _ in 0..3000 {
+        let gn2: f64 = g.iter().map(|v| v * v).sum();
+        if gn2.sqrt() < 1e-3 {
+            break;
+        }
+        iterations += 1;
+        step *= 2.0;
+        loop {
+            for k in 0..d {
+                trial[k] = theta[k] - step * g[k];
+            }
+            let lt = model.loss(&trial, &mut ());
+            if lt <= loss - 0.5 * step * gn2 || step < 1e-12 {
+                break;
+            }
+            step *= 0.5;
+        }
+        theta.copy_from_slice(&trial);
+        loss = model.gradient(theta, &mut (), &mut g);
+    }
+    iterations
 }
 
 /// Error unless ‖∇L(θ)‖ ≤ [`GRADIENT_TOLERANCE`] (NaN fails too); returns (L, ‖∇L‖).
@@ -311,6 +353,22 @@ mod tests {
             s.lambda_min
         );
         assert!(m.regularised_gradient_covariance(0.0).is_err());
+    }
+
+    #[test]
+    fn a_dense_fit_beyond_memory_is_refused_with_the_estimate() {
+        let m = Mlp::new(&MlpConfig {
+            dataset: MlpDataset::Diabetes,
+            width: 4096,
+            ..MlpConfig::default()
+        })
+        .unwrap();
+        // d = 49153: 6·d²·8 bytes ≈ 108 GiB.
+        let msg = check_dense_memory(&m, 24 << 30).unwrap_err().to_string();
+        assert!(msg.contains("width") && msg.contains("4096") && msg.contains("GiB"), "{msg}");
+        assert!(msg.contains("MlpHessian"), "{msg}");
+        let small = Mlp::new(&MlpConfig::default()).unwrap();
+        assert!(check_dense_memory(&small, 24 << 30).is_ok());
     }
 
     #[test]

@@ -49,12 +49,16 @@
 
 mod degeneracy;
 mod fit;
+mod hvp;
+mod matrix_free_fit;
 mod minimum;
 mod network;
 mod tanh;
 
 pub use degeneracy::{DeadUnit, Degeneracy, DegeneracyTolerances, DuplicatePair, EigenCluster};
 pub use fit::{fit, GRADIENT_TOLERANCE, REFIT_SEEDS};
+pub use hvp::MlpHessian;
+pub use matrix_free_fit::{duplicate_units, fit_matrix_free, MatrixFreeMinimum};
 pub use minimum::{MlpMinimum, MlpSummary, RejectedSeed, SeedSelection, Spectrum};
 pub use network::Mlp;
 pub use tanh::tanh;
@@ -65,8 +69,10 @@ use serde::{Deserialize, Serialize};
 /// Default hidden width: the widest non-degenerate one on iris at λ = 1e-2 (module docs).
 pub const DEFAULT_WIDTH: usize = 3;
 
-/// Largest hidden width (hidden activations live in stack buffers of this size).
-pub const MAX_WIDTH: usize = 64;
+/// Largest hidden width (d ≈ 1e5 on diabetes). The dense fit ([`fit`]) refuses widths whose
+/// H*, C* and their factorisations would not fit in memory; beyond them the gradient and
+/// [`MlpHessian`] products (O(d) memory) still work.
+pub const MAX_WIDTH: usize = 8192;
 
 /// A finite-sum loss L(θ) = (1/N) Σᵢ ℓᵢ(θ) with fast batched per-example gradients: the model
 /// real minibatch SGD (paper eq. 1) needs.

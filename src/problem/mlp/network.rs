@@ -2,11 +2,12 @@
 //! back-propagation, the exact Hessian and the gradient covariance (formulas in [`super`]).
 
 use super::tanh::{madd, simd_available, tanh_kernel};
-use super::{FiniteSum, MlpConfig, MlpDataset, MAX_WIDTH};
+use super::{FiniteSum, MlpConfig, MlpDataset};
 use crate::error::Result;
 use crate::linalg::Matrix;
 use crate::problem::model::VectorField;
 use rand::{Rng, SeedableRng};
+use std::cell::RefCell;
 
 /// The network and its standardised data: implements [`FiniteSum`] (minibatch gradients) and
 /// [`VectorField`] (b = −∇L, Jacobian −∇²L).
@@ -40,6 +41,35 @@ fn standardise(data: &mut [f64], n: usize, p: usize) {
             data[i * p + k] = (data[i * p + k] - mean) / sd;
         }
     }
+}
+
+thread_local! {
+    /// Per-thread scratch of the passes below: hidden activations, back-propagated errors and
+    /// the HVP's directional terms (a few w-vectors), grown once per thread and reused, so that
+    /// no pass allocates and any width fits.
+    static SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Scratch up to this many values lives on the stack (widths ≤ 64 in the gradient: the SGD hot
+/// loop's small networks pay no thread-local lookup).
+const STACK_SCRATCH: usize = 128;
+
+/// Run `f` on `len` values of scratch (contents unspecified): on the stack when small, else this
+/// thread's buffer (not re-entrant: the passes that take it call only kernels that are handed
+/// slices of it).
+#[inline(always)]
+pub(super) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+    if len <= STACK_SCRATCH {
+        let mut buf = [0.0f64; STACK_SCRATCH];
+        return f(&mut buf[..len]);
+    }
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < len {
+            s.resize(len, 0.0);
+        }
+        f(&mut s[..len])
+    })
 }
 
 impl Mlp {
@@ -110,7 +140,7 @@ impl Mlp {
 
     /// Offsets of (c, v, b₀) in θ.
     #[inline(always)]
-    fn offsets(&self) -> (usize, usize, usize) {
+    pub(super) fn offsets(&self) -> (usize, usize, usize) {
         let pw = self.inputs * self.width;
         (pw, pw + self.width, pw + 2 * self.width)
     }
@@ -147,16 +177,31 @@ impl Mlp {
         batch: I,
         out: &mut [f64],
     ) -> f64 {
+        let w = self.width;
+        with_scratch(2 * w, |buf| {
+            let (h, delta) = buf.split_at_mut(w);
+            self.accumulate_into::<FMA, I>(theta, batch, out, h, delta)
+        })
+    }
+
+    /// [`Self::accumulate`] with the scratch vectors h, δ (w each) given.
+    #[inline(always)]
+    fn accumulate_into<const FMA: bool, I: Iterator<Item = usize>>(
+        &self,
+        theta: &[f64],
+        batch: I,
+        out: &mut [f64],
+        h: &mut [f64],
+        delta: &mut [f64],
+    ) -> f64 {
         let (w, sa) = (self.width, self.sqrt_alpha);
         let p = self.inputs;
         let (oc, ov, ob) = self.offsets();
-        let mut h = [0.0f64; MAX_WIDTH];
-        let mut delta = [0.0f64; MAX_WIDTH];
         out.fill(0.0);
         let mut sq = 0.0;
         let mut rsum = 0.0;
         for i in batch {
-            let f = self.forward::<FMA>(theta, i, &mut h);
+            let f = self.forward::<FMA>(theta, i, h);
             let r = f - self.y[i];
             sq = madd::<FMA>(0.5 * r, r, sq);
             rsum += r;
@@ -230,7 +275,7 @@ impl Mlp {
 
     /// One forward pass with the kernel of [`Self::accumulate_dispatch`].
     #[inline]
-    fn forward_dispatch(&self, theta: &[f64], i: usize, h: &mut [f64]) -> f64 {
+    pub(super) fn forward_dispatch(&self, theta: &[f64], i: usize, h: &mut [f64]) -> f64 {
         #[cfg(target_arch = "x86_64")]
         if self.simd {
             // SAFETY: as above.
@@ -266,7 +311,7 @@ impl Mlp {
         let (oc, ov, ob) = self.offsets();
         assert_eq!(out.len(), d * d, "hessian: out must have d² entries");
         out.fill(0.0);
-        let mut h = [0.0f64; MAX_WIDTH];
+        let mut h = vec![0.0; w];
         let mut jac = vec![0.0; d];
         for i in 0..self.n {
             let f = self.forward_dispatch(theta, i, &mut h);
@@ -383,7 +428,8 @@ impl Mlp {
 }
 
 impl FiniteSum for Mlp {
-    /// The network needs no heap scratch (hidden activations live on the stack).
+    /// The network keeps its scratch on the stack or per thread (`with_scratch`), so no
+    /// workspace is passed.
     type Workspace = ();
     fn dim(&self) -> usize {
         Mlp::dim(self)
@@ -403,12 +449,14 @@ impl FiniteSum for Mlp {
         self.finish(theta, self.n, sq, out)
     }
     fn loss(&self, theta: &[f64], _ws: &mut ()) -> f64 {
-        let mut h = [0.0f64; MAX_WIDTH];
-        let mut sq = 0.0;
-        for i in 0..self.n {
-            let r = self.forward_dispatch(theta, i, &mut h) - self.y[i];
-            sq += 0.5 * r * r;
-        }
+        let sq = with_scratch(self.width, |h| {
+            let mut sq = 0.0;
+            for i in 0..self.n {
+                let r = self.forward_dispatch(theta, i, h) - self.y[i];
+                sq += 0.5 * r * r;
+            }
+            sq
+        });
         let t2: f64 = theta.iter().map(|t| t * t).sum();
         self.beta * (sq / self.n as f64 + 0.5 * self.l2 * self.alpha * t2)
     }
