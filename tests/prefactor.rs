@@ -307,7 +307,10 @@ fn manufactured_transport_integral(x_end: [f64; 2]) -> f64 {
 fn state_dependent_noise_transport_matches_the_exact_quasi_potential() {
     let p = problem_from_toml(MANUFACTURED_STATE_DEPENDENT, &BuildOptions::default());
     let (mam, t, x) = transport_against_exact_v(&p, 5e-3);
-    assert!((x[0].abs() - 0.8).abs() < 1e-3 && x[1].abs() < 1e-3, "{x:?}");
+    assert!(
+        (x[0].abs() - 0.8).abs() < 1e-3 && x[1].abs() < 1e-3,
+        "{x:?}"
+    );
     // The ∂a term is what makes the integral non-zero here (div ℓ = 0): about 0.12.
     let want = manufactured_transport_integral([x[0].signum() * 0.8, 0.0]);
     assert!(want > 0.05, "{want}");

@@ -112,9 +112,8 @@ pub fn fit(config: &MlpConfig) -> Result<MlpMinimum> {
 /// and workspace (6 d² values), plus the N per-example gradients of C*.
 fn dense_fit_bytes(width: u64, inputs: u64, examples: u64) -> u64 {
     let d = width * (inputs + 2) + 1;
-    crate::resources::product(&[6, d, d, 8]).saturating_add(crate::resources::product(&[
-        examples, d, 8,
-    ]))
+    crate::resources::product(&[6, d, d, 8])
+        .saturating_add(crate::resources::product(&[examples, d, 8]))
 }
 
 /// Refuse a width whose dense fit needs more than `cap` bytes, with the estimate.
@@ -365,7 +364,10 @@ mod tests {
         .unwrap();
         // d = 49153: 6·d²·8 bytes ≈ 108 GiB.
         let msg = check_dense_memory(&m, 24 << 30).unwrap_err().to_string();
-        assert!(msg.contains("width") && msg.contains("4096") && msg.contains("GiB"), "{msg}");
+        assert!(
+            msg.contains("width") && msg.contains("4096") && msg.contains("GiB"),
+            "{msg}"
+        );
         assert!(msg.contains("MlpHessian"), "{msg}");
         let small = Mlp::new(&MlpConfig::default()).unwrap();
         assert!(check_dense_memory(&small, 24 << 30).is_ok());

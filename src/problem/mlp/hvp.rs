@@ -100,7 +100,10 @@ impl<'m> MlpHessian<'m> {
             ));
         }
         if let Some(i) = theta.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid("theta", format!("entry {i} is {}", theta[i])));
+            return Err(Error::invalid(
+                "theta",
+                format!("entry {i} is {}", theta[i]),
+            ));
         }
         Ok(MlpHessian {
             model,
@@ -135,7 +138,9 @@ mod tests {
 
     fn random(d: usize, seed: u64, scale: f64) -> Vec<f64> {
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
-        (0..d).map(|_| scale * (rng.random::<f64>() - 0.5)).collect()
+        (0..d)
+            .map(|_| scale * (rng.random::<f64>() - 0.5))
+            .collect()
     }
 
     /// The product equals the dense exact Hessian times ψ to rounding, on both data sets, with
