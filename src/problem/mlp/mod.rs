@@ -49,6 +49,7 @@
 
 mod degeneracy;
 mod fit;
+mod gradient_noise;
 mod hvp;
 mod matrix_free_fit;
 mod minimum;

@@ -169,24 +169,10 @@ impl Mlp {
         sa * (f + theta[ob])
     }
 
-    /// Accumulate Σ_{i∈batch} ∇_φ ½rᵢ² into `out` (scaled by √α for θ); returns Σ ½rᵢ².
+    /// Accumulate Σ_{i∈batch} ∇_φ ½rᵢ² into `out` (scaled by √α for θ); returns Σ ½rᵢ². h and
+    /// δ are scratch of w values each.
     #[inline(always)]
     fn accumulate<const FMA: bool, I: Iterator<Item = usize>>(
-        &self,
-        theta: &[f64],
-        batch: I,
-        out: &mut [f64],
-    ) -> f64 {
-        let w = self.width;
-        with_scratch(2 * w, |buf| {
-            let (h, delta) = buf.split_at_mut(w);
-            self.accumulate_into::<FMA, I>(theta, batch, out, h, delta)
-        })
-    }
-
-    /// [`Self::accumulate`] with the scratch vectors h, δ (w each) given.
-    #[inline(always)]
-    fn accumulate_into<const FMA: bool, I: Iterator<Item = usize>>(
         &self,
         theta: &[f64],
         batch: I,
@@ -241,8 +227,10 @@ impl Mlp {
         theta: &[f64],
         batch: I,
         out: &mut [f64],
+        h: &mut [f64],
+        delta: &mut [f64],
     ) -> f64 {
-        self.accumulate::<true, I>(theta, batch, out)
+        self.accumulate::<true, I>(theta, batch, out, h, delta)
     }
 
     /// [`Self::forward`] compiled for AVX2 + FMA.
@@ -265,12 +253,19 @@ impl Mlp {
         batch: I,
         out: &mut [f64],
     ) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        if self.simd {
-            // SAFETY: `simd` is set only when AVX2 and FMA were detected.
-            return unsafe { self.accumulate_avx2(theta, batch, out) };
-        }
-        self.accumulate::<false, I>(theta, batch, out)
+        let w = self.width;
+        // The scratch is taken here, outside the AVX2 function: a closure run through the
+        // thread-local's `with` is compiled without its target features (FMA became a libm
+        // call: measured 20× slower gradients at w = 65).
+        with_scratch(2 * w, |buf| {
+            let (h, delta) = buf.split_at_mut(w);
+            #[cfg(target_arch = "x86_64")]
+            if self.simd {
+                // SAFETY: `simd` is set only when AVX2 and FMA were detected.
+                return unsafe { self.accumulate_avx2(theta, batch, out, h, delta) };
+            }
+            self.accumulate::<false, I>(theta, batch, out, h, delta)
+        })
     }
 
     /// One forward pass with the kernel of [`Self::accumulate_dispatch`].
