@@ -6,7 +6,7 @@
 //!
 //!     cargo run --release --example mlp_lanczos [-- WIDTH ...]    (default 8 32 128 512 3333)
 //!
-//! (about 15 minutes in all, most of it the widest fit.)
+//! (about 10 minutes in all, most of it λ_min at the widest rung, which does not converge.)
 use quasipot::matfree::lanczos::{self, Config};
 use quasipot::problem::mlp::{fit_matrix_free, Mlp, MlpConfig, MlpDataset, MlpHessian};
 use std::time::Instant;

@@ -16,8 +16,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let widths: Vec<usize> = {
-        let a: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().unwrap()).collect();
-        if a.is_empty() { vec![512] } else { a }
+        let a: Vec<usize> = std::env::args()
+            .skip(1)
+            .map(|s| s.parse().unwrap())
+            .collect();
+        if a.is_empty() {
+            vec![512]
+        } else {
+            a
+        }
     };
     let zig = ZigguratNormal::get();
     for w in widths {
