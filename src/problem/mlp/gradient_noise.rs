@@ -4,10 +4,9 @@
 //!   ξ = N^{−½} Σᵢ zᵢ(∇ℓᵢ − ∇L) = β√α N^{−½} Σᵢ (zᵢ − z̄) rᵢ ∇_φ fᵢ
 //!
 //! (the L2 term cancels in ∇ℓᵢ − ∇L) has covariance exactly C, and costs one backward pass with
-//! per-example weights cᵢ = (zᵢ − z̄)rᵢ — the same O(N·p·w) as a full-batch gradient, against
+//! per-example weights cᵢ = (zᵢ − z̄)rᵢ — the gradient's own pass, O(N·p·w), against
 //! O(d²) per draw from a stored factor of C and O(N·d²) to form it.
 
-use super::network::with_scratch;
 use super::Mlp;
 
 impl Mlp {
@@ -23,32 +22,10 @@ impl Mlp {
             theta.len() == d && out.len() == d && z.len() == n,
             "gradient_noise: θ and out need d = {d} entries, z needs N = {n}"
         );
-        let (p, w, sa) = (self.inputs, self.width, self.sqrt_alpha);
-        let (oc, ov, ob) = self.offsets();
         let zbar = z.iter().sum::<f64>() / n as f64;
-        out.fill(0.0);
-        with_scratch(2 * w, |buf| {
-            let (h, delta) = buf.split_at_mut(w);
-            for i in 0..n {
-                let c = (z[i] - zbar) * (self.forward_dispatch(theta, i, h) - self.y[i]);
-                // c·∇_φ f: v ← c h, c ← c φ_v (1 − h²), W ← that times x, b ← c.
-                for j in 0..w {
-                    out[ov + j] += c * h[j];
-                    delta[j] = c * sa * theta[ov + j] * (1.0 - h[j] * h[j]);
-                }
-                for (o, &dj) in out[oc..oc + w].iter_mut().zip(delta.iter()) {
-                    *o += dj;
-                }
-                let xi = &self.x[i * p..i * p + p];
-                for (k, &xk) in xi.iter().enumerate() {
-                    for (o, &dj) in out[k * w..k * w + w].iter_mut().zip(delta.iter()) {
-                        *o += dj * xk;
-                    }
-                }
-                out[ob] += c;
-            }
-        });
-        let scale = self.beta * sa / (n as f64).sqrt();
+        // The gradient's own backward pass with weights (zᵢ − z̄)rᵢ in place of rᵢ.
+        self.weighted_accumulate(theta, 0..n, &|i, r| (z[i] - zbar) * r, out);
+        let scale = self.beta * self.sqrt_alpha / (n as f64).sqrt();
         for o in out.iter_mut() {
             *o *= scale;
         }

@@ -169,13 +169,14 @@ impl Mlp {
         sa * (f + theta[ob])
     }
 
-    /// Accumulate Σ_{i∈batch} ∇_φ ½rᵢ² into `out` (scaled by √α for θ); returns Σ ½rᵢ². h and
-    /// δ are scratch of w values each.
+    /// Accumulate Σ_{i∈batch} cᵢ∇_φ fᵢ into `out` with cᵢ = weight(i, rᵢ) (cᵢ = rᵢ: the gradient
+    /// of Σ½rᵢ², scaled by √α for θ); returns Σ ½rᵢ². h and δ are scratch of w values each.
     #[inline(always)]
-    fn accumulate<const FMA: bool, I: Iterator<Item = usize>>(
+    fn accumulate<const FMA: bool, I: Iterator<Item = usize>, C: Fn(usize, f64) -> f64>(
         &self,
         theta: &[f64],
         batch: I,
+        weight: &C,
         out: &mut [f64],
         h: &mut [f64],
         delta: &mut [f64],
@@ -190,6 +191,7 @@ impl Mlp {
             let f = self.forward::<FMA>(theta, i, h);
             let r = f - self.y[i];
             sq = madd::<FMA>(0.5 * r, r, sq);
+            let r = weight(i, r);
             rsum += r;
             // ∂f/∂φ_v = h, ∂f/∂φ_c = φ_v (1 − h²), ∂f/∂φ_W = φ_v (1 − h²) x.
             let (gv, rest) = out[ov..].split_at_mut(w);
@@ -222,15 +224,16 @@ impl Mlp {
     /// The CPU must support AVX2 and FMA (checked once in [`Mlp::new`]).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn accumulate_avx2<I: Iterator<Item = usize>>(
+    unsafe fn accumulate_avx2<I: Iterator<Item = usize>, C: Fn(usize, f64) -> f64>(
         &self,
         theta: &[f64],
         batch: I,
+        weight: &C,
         out: &mut [f64],
         h: &mut [f64],
         delta: &mut [f64],
     ) -> f64 {
-        self.accumulate::<true, I>(theta, batch, out, h, delta)
+        self.accumulate::<true, I, C>(theta, batch, weight, out, h, delta)
     }
 
     /// [`Self::forward`] compiled for AVX2 + FMA.
@@ -253,6 +256,19 @@ impl Mlp {
         batch: I,
         out: &mut [f64],
     ) -> f64 {
+        self.weighted_accumulate(theta, batch, &|_, r| r, out)
+    }
+
+    /// [`Self::accumulate_dispatch`] with per-example weights cᵢ = weight(i, rᵢ) in place of rᵢ
+    /// (the gradient-noise pass, [`super::gradient_noise`]).
+    #[inline]
+    pub(super) fn weighted_accumulate<I: Iterator<Item = usize>, C: Fn(usize, f64) -> f64>(
+        &self,
+        theta: &[f64],
+        batch: I,
+        weight: &C,
+        out: &mut [f64],
+    ) -> f64 {
         let w = self.width;
         // The scratch is taken here, outside the AVX2 function: a closure run through the
         // thread-local's `with` is compiled without its target features (FMA became a libm
@@ -262,9 +278,9 @@ impl Mlp {
             #[cfg(target_arch = "x86_64")]
             if self.simd {
                 // SAFETY: `simd` is set only when AVX2 and FMA were detected.
-                return unsafe { self.accumulate_avx2(theta, batch, out, h, delta) };
+                return unsafe { self.accumulate_avx2(theta, batch, weight, out, h, delta) };
             }
-            self.accumulate::<false, I>(theta, batch, out, h, delta)
+            self.accumulate::<false, I, C>(theta, batch, weight, out, h, delta)
         })
     }
 
