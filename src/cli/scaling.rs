@@ -59,7 +59,7 @@ pub struct ScalingArgs {
     /// not quadratic where the exits happen. Doubles those ensembles' cost.
     #[arg(long)]
     pub quadratic_control: bool,
-    /// mlp only: data set, iris or diabetes.
+    /// mlp only: data set, iris, diabetes or wine.
     #[arg(long, default_value = "iris")]
     pub dataset: String,
     /// mlp only: hidden width.

@@ -4,10 +4,12 @@
 //! differentiation, Pearlmutter's R-operator, or a structured matrix); [`lanczos`] finds its
 //! extreme eigenpairs with O(m·d) memory, and [`paper`] turns them into λ_max, λ_min, κ,
 //! Theorem 2's term, V̂₀, the Lemma 4 factor and V₀ for C = H* on level sets and balls, each with
-//! the error bound that the Lanczos residuals give.
+//! the error bound that the Lanczos residuals give; [`subspace`] gives V₀ for a noise a ≠ H* (the
+//! gradient covariance C*) from the top-k eigenpairs, bracketed by a truncation bound.
 
 pub mod lanczos;
 pub mod paper;
+pub mod subspace;
 
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;

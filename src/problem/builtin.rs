@@ -56,7 +56,7 @@ const MLP_PARAMETERS: &[(&str, f64)] = &[
 /// The `mlp` problem: the quadratic model ½(θ−θ*)ᵀH*(θ−θ*) of a one-hidden-layer tanh network
 /// fitted to a real data set (see [`crate::problem::mlp`]), with θ* found to ‖∇L‖ ≤ 1e-8 and H*
 /// exact. Parameters: `width` (3), `l2` (1e-2), `depth` = ΔL of the level set (5e-3), `dataset`
-/// (0 iris, 1 diabetes), `noise` (0: C = H*; 1: the exact gradient covariance at θ*, floored at
+/// (0 iris, 1 diabetes, 2 wine), `noise` (0: C = H*; 1: the exact gradient covariance at θ*, floored at
 /// 1e-6·λ_max), `seed` (0).
 pub fn mlp_spec(overrides: &[(String, f64)]) -> crate::Result<ProblemSpec> {
     use crate::problem::mlp::{fit, MlpConfig, MlpDataset};
@@ -90,10 +90,11 @@ pub fn mlp_spec(overrides: &[(String, f64)]) -> crate::Result<ProblemSpec> {
         dataset: match int("dataset")? {
             0 => MlpDataset::Iris,
             1 => MlpDataset::Diabetes,
+            2 => MlpDataset::Wine,
             k => {
                 return Err(crate::Error::invalid(
                     "--param",
-                    format!("dataset must be 0 (iris) or 1 (diabetes), got {k}"),
+                    format!("dataset must be 0 (iris), 1 (diabetes) or 2 (wine), got {k}"),
                 ))
             }
         },

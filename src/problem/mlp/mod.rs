@@ -19,7 +19,9 @@
 //!
 //! **Data sets** ([`MlpDataset`]): `iris` (Fisher 1936; N = 150, p = 4 measurements, target the
 //! species coded 0, 1, 2 — setosa, versicolor, virginica are ordered by petal size), and
-//! `diabetes` (Efron et al. 2004; N = 441, p = 10, target disease progression after one year).
+//! `diabetes` (Efron et al. 2004; N = 441, p = 10, target disease progression after one year),
+//! and `wine` (Cortez et al. 2009, red wine quality; N = 1599, p = 11 physico-chemical
+//! measurements, target the median quality score 3–8 of at least three tasters).
 //! The default, iris with width 3, has d = 19.
 //!
 //! **Degenerate minima** ([`Degeneracy`]). Weight decay makes redundant hidden units merge into
@@ -54,6 +56,7 @@ mod hvp;
 mod matrix_free_fit;
 mod minimum;
 mod network;
+mod per_example;
 mod tanh;
 
 pub use degeneracy::{DeadUnit, Degeneracy, DegeneracyTolerances, DuplicatePair, EigenCluster};
@@ -62,6 +65,7 @@ pub use hvp::MlpHessian;
 pub use matrix_free_fit::{duplicate_units, fit_matrix_free, MatrixFreeMinimum};
 pub use minimum::{MlpMinimum, MlpSummary, RejectedSeed, SeedSelection, Spectrum};
 pub use network::Mlp;
+pub use per_example::PerExampleGradients;
 pub use tanh::tanh;
 
 use crate::error::{Error, Result};
@@ -110,6 +114,9 @@ pub enum MlpDataset {
     Iris,
     /// Efron et al.'s diabetes: N = 441, p = 10, target = disease progression.
     Diabetes,
+    /// Cortez et al.'s red wine quality (2009): N = 1599, p = 11 physico-chemical measurements,
+    /// target = the tasters' median quality score (3–8).
+    Wine,
 }
 
 impl MlpDataset {
@@ -118,16 +125,18 @@ impl MlpDataset {
         match self {
             MlpDataset::Iris => "iris",
             MlpDataset::Diabetes => "diabetes",
+            MlpDataset::Wine => "wine",
         }
     }
-    /// Parse `iris` or `diabetes`.
+    /// Parse `iris`, `diabetes` or `wine`.
     pub fn parse(s: &str, field: &str) -> Result<Self> {
         match s {
             "iris" => Ok(MlpDataset::Iris),
             "diabetes" => Ok(MlpDataset::Diabetes),
+            "wine" => Ok(MlpDataset::Wine),
             _ => Err(Error::invalid(
                 field,
-                format!("unknown data set \"{s}\"; expected \"iris\" or \"diabetes\""),
+                format!("unknown data set \"{s}\"; expected \"iris\", \"diabetes\" or \"wine\""),
             )),
         }
     }
@@ -146,6 +155,13 @@ impl MlpDataset {
                 let p = ds.records.ncols();
                 let x: Vec<f64> = ds.records.iter().copied().collect();
                 let y: Vec<f64> = ds.targets.iter().copied().collect();
+                (p, x, y)
+            }
+            MlpDataset::Wine => {
+                let ds = linfa_datasets::winequality();
+                let p = ds.records.ncols();
+                let x: Vec<f64> = ds.records.iter().copied().collect();
+                let y: Vec<f64> = ds.targets.iter().map(|&t| t as f64).collect();
                 (p, x, y)
             }
         }

@@ -511,7 +511,11 @@ mod tests {
 
     #[test]
     fn data_sets_load_standardised() {
-        for (ds, n, p) in [(MlpDataset::Iris, 150, 4), (MlpDataset::Diabetes, 441, 10)] {
+        for (ds, n, p) in [
+            (MlpDataset::Iris, 150, 4),
+            (MlpDataset::Diabetes, 441, 10),
+            (MlpDataset::Wine, 1599, 11),
+        ] {
             let m = model(ds, 3, 1.0, 1.0);
             assert_eq!((m.num_examples(), m.inputs()), (n, p));
             let (x, y) = m.data();
