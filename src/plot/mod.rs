@@ -58,6 +58,7 @@ pub fn save_figure(fig: &impl Figure, stem: &Path, size: (u32, u32)) -> Result<V
     Ok(vec![png, svg])
 }
 pub mod grid;
+pub mod ladder;
 pub mod lemma4;
 pub mod rates;
 pub mod scaling;

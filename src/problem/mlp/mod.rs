@@ -62,7 +62,9 @@ mod tanh;
 pub use degeneracy::{DeadUnit, Degeneracy, DegeneracyTolerances, DuplicatePair, EigenCluster};
 pub use fit::{fit, GRADIENT_TOLERANCE, REFIT_SEEDS};
 pub use hvp::MlpHessian;
-pub use matrix_free_fit::{duplicate_units, fit_matrix_free, MatrixFreeMinimum};
+pub use matrix_free_fit::{
+    check_minimum, duplicate_units, fit_matrix_free, Curvature, MatrixFreeMinimum, MinimumCheck,
+};
 pub use minimum::{MlpMinimum, MlpSummary, RejectedSeed, SeedSelection, Spectrum};
 pub use network::Mlp;
 pub use per_example::PerExampleGradients;
