@@ -352,6 +352,66 @@ mod tests {
         );
     }
 
+    /// The matrix-free pipeline on a fitted network: every eigenpair of the dense H*, C*
+    /// compressed from the factored gradients, gives the dense Lyapunov barrier of both weights
+    /// (and a bracket with a few pairs).
+    #[test]
+    fn all_eigenpairs_reproduce_the_dense_barrier_at_a_fitted_minimum() {
+        use crate::matfree::lanczos::EigenPair;
+        use crate::matfree::subspace::level_set_barrier;
+        let m = crate::problem::mlp::fit(&MlpConfig::default()).unwrap();
+        let d = m.theta_star.len();
+        let (hv, hq) = symmetric_eigen(&m.hessian, "H").unwrap();
+        let pairs: Vec<EigenPair> = (0..d)
+            .rev()
+            .map(|c| EigenPair {
+                value: hv[c],
+                vector: (0..d).map(|i| hq[(i, c)]).collect(),
+                residual: 0.0,
+            })
+            .collect();
+        let (cv, cq) = symmetric_eigen(&m.gradient_covariance, "C").unwrap();
+        let g = PerExampleGradients::new(&m.model, &m.theta_star).unwrap();
+        for weight in [Weight::Inverse, Weight::InverseSqrt] {
+            let a = spectral_apply(&cv, &cq, |l| l.max(0.0).powf(weight.exponent()));
+            let (lam, _, st) =
+                crate::exact::lyapunov::solve_lyapunov_eigenbasis(&m.hessian, &a).unwrap();
+            let mut mm = crate::linalg::Matrix::zeros(d);
+            for i in 0..d {
+                for j in 0..d {
+                    mm.data[i * d + j] = (lam[i] * lam[j]).sqrt() * st[(i, j)];
+                }
+            }
+            let exact = 0.005 / symmetric_eigen(&mm, "M").unwrap().0[d - 1];
+            let nc = g
+                .compress(
+                    &pairs.iter().map(|p| p.vector.clone()).collect::<Vec<_>>(),
+                    weight,
+                )
+                .unwrap();
+            let b = level_set_barrier(&pairs, &nc, 0.005, weight).unwrap();
+            assert!(
+                (b.v0 / exact - 1.0).abs() < 1e-8,
+                "{weight:?}: {} vs {exact}",
+                b.v0
+            );
+            let few = g
+                .compress(
+                    &pairs[..4]
+                        .iter()
+                        .map(|p| p.vector.clone())
+                        .collect::<Vec<_>>(),
+                    weight,
+                )
+                .unwrap();
+            let b = level_set_barrier(&pairs[..4], &few, 0.005, weight).unwrap();
+            assert!(
+                b.v0_lower <= exact && exact <= b.v0 * (1.0 + 1e-12),
+                "{weight:?}"
+            );
+        }
+    }
+
     #[test]
     fn bad_shapes_are_errors() {
         let (m, theta) = model_and_point();
