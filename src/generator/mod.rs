@@ -49,6 +49,7 @@ pub mod stencil;
 pub use grid::Grid;
 
 use crate::error::{Error, Result};
+use crate::problem::check::fmt_number;
 use crate::problem::{Diffusion, ModelVisitor, Problem, VectorField};
 use crate::resources::{available_bytes, check_memory_against, largest_fitting, Estimate};
 use grid::{classify, default_box, interpolate, Region};
@@ -377,7 +378,11 @@ pub fn run_with(
         };
         let (mean, err) = rich(fine.at_minimum, coarse.as_ref().map(|c| c.at_minimum));
         // A non-finite E[τ] is an error, never a value.
-        problem.check_finite_value("generator", &format!("E[τ] at ε = {eps}"), mean)?;
+        problem.check_finite_value(
+            "generator",
+            &format!("E[τ] at ε = {}", fmt_number(eps)),
+            mean,
+        )?;
         let (lam, lam_err) = match &fine.eigen {
             Some((l, _, _)) => {
                 let (v, e) = rich(*l, coarse.as_ref().and_then(|c| c.eigen.map(|e| e.0)));
@@ -387,24 +392,26 @@ pub fn run_with(
         };
         if fine.non_monotone_rows > 0 {
             notes.push(format!(
-                "ε = {eps}: {} rows violate the cross-term monotonicity condition cₖ± ≥ ε²|a₁₂|/(2h₀h₁) (refine the grid, or the scheme may lose the maximum principle)",
+                "ε = {}: {} rows violate the cross-term monotonicity condition cₖ± ≥ ε²|a₁₂|/(2h₀h₁) (refine the grid, or the scheme may lose the maximum principle)", fmt_number(eps),
                 fine.non_monotone_rows
             ));
         }
         if fine.bad_diffusion > 0 {
             notes.push(format!(
-                "ε = {eps}: a(θ) is not positive definite at {} nodes",
+                "ε = {}: a(θ) is not positive definite at {} nodes",
+                fmt_number(eps),
                 fine.bad_diffusion
             ));
         }
         if let Some((_, it, false)) = fine.eigen {
             notes.push(format!(
-                "ε = {eps}: inverse iteration did not converge in {it} steps"
+                "ε = {}: inverse iteration did not converge in {it} steps",
+                fmt_number(eps)
             ));
         }
         if fine.accurate {
             notes.push(format!(
-                "ε = {eps}: E[τ] is too large for the sparse LU (rounding bound {:.1e}); solved by subtraction-free banded elimination (GTH), accurate to rounding",
+                "ε = {}: E[τ] is too large for the sparse LU (rounding bound {:.1e}); solved by subtraction-free banded elimination (GTH), accurate to rounding", fmt_number(eps),
                 fine.roundoff
             ));
         }
@@ -581,7 +588,8 @@ fn solve_one(
             return Err(Error::numerical(
                 "generator",
                 format!(
-                    "at ε = {eps} E[τ] ≈ {:.1e} is beyond what the sparse LU resolves on the {}-point grid (rounding alone could move it by {roundoff:.1e} relative), and the accurate banded solve is not available: {why}; use a coarser --grid, a larger ε, or `exit --method ams`",
+                    "at ε = {} E[τ] ≈ {:.1e} is beyond what the sparse LU resolves on the {}-point grid (rounding alone could move it by {roundoff:.1e} relative), and the accurate banded solve is not available: {why}; use a coarser --grid, a larger ε, or `exit --method ams`",
+                    fmt_number(eps),
                     t.iter().cloned().fold(0.0, f64::max),
                     grid.n
                 ),

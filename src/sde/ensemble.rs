@@ -13,6 +13,7 @@ use super::{
 };
 use crate::analysis::{fit_arrhenius, ArrheniusPoint, ExitStatistics};
 use crate::error::{Error, Result};
+use crate::problem::check::fmt_number;
 use crate::problem::{Diffusion, Problem, VectorField};
 use rayon::prelude::*;
 use std::collections::HashSet;
@@ -504,7 +505,7 @@ pub(super) fn assemble(
         incomplete |= not_run > 0 || n_int > 0;
         if n_cens > 0 {
             warnings.push(format!(
-                "ε = {eps}: {n_cens} of {} trajectories reached the step budget ({} steps = time {}) and are censored: {}, and {:.6e} is a lower bound",
+                "ε = {}: {n_cens} of {} trajectories reached the step budget ({} steps = time {}) and are censored: {}, and {:.6e} is a lower bound", fmt_number(eps),
                 ts.len(),
                 config.max_steps,
                 config.max_steps as f64 * h,
@@ -517,7 +518,8 @@ pub(super) fn assemble(
         }
         if n_exit == 0 && !ts.is_empty() {
             warnings.push(format!(
-                "ε = {eps}: no trajectory left D within the budget; E[τ] > {:.6e}",
+                "ε = {}: no trajectory left D within the budget; E[τ] > {:.6e}",
+                fmt_number(eps),
                 stats.mean_lower_bound
             ));
         }

@@ -110,7 +110,7 @@ pub(crate) fn prepare<'p>(
                 let (z, capped) = default_z_a(problem, &xi, eps)?;
                 if capped {
                     warnings.push(format!(
-                        "ε = {eps}: the default z_A (0.9-quantile of ξ near θ*) exceeds 0.5 and is capped there: the exit is not rare at this noise level"
+                        "ε = {}: the default z_A (0.9-quantile of ξ near θ*) exceeds 0.5 and is capped there: the exit is not rare at this noise level", fmt_number(eps)
                     ));
                 }
                 z
@@ -397,26 +397,26 @@ pub(crate) fn assemble(
     let excursions = reps.iter().map(|r| r.loops.excursions).sum::<u64>();
     if extinct > 0 {
         warnings.push(format!(
-            "ε = {eps}: {extinct} of {} repetitions went extinct (all replicas tied at a level; p̂ = 0 there): the coordinate is too coarse or N too small",
+            "ε = {}: {extinct} of {} repetitions went extinct (all replicas tied at a level; p̂ = 0 there): the coordinate is too coarse or N too small", fmt_number(eps),
             reps.len()
         ));
     }
     if censored > 0 {
         warnings.push(format!(
-            "ε = {eps}: {censored} of {} repetitions were censored (iteration cap {} or cancellation) before all replicas were reactive: p̂ and E[τ] are not reliable",
+            "ε = {}: {censored} of {} repetitions were censored (iteration cap {} or cancellation) before all replicas were reactive: p̂ and E[τ] are not reliable", fmt_number(eps),
             reps.len(),
             config.max_iterations
         ));
     }
     if censored_paths > 0 {
         warnings.push(format!(
-            "ε = {eps}: {censored_paths} path segments reached the step budget --max-steps = {} and were ended there",
+            "ε = {}: {censored_paths} path segments reached the step budget --max-steps = {} and were ended there", fmt_number(eps),
             config.max_steps
         ));
     }
     if config.start.is_none() && excursions > 0 && direct_exits as f64 > 0.05 * excursions as f64 {
         warnings.push(format!(
-            "ε = {eps}: {direct_exits} of {excursions} ordinary excursions left D: the exit is not rare here; --method direct is the better tool"
+            "ε = {}: {direct_exits} of {excursions} ordinary excursions left D: the exit is not rare here; --method direct is the better tool", fmt_number(eps)
         ));
     }
     Level {
