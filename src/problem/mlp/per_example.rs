@@ -223,16 +223,9 @@ impl<'m> PerExampleGradients<'m> {
         for (col, v) in p.iter_mut().zip(vectors) {
             self.project(v, col);
         }
-        let mut block = Matrix::zeros(k);
         match weight {
             Weight::Inverse => {
-                for a in 0..k {
-                    for b in a..k {
-                        let s: f64 = p[a].iter().zip(&p[b]).map(|(x, y)| x * y).sum();
-                        block.data[a * k + b] = s;
-                        block.data[b * k + a] = s;
-                    }
-                }
+                let block = inner_products(&p);
                 Ok(NoiseCompression {
                     block,
                     trace: self.trace(),
@@ -259,13 +252,7 @@ impl<'m> PerExampleGradients<'m> {
                         qa[l] = c / s.sqrt();
                     }
                 }
-                for a in 0..k {
-                    for b in a..k {
-                        let s: f64 = q[a].iter().zip(&q[b]).map(|(x, y)| x * y).sum();
-                        block.data[a * k + b] = s;
-                        block.data[b * k + a] = s;
-                    }
-                }
+                let block = inner_products(&q);
                 Ok(NoiseCompression {
                     block,
                     trace,
@@ -274,6 +261,20 @@ impl<'m> PerExampleGradients<'m> {
             }
         }
     }
+}
+
+/// The k×k matrix of inner products of k columns.
+fn inner_products(cols: &[Vec<f64>]) -> Matrix {
+    let k = cols.len();
+    let mut m = Matrix::zeros(k);
+    for a in 0..k {
+        for b in a..k {
+            let s = crate::linalg::dot(&cols[a], &cols[b]);
+            m.data[a * k + b] = s;
+            m.data[b * k + a] = s;
+        }
+    }
+    m
 }
 
 #[cfg(test)]
