@@ -60,7 +60,7 @@ fn main() {
         "| width | d | seed | L* | λ_min(H*) | λ_max(H*) | non-degenerate | weight | V₀/ΔL exact | k | subspace V₀/ΔL [lower, upper] | tr captured | Lanczos products, s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut sweep_table = String::from(
-        "| width | η | ΔL | method | E[ν] range | fitted slope vs B/η (95% CI) | pred. inverse | ratio (CI) | pred. inverse-sqrt | ratio (CI) | verdict |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| width | η | ΔL | method | E[ν] range | points in regime | E[ν] / flux prediction | fitted slope vs B/η (95% CI) | pred. inverse | ratio (CI) | Laplace band / pred. | flux / pred. (95%) | chain V₀ / pred. | pred. inverse-sqrt | ratio (CI) | Laplace band / pred. | flux / pred. (95%) | verdict |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut points = Vec::new();
     let mut json = Vec::new();
@@ -164,19 +164,72 @@ fn main() {
                 let ratio = p.and_then(|p| p.ratio).map_or("—".to_string(), |r| {
                     format!("{:.3} ({:.3}…{:.3})", r[0], r[1], r[2])
                 });
+                // The band and the chain's own V₀, as fractions of the leading-order slope.
+                let band = p.and_then(|p| p.band.map(|[a, b]| [a / p.slope, b / p.slope]));
+                let flux = p.and_then(|p| {
+                    p.flux.map(|[f, se]| {
+                        [
+                            f / p.slope,
+                            (f - 1.96 * se) / p.slope,
+                            (f + 1.96 * se) / p.slope,
+                        ]
+                    })
+                });
+                let band_cell = format!(
+                    "{} | {}",
+                    band.map_or("—".to_string(), |[a, b]| format!("{a:.3}…{b:.3}")),
+                    flux.map_or("—".to_string(), |[f, a, b]| format!(
+                        "{f:.3} ({a:.3}…{b:.3})"
+                    ))
+                );
                 if let Some(r) = p.and_then(|p| p.ratio) {
                     points.push(LadderPoint {
                         width: w,
                         series: format!("{} / {}", f.method.name(), weight.name()),
                         ratio: r,
+                        band: flux.map(|[_, a, b]| [a, b]).or(band),
                     });
                 }
-                cells.push(format!("{slope} | {ratio}"));
+                if weight == Weight::Inverse {
+                    let chain = f
+                        .discrete
+                        .as_ref()
+                        .zip(p)
+                        .map_or("—".to_string(), |(c, p)| {
+                            format!("{:.3}", c.slope / p.slope)
+                        });
+                    cells.push(format!("{slope} | {ratio} | {band_cell} | {chain}"));
+                } else {
+                    cells.push(format!("{slope} | {ratio} | {band_cell}"));
+                }
             }
-            let verdict: String = f.verdict.chars().take(140).collect();
+            let of_method: Vec<_> = report
+                .points
+                .iter()
+                .filter(|p| p.method == f.method)
+                .collect();
+            // Observed over flux-predicted E[ν] (weight inverse: a = C, the simulated chain's).
+            let (r_lo, r_hi) = of_method
+                .iter()
+                .filter_map(|p| {
+                    let q = p.predictions.iter().find(|q| q.weight == Weight::Inverse)?;
+                    Some((p.ln_mean? - q.ln_steps_flux?).exp())
+                })
+                .fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+            let observed_over_flux = if r_hi > 0.0 {
+                format!("{r_lo:.2} … {r_hi:.2}")
+            } else {
+                "—".to_string()
+            };
+            let in_regime = format!(
+                "{} of {}",
+                of_method.iter().filter(|p| p.in_regime).count(),
+                of_method.len()
+            );
+            let verdict: String = f.verdict.chars().take(220).collect();
             writeln!(
                 sweep_table,
-                "| {w} | {eta:.4e} | {delta_l:.4e} | {} | {lo:.3e} … {hi:.3e} | {:.4e} ({:.4e}…{:.4e}) | {} | {} | {verdict} |",
+                "| {w} | {eta:.4e} | {delta_l:.4e} | {} | {lo:.3e} … {hi:.3e} | {in_regime} | {observed_over_flux} | {:.4e} ({:.4e}…{:.4e}) | {} | {} | {verdict} |",
                 f.method.name(),
                 fit.slope,
                 fit.slope_ci95[0],

@@ -17,6 +17,9 @@ pub struct LadderPoint {
     pub series: String,
     /// fitted / predicted slope, with the fit's 95% CI divided likewise: [ratio, low, high].
     pub ratio: [f64; 3],
+    /// The beyond-leading-order prediction over the same predicted slope (the chain's flux slope
+    /// with its 95% interval, or the Laplace prefactor band), drawn as a shaded bar.
+    pub band: Option<[f64; 2]>,
 }
 
 struct LadderFigure<'a>(&'a [LadderPoint]);
@@ -37,12 +40,13 @@ impl Figure for LadderFigure<'_> {
             (a.min(p.width as f64), b.max(p.width as f64))
         });
         let (y0, y1) = pts.iter().fold((1.0f64, 1.0f64), |(a, b), p| {
-            (a.min(p.ratio[1]), b.max(p.ratio[2]))
+            let [l, h] = p.band.unwrap_or([p.ratio[1], p.ratio[2]]);
+            (a.min(p.ratio[1]).min(l), b.max(p.ratio[2]).max(h))
         });
         let pad = 0.08 * (y1 - y0).max(0.1);
         let mut chart = ChartBuilder::on(root)
             .caption(
-                "Exit-rate slope: fitted / predicted (B/η)·V0, 95% CI",
+                "Exit-rate slope: fitted / leading-order (B/η)·V0, 95% CI; shaded: finite-ε prediction",
                 (FONT, 18),
             )
             .margin(15)
@@ -69,6 +73,17 @@ impl Figure for LadderFigure<'_> {
             // Series side by side around each width so that error bars do not overlap.
             let shift = 1.06f64.powf(i as f64 - (n - 1.0) / 2.0);
             let data: Vec<&LadderPoint> = pts.iter().filter(|p| p.series == *label).collect();
+            // The prefactor band: where the fitted slope should fall beyond leading order.
+            chart
+                .draw_series(data.iter().filter_map(|p| {
+                    let [l, h] = p.band?;
+                    let x = p.width as f64 * shift;
+                    Some(Rectangle::new(
+                        [(x / 1.025, l), (x * 1.025, h)],
+                        colour.mix(0.25).filled(),
+                    ))
+                }))
+                .map_err(plot_err)?;
             // CI bars drawn as paths (plotters' ErrorBar is behind a feature not built here).
             chart
                 .draw_series(data.iter().map(|p| {
@@ -140,11 +155,13 @@ mod tests {
                 width: 8,
                 series: "a".into(),
                 ratio: [0.9, 0.8, 1.0],
+                band: Some([0.85, 0.95]),
             },
             LadderPoint {
                 width: 64,
                 series: "a".into(),
                 ratio: [1.1, 0.9, 1.3],
+                band: None,
             },
         ];
         let files = write_ladder_figure(&pts, &dir.join("ladder")).unwrap();

@@ -295,21 +295,26 @@ pub fn points_csv(report: &ScalingReport) -> String {
     text
 }
 
-/// A predicted slope as a table cell: the leading-order slope, then the prefactor band.
+/// A predicted slope as a table cell: the leading-order slope, the prefactor band, and the
+/// chain's one-step-flux slope with its 95% Monte Carlo interval where there is one.
 pub fn predicted_cell(p: Option<&PredictedSlope>) -> String {
-    match p {
-        None => "—".into(),
-        Some(p) => match p.band {
-            Some([a, b]) => format!("{:.4} [{a:.4} … {b:.4}]", p.slope),
-            None => format!("{:.4}", p.slope),
-        },
+    let Some(p) = p else {
+        return "—".into();
+    };
+    let mut cell = match p.band {
+        Some([a, b]) => format!("{:.4} [{a:.4} … {b:.4}]", p.slope),
+        None => format!("{:.4}", p.slope),
+    };
+    if let Some([f, se]) = p.flux {
+        cell.push_str(&format!(" flux {f:.4} ± {:.4}", 1.96 * se));
     }
+    cell
 }
 
 /// Markdown table of the fits (method, against, slope ± CI, predicted slopes, verdict).
 pub fn fits_markdown(reports: &[ScalingReport]) -> String {
     let mut s = String::from(
-        "| sweep | method | ln E[ν] against | fitted slope (95% CI) | predicted, inverse-sqrt [prefactor band] | predicted, inverse [prefactor band] | predicted, discrete eq. (2) | verdict |\n|---|---|---|---|---|---|---|---|\n",
+        "| sweep | method | ln E[ν] against | fitted slope (95% CI) | predicted, inverse-sqrt [prefactor band] flux | predicted, inverse [prefactor band] flux | predicted, discrete eq. (2) | verdict |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {
         for f in &r.fits {

@@ -46,16 +46,16 @@
 //! assert_eq!(report.exited + report.censored, 4);
 //! ```
 
+pub mod noise;
 pub mod sampler;
 
+pub use noise::{DenseRoot, GaussianNoise, NoiseAt, PerExampleNoise};
 pub use sampler::{trajectory_rng, MinibatchSampler};
 
 use crate::error::{Error, Result};
 use crate::linalg::{spectral_apply, symmetric_eigen, Matrix};
 use crate::problem::mlp::FiniteSum;
 use crate::problem::{Domain, VectorField};
-use rand::Rng;
-use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -525,27 +525,64 @@ pub fn run_gaussian<B: VectorField, E: ExitTest>(
     config: &Config,
 ) -> Result<Report> {
     config.validate(None)?;
+    let root = DenseRoot::new(psd_sqrt(covariance, drift.dim())?);
+    run_gaussian_with_noise(drift, &root, theta0, exit, config)
+}
+
+/// Exit times of Gaussian SGD (eq. 2), θ_{k+1} = θ_k + ηb(θ_k) + (η/√B)ξ_k, with the noise ξ_k
+/// from any [`GaussianNoise`] — a stored root ([`DenseRoot`], what [`run_gaussian`] uses) or
+/// the network's per-example factorisation ([`PerExampleNoise`], no d×d matrix), in parallel
+/// over `config.runs` runs, run r on its own stream.
+///
+/// ```
+/// use quasipot::problem::mlp::{fit, MlpConfig};
+/// use quasipot::sgd::{finite_population_factor, run_gaussian_with_noise, Config, LossLevelSet};
+/// use quasipot::sgd::noise::{NoiseAt, PerExampleNoise};
+/// let m = fit(&MlpConfig::default()).unwrap();
+/// let n = m.model.num_examples();
+/// // C = C*·(N − B)/(N − 1), the minibatch gradient's covariance, drawn matrix-free.
+/// let noise = PerExampleNoise::new(
+///     &m.model,
+///     NoiseAt::Fixed(m.theta_star.clone()),
+///     finite_population_factor(n, 32),
+/// )
+/// .unwrap();
+/// let exit = LossLevelSet::new(&m.model, &m.theta_star, 0.005);
+/// let config = Config { eta: 0.3, batch: 32, runs: 4, max_steps: 2_000, seed: 1 };
+/// let report = run_gaussian_with_noise(&m.model, &noise, &m.theta_star, &exit, &config).unwrap();
+/// assert_eq!(report.exited + report.censored, 4);
+/// ```
+pub fn run_gaussian_with_noise<B: VectorField, N: GaussianNoise, E: ExitTest>(
+    drift: &B,
+    noise: &N,
+    theta0: &[f64],
+    exit: &E,
+    config: &Config,
+) -> Result<Report> {
+    config.validate(None)?;
     let d = drift.dim();
+    if noise.dim() != d {
+        return Err(Error::invalid(
+            "noise",
+            format!("has dimension {}, the drift has d = {d}", noise.dim()),
+        ));
+    }
     check_start(d, theta0, exit)?;
-    let sqrt = psd_sqrt(covariance, d)?;
-    // θ_{k+1} = θ_k + η b + (η/√B) C^{1/2} ξ.
+    // θ_{k+1} = θ_k + η b + (η/√B) ξ.
     let noise_scale = config.eta / (config.batch as f64).sqrt();
     let start = Instant::now();
     let runs: Vec<Run> = (0..config.runs as u64)
         .into_par_iter()
         .map(|r| {
             let mut rng = trajectory_rng(config.seed, r);
+            let mut ws = noise.workspace();
             let mut b = vec![0.0; d];
             let mut xi = vec![0.0; d];
             walk(theta0, exit, config.max_steps, |theta| {
                 drift.drift(theta, &mut b);
-                for v in xi.iter_mut() {
-                    *v = rng.sample(StandardNormal);
-                }
+                noise.sample(theta, &mut rng, &mut ws, &mut xi);
                 for i in 0..d {
-                    let row = &sqrt.data[i * d..i * d + d];
-                    let s: f64 = row.iter().zip(&xi).map(|(a, x)| a * x).sum();
-                    theta[i] += config.eta * b[i] + noise_scale * s;
+                    theta[i] += config.eta * b[i] + noise_scale * xi[i];
                 }
             })
         })

@@ -1,6 +1,8 @@
 use super::*;
 use crate::problem::mlp::{fit, Mlp, MlpConfig};
 use crate::problem::VectorField;
+use rand::Rng;
+use rand_distr::StandardNormal;
 use std::sync::OnceLock;
 
 fn minimum() -> &'static crate::problem::mlp::MlpMinimum {
@@ -304,4 +306,59 @@ fn writes_files() {
     let h = crate::problem::matrix_io::read_matrix(&mfiles[1], "H").unwrap();
     assert_eq!(h.data, m.hessian.data);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Gaussian SGD with C = C*·f drawn matrix-free (one weighted backward pass per step) against
+/// the stored root of the same C: independent streams, so the mean exit times agree within
+/// their combined error (4 se: the test is exact in law, only sampling error separates them).
+#[test]
+fn per_example_noise_gives_the_exit_times_of_the_dense_root() {
+    let m = minimum();
+    let n = m.model.num_examples();
+    let exit = QuadraticLevelSet::new(&m.theta_star, &m.hessian, 0.02).unwrap();
+    let f = finite_population_factor(n, 4);
+    let config = |seed| Config {
+        eta: 0.2,
+        batch: 4,
+        runs: 400,
+        max_steps: 200_000,
+        seed,
+    };
+    let c = Matrix {
+        n: m.gradient_covariance.n,
+        data: m.gradient_covariance.data.iter().map(|v| v * f).collect(),
+    };
+    let dense = run_gaussian(&m.model, &c, &m.theta_star, &exit, &config(5)).unwrap();
+    let noise = PerExampleNoise::new(&m.model, NoiseAt::Fixed(m.theta_star.clone()), f).unwrap();
+    let free = run_gaussian_with_noise(&m.model, &noise, &m.theta_star, &exit, &config(6)).unwrap();
+    let stats = |r: &Report| {
+        assert_eq!(r.censored, 0);
+        let t: Vec<f64> = r.exit_steps.iter().map(|k| k.unwrap() as f64).collect();
+        let mean = t.iter().sum::<f64>() / t.len() as f64;
+        let var = t.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (t.len() - 1) as f64;
+        (mean.ln(), (var / t.len() as f64).sqrt() / mean)
+    };
+    let ((a, sa), (b, sb)) = (stats(&dense), stats(&free));
+    assert!(
+        (a - b).abs() <= 4.0 * (sa * sa + sb * sb).sqrt(),
+        "ln E[ν]: dense {a:.3} ± {sa:.3}, per-example {b:.3} ± {sb:.3}"
+    );
+    assert!(
+        a.exp() > 10.0,
+        "the setting should not exit at once: E[ν] = {}",
+        a.exp()
+    );
+}
+
+#[test]
+fn per_example_noise_refuses_bad_input() {
+    let m = minimum();
+    let d = m.model.dim();
+    assert!(PerExampleNoise::new(&m.model, NoiseAt::Fixed(vec![0.0; d + 1]), 1.0).is_err());
+    assert!(PerExampleNoise::new(&m.model, NoiseAt::Fixed(vec![f64::NAN; d]), 1.0).is_err());
+    assert!(PerExampleNoise::new(&m.model, NoiseAt::Current, 0.0).is_err());
+    let noise = PerExampleNoise::new(&m.model, NoiseAt::Current, 1.0).unwrap();
+    let exit = QuadraticLevelSet::new(&m.theta_star, &m.hessian, 0.02).unwrap();
+    let err = run_gaussian_with_noise(&Ou, &noise, &[0.0], &exit, &Config::default());
+    assert!(err.is_err());
 }

@@ -3,8 +3,11 @@
 //!
 //! Each weight predicts a slope at leading order, (B/η)·V0, and a **band** once the prefactor is
 //! included: from the continuous SDE (κ = +1 boundary layer, ln E\[ν\] = ln E\[τ\] − ln η) to the
-//! chain eq. (2) at step η (κ = −1, the chain's own V0, no boundary layer). A weight is consistent
-//! with the data when the fit's 95% CI overlaps its band; the verdict names a weight only when
+//! chain eq. (2) at step η (κ = −1, the chain's own V0, no boundary layer). On level sets each
+//! weight also has the chain's exact one-step flux at every point's ε ([`super::flux`]), which
+//! needs no Laplace expansion about a single exit point; its slope (with its Monte Carlo error)
+//! then replaces the band. A weight is consistent with the data when the fit's 95% CI overlaps
+//! its band (or agrees with its flux slope); the verdict names a weight only when
 //! exactly one is, and gives none when the points are not in the metastable regime the
 //! predictions assume.
 
@@ -24,6 +27,28 @@ fn predicted_slope(
     weighted_fit(x, &py?, se).map(|f| f.slope)
 }
 
+/// The slope of per-point predictions with standard errors, and the slope's standard error:
+/// the WLS slope is linear in y, slope = Σcᵢyᵢ, so se = √(Σcᵢ²seᵢ²).
+fn predicted_slope_with_se(
+    used: &[&&ScalingPoint],
+    x: &[f64],
+    se: &[f64],
+    y: impl Fn(&ScalingPoint) -> Option<(f64, f64)>,
+) -> Option<[f64; 2]> {
+    let py: Vec<(f64, f64)> = used.iter().map(|p| y(p)).collect::<Option<_>>()?;
+    let values: Vec<f64> = py.iter().map(|v| v.0).collect();
+    let slope = weighted_fit(x, &values, se)?.slope;
+    let mut var = 0.0;
+    for (i, &(_, s)) in py.iter().enumerate() {
+        let unit: Vec<f64> = (0..py.len())
+            .map(|k| if k == i { 1.0 } else { 0.0 })
+            .collect();
+        let c = weighted_fit(x, &unit, se)?.slope;
+        var += c * c * s * s;
+    }
+    Some([slope, var.sqrt()])
+}
+
 fn weight_prediction(p: &ScalingPoint, w: Weight) -> Option<&WeightPrediction> {
     p.predictions.iter().find(|q| q.weight == w)
 }
@@ -33,6 +58,7 @@ fn slope_against(
     weight: Weight,
     slope: f64,
     band: Option<[f64; 2]>,
+    flux: Option<[f64; 2]>,
 ) -> PredictedSlope {
     let [lo, hi] = fit.slope_ci95;
     PredictedSlope {
@@ -41,6 +67,9 @@ fn slope_against(
         inside_ci: (fit.slope - slope).abs() <= 1.96 * fit.slope_se,
         band,
         band_overlaps_ci: band.map(|[a, b]| a <= hi && b >= lo),
+        flux,
+        flux_agrees: flux
+            .map(|[f, se]| (fit.slope - f).abs() <= 1.96 * (fit.slope_se.powi(2) + se * se).sqrt()),
         ratio: (slope != 0.0).then(|| [fit.slope / slope, lo / slope, hi / slope]),
     }
 }
@@ -78,12 +107,16 @@ pub(super) fn sweep_fit(
                 weight_prediction(p, w).map(|q| q.ln_steps_chain)
             });
             let band = cont.zip(chain).map(|(a, b)| [a.min(b), a.max(b)]);
-            predicted.push(slope_against(f, w, slope, band));
+            let flux = predicted_slope_with_se(&used, &x, &se, |p| {
+                let q = weight_prediction(p, w)?;
+                q.ln_steps_flux.zip(q.ln_steps_flux_se)
+            });
+            predicted.push(slope_against(f, w, slope, band, flux));
         }
     }
     let discrete = fit.as_ref().and_then(|f| {
         let s = predicted_slope(&used, &x, &se, |p| p.v0_discrete.map(|v| v * p.b_over_eta))?;
-        Some(slope_against(f, Weight::Inverse, s, None))
+        Some(slope_against(f, Weight::Inverse, s, None, None))
     });
     let (follows, verdict) = match regime {
         Some(reason) if fit.is_some() => (None, format!("no verdict: {reason}")),
@@ -109,16 +142,21 @@ pub(crate) fn weight_name(w: Weight) -> &'static str {
     }
 }
 
-/// Does the fit agree with this weight: CI overlaps the prefactor band (or, without one, contains
-/// the leading-order slope).
+/// Does the fit agree with this weight: with the chain's flux prediction where there is one,
+/// else CI overlaps the prefactor band (or, without one, contains the leading-order slope).
 fn consistent(p: &PredictedSlope) -> bool {
-    p.band_overlaps_ci.unwrap_or(p.inside_ci)
+    p.flux_agrees.or(p.band_overlaps_ci).unwrap_or(p.inside_ci)
 }
 
 fn describe(p: &PredictedSlope) -> String {
-    match p.band {
-        Some([a, b]) => format!("{} band [{a:.4}, {b:.4}]", weight_name(p.weight)),
-        None => format!("{} {:.4}", weight_name(p.weight), p.slope),
+    match (p.flux, p.band) {
+        (Some([f, se]), _) => format!(
+            "{} flux slope {f:.4} ± {:.4}",
+            weight_name(p.weight),
+            1.96 * se
+        ),
+        (None, Some([a, b])) => format!("{} band [{a:.4}, {b:.4}]", weight_name(p.weight)),
+        (None, None) => format!("{} {:.4}", weight_name(p.weight), p.slope),
     }
 }
 
@@ -130,7 +168,11 @@ fn verdict(fit: Option<&LinearFit>, pred: &[PredictedSlope]) -> (Option<Weight>,
         return (None, "no exact prediction".into());
     }
     let (a, b) = (&pred[0], &pred[1]);
-    let range = |p: &PredictedSlope| p.band.unwrap_or([p.slope, p.slope]);
+    let range = |p: &PredictedSlope| match (p.flux, p.band) {
+        (Some([f, se]), _) => [f - 1.96 * se, f + 1.96 * se],
+        (None, Some(b)) => b,
+        (None, None) => [p.slope, p.slope],
+    };
     let (ra, rb) = (range(a), range(b));
     let tol = 1e-6 * (a.slope.abs() + b.slope.abs() + f.slope_se);
     if ra[0] <= rb[1] + tol && rb[0] <= ra[1] + tol {

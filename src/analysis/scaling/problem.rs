@@ -3,7 +3,7 @@
 
 use super::model::{
     discrete_level_set_v0, identity, lambda_max, model_channels, model_spec, relaxation_steps,
-    rows, scaled, trace, v0_pair, weight_predictions,
+    rows, scaled, trace, v0_pair, weight_predictions, ExitShape,
 };
 use super::{
     default_values, diagnostics_and_control, finish, point, point_seed, settings, sgd_config,
@@ -219,12 +219,29 @@ pub(super) fn run_problem(
                 control,
                 lambda_max: lmax,
                 delta_l: delta_l * s.beta,
-                relaxation_steps: relaxation_steps(&h, &c, s.eta)?,
+                relaxation_steps: relaxation_steps(
+                    &h,
+                    &c,
+                    s.eta,
+                    s.eta / s.batch as f64,
+                    exit_shape(&ms.domain, &p.minimum),
+                )?,
                 v0_discrete: match (ms.domain.kind.as_str(), ms.domain.depth) {
                     ("level-set", Some(dl)) => discrete_level_set_v0(&h, &c, dl, s.eta)?,
                     _ => None,
                 },
-                predictions: weight_predictions(&ms, base, &c, s.eta, s.batch)?.unwrap_or_default(),
+                predictions: weight_predictions(
+                    &ms,
+                    base,
+                    &c,
+                    s.eta,
+                    s.batch,
+                    match (ms.domain.kind.as_str(), ms.domain.depth) {
+                        ("level-set", Some(dl)) => Some((&h, dl, seed)),
+                        _ => None,
+                    },
+                )?
+                .unwrap_or_default(),
                 floor_range: None,
             };
             points.push(point(j, method, s, seed, model, &r));
@@ -256,4 +273,17 @@ pub(super) fn run_problem(
         notes,
         start,
     )
+}
+
+/// The shape of the quadratic model's domain for the finite-time barrier of the regime rule.
+fn exit_shape(domain: &DomainSpec, minimum: &[f64]) -> ExitShape {
+    match domain.kind.as_str() {
+        "level-set" => domain
+            .depth
+            .map_or(ExitShape::Other, |depth| ExitShape::LevelSet { depth }),
+        "ball" if domain.center.as_deref().is_none_or(|c| c == minimum) => domain
+            .radius
+            .map_or(ExitShape::Other, |radius| ExitShape::Ball { radius }),
+        _ => ExitShape::Other,
+    }
 }

@@ -139,6 +139,13 @@ pub struct WeightPrediction {
     pub ln_steps_chain: f64,
     /// Both prefactor formulas applied (false: only their powers of ε are included).
     pub full_prefactor: bool,
+    /// ln E\[ν\] ≈ −ln r from the chain's exact one-step flux r out of its stationary law at this
+    /// ε ([`super::flux`]; level sets only).
+    #[serde(default)]
+    pub ln_steps_flux: Option<f64>,
+    /// The Monte Carlo standard error of `ln_steps_flux`.
+    #[serde(default)]
+    pub ln_steps_flux_se: Option<f64>,
 }
 
 /// A predicted slope.
@@ -156,6 +163,13 @@ pub struct PredictedSlope {
     pub band: Option<[f64; 2]>,
     /// The fit's 95% CI overlaps `band`.
     pub band_overlaps_ci: Option<bool>,
+    /// Beyond leading order, exactly at each point's ε: the slope of the chain's one-step-flux
+    /// predictions ln(1/r) ([`super::flux`]), its Monte Carlo standard error, and whether the fit
+    /// agrees with it (|fit − flux| ≤ 1.96·√(se_fit² + se_flux²)). Level sets only. Where it is
+    /// present it decides the verdict in place of `band`.
+    pub flux: Option<[f64; 2]>,
+    /// See `flux`.
+    pub flux_agrees: Option<bool>,
     /// fitted / leading-order slope, with the 95% CI of the fit divided likewise.
     pub ratio: Option<[f64; 3]>,
 }

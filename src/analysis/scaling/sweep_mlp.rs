@@ -2,7 +2,7 @@
 
 use super::model::{
     discrete_level_set_v0, identity, model_channels, model_spec, relaxation_steps, scaled, trace,
-    v0_pair, weight_predictions,
+    v0_pair, weight_predictions, ExitShape,
 };
 use super::{
     default_values, diagnostics_and_control, finish, point, point_seed, settings, sgd_config,
@@ -172,10 +172,23 @@ pub(super) fn run_mlp(
                 control,
                 lambda_max: lmax,
                 delta_l: dl,
-                relaxation_steps: relaxation_steps(&m.hessian, &c_sim, s.eta)?,
+                relaxation_steps: relaxation_steps(
+                    &m.hessian,
+                    &c_sim,
+                    s.eta,
+                    s.eta / s.batch as f64,
+                    ExitShape::LevelSet { depth: dl },
+                )?,
                 v0_discrete: discrete_level_set_v0(&m.hessian, &c_pred, dl, s.eta)?,
-                predictions: weight_predictions(&spec, here, &c_pred, s.eta, s.batch)?
-                    .unwrap_or_default(),
+                predictions: weight_predictions(
+                    &spec,
+                    here,
+                    &c_pred,
+                    s.eta,
+                    s.batch,
+                    Some((&m.hessian, dl, seed)),
+                )?
+                .unwrap_or_default(),
                 floor_range,
             };
             points.push(point(j, method, s, seed, model, &r));
