@@ -878,3 +878,23 @@ fn allocations_beyond_memory_are_refused_with_the_estimate() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A run refused for memory leaves nothing behind: `--out` is created only after the check.
+#[test]
+fn a_run_refused_for_memory_does_not_create_its_output_directory() {
+    let dir = tmp("refused-out").join("run");
+    let (code, _, err) = run(&[
+        "exit",
+        "double-well-1d",
+        "--eps",
+        "0.5",
+        "--runs",
+        "1000000000000",
+        "--out",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("use --runs ≤ "), "{err}");
+    assert!(!dir.exists(), "{} was created", dir.display());
+}

@@ -470,6 +470,8 @@ pub fn run(args: &ExitArgs, g: &Global, out: &Output) -> Result<i32> {
         .prefactor_exponent
         .or(predicted_kappa)
         .unwrap_or_else(|| quasipot::estimate::default_prefactor_exponent(&problem));
+    // Refuse a run beyond memory before --out is created (the engine checks again).
+    quasipot::sde::ensemble::check_memory(&c, problem.dim(), false)?;
     c.out = out.dir()?.map(|d| d.to_path_buf());
     if args.resume && c.out.is_none() {
         return Err(anyhow!(quasipot::Error::invalid(

@@ -265,8 +265,9 @@ pub fn estimated_bytes(runs: u64, levels: usize, dim: usize) -> u64 {
 }
 
 /// Refuse a run (or a merge, `merging`) whose trajectories would not fit in memory, before any
-/// is allocated.
-pub(super) fn check_memory(config: &Config, dim: usize, merging: bool) -> Result<()> {
+/// is allocated. Front-ends call it before they create output directories, so that a refused
+/// run leaves nothing behind.
+pub fn check_memory(config: &Config, dim: usize, merging: bool) -> Result<()> {
     use crate::resources::{available_bytes, check_memory_against, largest_fitting, Estimate};
     let runs = match config.shard {
         Some(s) if !merging => {
