@@ -84,11 +84,19 @@ pub(super) fn run_mlp(
         if source.skips(si * nm..(si + 1) * nm) {
             continue;
         }
-        let m = fit(&MlpConfig {
-            sharpness: mc.sharpness * s.alpha,
-            depth: mc.depth * s.beta,
-            ..mc.clone()
-        })?;
+        // Batch and learning-rate sweeps share the base minimum (the fit is deterministic, so
+        // this is the same result without refitting at every point).
+        let refit;
+        let m = if s.alpha == 1.0 && s.beta == 1.0 {
+            &base_fit
+        } else {
+            refit = fit(&MlpConfig {
+                sharpness: mc.sharpness * s.alpha,
+                depth: mc.depth * s.beta,
+                ..mc.clone()
+            })?;
+            &refit
+        };
         let dl = delta_l * s.beta;
         let exit = QuadraticLevelSet::new(&m.theta_star, &m.hessian, dl)?;
         let spec = model_spec(
@@ -127,7 +135,7 @@ pub(super) fn run_mlp(
             // (ensemble, covariance simulated, covariance of the prediction, is it floored C*).
             let (r, c_sim, c_pred, is_floored) = match method {
                 Method::GaussianSgd => {
-                    let (sim, pred) = cov(&m, s.batch)?;
+                    let (sim, pred) = cov(m, s.batch)?;
                     let r = run_gaussian(&m.model, &sim, &m.theta_star, &exit, &cfg)?;
                     (r, sim, pred, grad_cov)
                 }
