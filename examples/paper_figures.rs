@@ -196,10 +196,14 @@ fn main() -> anyhow::Result<()> {
         r0.exit_domain
     );
     md.push_str(
-        "Verdicts: a weight is named only when the fit's 95% CI overlaps its prefactor band and not the \
-         other's, and only from points in the metastable regime (E[ν] above the relaxation time of the \
-         slowest mode, exit diagnostics showing large-deviation exits); points outside it are left out \
-         of the fit when at least 3 remain (see the verdict and the notes), else no verdict.\n\n\
+        "Verdicts: a weight is named only when the fit agrees with its prediction and not the other's — \
+         on level sets the slope of the chain's flux prediction ln(1/(θr)) at each point's ε (fit and \
+         prediction within 1.96 combined standard errors), elsewhere the prefactor band (95% CI \
+         overlaps it) — and only from points in the metastable regime (E[ν] at least 10× the steps \
+         the exit rate takes to become stationary, exit diagnostics showing large-deviation exits); \
+         points outside it are left out of the fit when at least 3 remain (see the verdict and the \
+         notes), else no verdict. The quadratic-model control (the chain on ½(θ−θ*)ᵀH*(θ−θ*) with \
+         the same noise, its own stream) is fitted over the same points.\n\n\
          Independent evidence: every point has its own random stream. For Gaussian SGD (C = C*) and \
          minibatch SGD, the sharpness map L(√α θ) and the depth map βL are exactly learning-rate \
          changes η → αη and η → βη (in φ = √α θ, D maps onto itself; C* scales like H* under \

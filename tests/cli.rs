@@ -898,3 +898,32 @@ fn a_run_refused_for_memory_does_not_create_its_output_directory() {
     assert!(err.contains("use --runs ≤ "), "{err}");
     assert!(!dir.exists(), "{} was created", dir.display());
 }
+
+/// AMS with more live replicas than memory (≥ 64 repetitions at once × 2²⁴ − 1 replicas ×
+/// ~136 bytes ≈ 146 GiB on 2 threads) is refused up front, naming --replicas and a count that
+/// fits, and creates no output directory.
+#[test]
+fn ams_replicas_beyond_memory_are_refused_before_allocation() {
+    let dir = tmp("refused-ams").join("run");
+    let (code, _, err) = run(&[
+        "exit",
+        "double-well-1d",
+        "--method",
+        "ams",
+        "--eps",
+        "0.3",
+        "--replicas",
+        "16777215",
+        "--repetitions",
+        "100000",
+        "--out",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--replicas") && err.contains("use --replicas ≤ "),
+        "{err}"
+    );
+    assert!(!dir.exists(), "{} was created", dir.display());
+}

@@ -257,6 +257,22 @@ fn quadratic_control_and_regime_verdict() {
         let d = p.diagnostics.as_ref().expect("diagnostics");
         assert!(!d.outside_regime, "{:?}", d.warnings);
     }
+    // The control's own fit: the same system in an independent stream, so its slope agrees with
+    // the method's within their combined error (3σ: a check of which values it fits).
+    for f in &r.fits {
+        let (fit, c) = (
+            f.fit.as_ref().unwrap(),
+            f.quadratic_control.as_ref().unwrap(),
+        );
+        assert_eq!(c.fit.points, fit.points);
+        let z = (c.fit.slope - fit.slope) / (c.fit.slope_se.hypot(fit.slope_se));
+        assert!(z.abs() < 3.0, "{} vs {}", c.fit.slope, fit.slope);
+        assert!(
+            f.verdict.contains("quadratic-model control"),
+            "{}",
+            f.verdict
+        );
+    }
     let small = ScalingConfig {
         delta_l: Some(0.01),
         quadratic_control: false,

@@ -215,27 +215,52 @@ pub fn human(r: &ScalingReport) -> String {
                         )
                     })
                     .unwrap_or_else(|| "—".into()),
+                control_cell(f.quadratic_control.as_ref()),
                 f.verdict.clone(),
             ]
         })
         .collect();
-    s.push_str(&table(
-        &[
-            "method",
-            "fit",
-            "slope (95% CI)",
-            "pred. inv-sqrt [band] flux",
-            "pred. inverse [band] flux",
-            "pred. discrete eq.(2)",
-            "verdict",
-        ],
-        &rows,
-    ));
+    let mut header = vec![
+        "method",
+        "fit",
+        "slope (95% CI)",
+        "pred. inv-sqrt [band] flux",
+        "pred. inverse [band] flux",
+        "pred. discrete eq.(2)",
+        "quadratic control (95% CI) / inverse flux",
+        "verdict",
+    ];
+    let mut rows = rows;
+    if r.fits.iter().all(|f| f.quadratic_control.is_none()) {
+        header.remove(6);
+        for row in &mut rows {
+            row.remove(6);
+        }
+    }
+    s.push_str(&table(&header, &rows));
     for n in &r.notes {
         s.push_str(&format!("note: {n}\n"));
     }
     s.push_str(&format!("wall time {:.1} s\n", r.wall_seconds));
     s
+}
+
+/// The quadratic-model control's slope beside the inverse weight's flux slope (its exact
+/// finite-ε prediction), and whether they agree.
+fn control_cell(c: Option<&quasipot::analysis::scaling::ControlFit>) -> String {
+    let Some(c) = c else { return "—".into() };
+    let fit = format!(
+        "{:.4} ({:.4}…{:.4})",
+        c.fit.slope, c.fit.slope_ci95[0], c.fit.slope_ci95[1]
+    );
+    match (c.inverse.flux, c.inverse.flux_agrees) {
+        (Some([f, se]), Some(agrees)) => format!(
+            "{fit} / {f:.4} ± {:.4}{}",
+            1.96 * se,
+            if agrees { " (agree)" } else { " (differ)" }
+        ),
+        _ => fit,
+    }
 }
 
 /// `quasipot scaling`.

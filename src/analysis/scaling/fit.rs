@@ -13,7 +13,9 @@
 
 use super::config::Method;
 use super::estimate::weighted_fit;
-use super::report::{LinearFit, PredictedSlope, ScalingPoint, SweepFit, WeightPrediction};
+use super::report::{
+    ControlFit, LinearFit, PredictedSlope, ScalingPoint, SweepFit, WeightPrediction,
+};
 use crate::problem::Weight;
 
 /// The WLS slope of the per-point predictions `y(point)` on the design (x, se) of the fit.
@@ -90,48 +92,97 @@ pub(super) fn sweep_fit(
     let fit = weighted_fit(&x, &y, &se);
     let mut predicted = Vec::new();
     if let Some(f) = &fit {
-        type Get = fn(&ScalingPoint) -> Option<f64>;
-        let leading: [(Weight, Get); 2] = [
-            (Weight::InverseSqrt, |p| p.v0_inverse_sqrt),
-            (Weight::Inverse, |p| p.v0_inverse),
-        ];
-        for (w, get) in leading {
-            let Some(slope) = predicted_slope(&used, &x, &se, |p| get(p).map(|v| v * p.b_over_eta))
-            else {
-                continue;
-            };
-            let cont = predicted_slope(&used, &x, &se, |p| {
-                weight_prediction(p, w).map(|q| q.ln_steps_continuous)
-            });
-            let chain = predicted_slope(&used, &x, &se, |p| {
-                weight_prediction(p, w).map(|q| q.ln_steps_chain)
-            });
-            let band = cont.zip(chain).map(|(a, b)| [a.min(b), a.max(b)]);
-            let flux = predicted_slope_with_se(&used, &x, &se, |p| {
-                let q = weight_prediction(p, w)?;
-                q.ln_steps_flux.zip(q.ln_steps_flux_se)
-            });
-            predicted.push(slope_against(f, w, slope, band, flux));
+        for w in [Weight::InverseSqrt, Weight::Inverse] {
+            predicted.extend(predicted_for(f, w, &used, &x, &se));
         }
     }
     let discrete = fit.as_ref().and_then(|f| {
         let s = predicted_slope(&used, &x, &se, |p| p.v0_discrete.map(|v| v * p.b_over_eta))?;
         Some(slope_against(f, Weight::Inverse, s, None, None))
     });
-    let (follows, verdict) = match regime {
+    let quadratic_control = control_fit(&used, xf);
+    let (follows, mut verdict) = match regime {
         Some(reason) if fit.is_some() => (None, format!("no verdict: {reason}")),
         _ => verdict(fit.as_ref(), &predicted),
     };
+    if let Some(c) = quadratic_control.as_ref().filter(|_| regime.is_none()) {
+        verdict.push_str(&control_sentence(c));
+    }
     SweepFit {
         method,
         against: against.into(),
         fit,
         predicted,
         discrete,
+        quadratic_control,
         follows,
         verdict,
         dropped: Vec::new(),
         dropped_reason: None,
+    }
+}
+
+/// One weight's predicted slopes on the design (x, se) of `fit`: leading order, the prefactor
+/// band and the flux slope.
+fn predicted_for(
+    fit: &LinearFit,
+    w: Weight,
+    used: &[&&ScalingPoint],
+    x: &[f64],
+    se: &[f64],
+) -> Option<PredictedSlope> {
+    let leading = |p: &ScalingPoint| match w {
+        Weight::InverseSqrt => p.v0_inverse_sqrt,
+        Weight::Inverse => p.v0_inverse,
+    };
+    let slope = predicted_slope(used, x, se, |p| leading(p).map(|v| v * p.b_over_eta))?;
+    let cont = predicted_slope(used, x, se, |p| {
+        weight_prediction(p, w).map(|q| q.ln_steps_continuous)
+    });
+    let chain = predicted_slope(used, x, se, |p| {
+        weight_prediction(p, w).map(|q| q.ln_steps_chain)
+    });
+    let band = cont.zip(chain).map(|(a, b)| [a.min(b), a.max(b)]);
+    let flux = predicted_slope_with_se(used, x, se, |p| {
+        let q = weight_prediction(p, w)?;
+        q.ln_steps_flux.zip(q.ln_steps_flux_se)
+    });
+    Some(slope_against(fit, w, slope, band, flux))
+}
+
+/// The quadratic-model control fitted over the points that have an estimate of it, beside the
+/// inverse weight's predictions on its own design. Its ln E\[ν\] and SE come from its CI,
+/// exp(m ± 1.96·se).
+fn control_fit(used: &[&&ScalingPoint], xf: fn(&ScalingPoint) -> f64) -> Option<ControlFit> {
+    let ln = |p: &ScalingPoint| {
+        let c = p.quadratic_control.as_ref()?;
+        let [lo, hi] = c.ci95?;
+        Some((c.mean_exit_steps?.ln(), (hi / lo).ln() / (2.0 * 1.96)))
+    };
+    let with: Vec<&&ScalingPoint> = used.iter().copied().filter(|p| ln(p).is_some()).collect();
+    let x: Vec<f64> = with.iter().map(|p| xf(p)).collect();
+    let (y, se): (Vec<f64>, Vec<f64>) = with.iter().filter_map(|p| ln(p)).unzip();
+    let fit = weighted_fit(&x, &y, &se)?;
+    let inverse = predicted_for(&fit, Weight::Inverse, &with, &x, &se)?;
+    Some(ControlFit { fit, inverse })
+}
+
+/// What the quadratic-model control says about the finite-ε prediction.
+fn control_sentence(c: &ControlFit) -> String {
+    let fit = format!(
+        "{:.4} ({:.4} … {:.4})",
+        c.fit.slope, c.fit.slope_ci95[0], c.fit.slope_ci95[1]
+    );
+    match (c.inverse.flux, c.inverse.flux_agrees) {
+        (Some([f, se]), Some(true)) => format!(
+            "; the quadratic-model control's {fit} agrees with its flux slope {f:.4} ± {:.4}",
+            1.96 * se
+        ),
+        (Some([f, se]), Some(false)) => format!(
+            "; the quadratic-model control's {fit} differs from its flux slope {f:.4} ± {:.4}: the finite-ε prediction itself is off here",
+            1.96 * se
+        ),
+        _ => format!("; quadratic-model control {fit}"),
     }
 }
 

@@ -9,10 +9,19 @@
 //! and E\[ν\] ≈ 1/r. This is the jumping chain's counterpart of the boundary flux ∫(−b·n)ρ of
 //! `rates.md`, evaluated exactly (no Laplace expansion about one exit point) — which matters on
 //! the level sets of networks, where many directions of ∂D have nearly the least V and the
-//! single-point prefactor overstates the slope of ln E\[ν\] at the V0/ε² ≈ 5–10 of a sweep. Two
-//! approximations remain, both checked by the sweep's regime rule: the quasi-stationary law
-//! inside D is the untruncated Gaussian (its depletion near ∂D is O(r) away from the boundary),
-//! and exits before the chain relaxes are ignored (E\[ν\] ≈ t_relax + 1/r).
+//! single-point prefactor overstates the slope of ln E\[ν\] at the V0/ε² ≈ 5–10 of a sweep.
+//!
+//! **Clusters.** The stationary chain crosses ∂D in bursts — out, back in, out again within the
+//! few steps the fast modes take to pull it off the boundary — and an absorbed chain sees only
+//! the first crossing of each burst, so E\[ν\] ≈ 1/(θr) with θ the cluster (extremal) index,
+//! the share of crossings that start a burst (≈ 0.9 at V0/ε² ≈ 8 in the tests; this is the
+//! depletion of the quasi-stationary law near ∂D seen from the crossings). θ is estimated from
+//! the same crossing samples, followed backwards for m = min(⌈0.1/r⌉, 40) steps: the weighted
+//! share θ_m that stayed inside is θ·e^{−θrm} (bursts shorter than m, then independent exits),
+//! solved for θ. What remains ignored is the time the chain
+//! takes to relax from θ*: slow modes that carry energy but fill in over more steps than the
+//! exits take make E\[ν\] from θ* longer than 1/(θr); the sweep's regime rule and its
+//! quadratic-model control measure how much.
 //!
 //! **Estimator.** r is far in the tail, so the sample starts from the *end* of the step. The
 //! stationary chain is reversible in law as a Gaussian AR(1): in whitened coordinates z = F⁻¹x
@@ -45,7 +54,22 @@ pub struct ChainFlux {
     pub ln_se: f64,
     /// Importance samples used.
     pub samples: usize,
+    /// The cluster (extremal) index θ ∈ (0, 1]: the share of crossings out of D that are the
+    /// first of their cluster. The stationary chain crosses ∂D in short bursts (out, back in, out
+    /// again within a few steps), and an absorbed chain only sees the first of each, so
+    /// E\[ν\] ≈ 1/(θr) (the Poisson clumping heuristic). 1 where it could not be estimated.
+    #[serde(default = "one")]
+    pub cluster_index: f64,
 }
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Crossing samples and the most backward steps for the cluster index: clusters last about as
+/// long as the fast modes take to pull the chain off ∂D, a few to tens of steps.
+const CLUSTER_SAMPLES: usize = 2_048;
+const CLUSTER_STEPS: usize = 40;
 
 /// Eigen-factor of a PSD matrix: F = V·diag(√max(σ, 0)), FFᵀ = m.
 fn psd_factor(m: &Matrix, field: &str) -> Result<Mat<f64>> {
@@ -167,6 +191,8 @@ pub fn chain_flux(
     };
     // Weights relative to e^{log M − sΔL}, the weight on ∂D, so that sums stay in range.
     let (mut sum, mut sum2, mut done) = (0.0f64, 0.0f64, 0usize);
+    // The first batch's start points and weights (0 for samples that do not cross).
+    let mut first: Option<(Mat<f64>, Vec<f64>)> = None;
     while done < samples {
         let n = BATCH.min(samples - done);
         zig.fill(&mut rng, &mut buf[..d * n]);
@@ -174,13 +200,18 @@ pub fn chain_flux(
         zig.fill(&mut rng, &mut buf[..d * n]);
         let nu = Mat::from_fn(d, n, |i, j| buf[j * d + i]);
         let w_start = &bt * &w_end + &back * &nu;
+        let mut weights = vec![0.0; n];
         for j in 0..n {
             let g_end = g_of(&w_end, j);
             if g_end > depth && g_of(&w_start, j) < depth {
                 let wt = (-s * (g_end - depth)).exp();
+                weights[j] = wt;
                 sum += wt;
                 sum2 += wt * wt;
             }
+        }
+        if first.is_none() {
+            first = Some((w_start, weights));
         }
         done += n;
     }
@@ -191,10 +222,55 @@ pub fn chain_flux(
     let mean = sum / n;
     let var = (sum2 / n - mean * mean).max(0.0);
     let ln_rate = log_m - s * depth + mean.ln();
+    // Cluster index: follow the crossing samples backwards (the same stationary backward law)
+    // for m steps; θ_m is the weighted share that stayed inside D. Beyond the cluster length
+    // θ_m = θ·e^{−θrm} (earlier, independent exits), which one fixed-point step undoes.
+    let cluster_index = first.map_or(1.0, |(start, weights)| {
+        let cols: Vec<usize> = (0..weights.len())
+            .filter(|&j| weights[j] > 0.0)
+            .take(CLUSTER_SAMPLES)
+            .collect();
+        let total: f64 = cols.iter().map(|&j| weights[j]).sum();
+        if cols.len() < 32 || !(total > 0.0) {
+            return 1.0;
+        }
+        let mut w = Mat::from_fn(d, cols.len(), |i, k| start[(i, cols[k])]);
+        let mut stayed = vec![true; cols.len()];
+        let mut nu = Mat::zeros(d, cols.len());
+        // A window long enough for a burst, short against the time between exits (≤ 0.1/r).
+        let rate = ln_rate.exp();
+        let window = ((0.1 / rate).ceil() as usize).clamp(1, CLUSTER_STEPS);
+        for _ in 0..window {
+            zig.fill(&mut rng, &mut buf[..d * cols.len()]);
+            for k in 0..cols.len() {
+                for i in 0..d {
+                    nu[(i, k)] = buf[k * d + i];
+                }
+            }
+            w = &bt * &w + &back * &nu;
+            for (k, st) in stayed.iter_mut().enumerate() {
+                *st &= g_of(&w, k) < depth;
+            }
+        }
+        let kept: f64 = cols
+            .iter()
+            .zip(&stayed)
+            .filter(|(_, &st)| st)
+            .map(|(&j, _)| weights[j])
+            .sum();
+        let theta_m = kept / total;
+        let rm = rate * window as f64;
+        let mut theta = theta_m;
+        for _ in 0..50 {
+            theta = (theta_m * (theta * rm).exp()).min(1.0);
+        }
+        theta.max(f64::MIN_POSITIVE)
+    });
     Ok(Some(ChainFlux {
         ln_steps: -ln_rate,
         ln_se: (var / n).sqrt() / mean,
         samples,
+        cluster_index,
     }))
 }
 
@@ -241,6 +317,67 @@ mod tests {
                 est.ln_steps,
                 -r.ln(),
                 est.ln_se
+            );
+        }
+    }
+
+    /// E\[ν\] of the relaxed chain (started from its stationary law restricted to D, simulated
+    /// directly, 20000 runs, SE ≈ 0.7 %) against 1/(θr): within 5 %, where 1/r alone is ≈ 10 %
+    /// short (a fast exit mode beside slow ones, in 2-D and 3-D).
+    #[test]
+    fn cluster_index_accounts_for_recrossings() {
+        let zig = ZigguratNormal::get();
+        for (lam, noise, eta, eps2, depth) in [
+            (vec![2.0, 0.02], vec![2.0, 0.02], 0.1, 0.25, 1.0),
+            (vec![1.5, 0.5, 0.05], vec![1.5, 0.5, 0.05], 0.2, 0.22, 0.55),
+        ] {
+            let d = lam.len();
+            let (h, a) = (Matrix::diagonal(&lam), Matrix::diagonal(&noise));
+            let f = chain_flux(&h, &a, eta, eps2, depth, FLUX_SAMPLES, 3)
+                .unwrap()
+                .unwrap();
+            assert!(f.cluster_index > 0.5 && f.cluster_index < 1.0, "{f:?}");
+            let sd: Vec<f64> = (0..d)
+                .map(|i| (eps2 * noise[i] / (2.0 * lam[i] - eta * lam[i] * lam[i])).sqrt())
+                .collect();
+            let step: Vec<f64> = noise.iter().map(|&n| (eps2 * eta * n).sqrt()).collect();
+            let energy = |x: &[f64]| 0.5 * (0..d).map(|i| lam[i] * x[i] * x[i]).sum::<f64>();
+            let mut rng = stream(29, 1);
+            let (mut z, mut x) = (vec![0.0; d], vec![0.0; d]);
+            let runs = 20_000;
+            let (mut sum, mut sum2) = (0.0, 0.0);
+            for _ in 0..runs {
+                loop {
+                    zig.fill(&mut rng, &mut z);
+                    for i in 0..d {
+                        x[i] = sd[i] * z[i];
+                    }
+                    if energy(&x) < depth {
+                        break;
+                    }
+                }
+                let mut k = 0.0;
+                while energy(&x) < depth {
+                    zig.fill(&mut rng, &mut z);
+                    for i in 0..d {
+                        x[i] = (1.0 - eta * lam[i]) * x[i] + step[i] * z[i];
+                    }
+                    k += 1.0;
+                }
+                sum += k;
+                sum2 += k * k;
+            }
+            let mean = sum / runs as f64;
+            let se = ((sum2 / runs as f64 - mean * mean) / runs as f64).sqrt();
+            let with = (f.ln_steps - f.cluster_index.ln()).exp();
+            assert!(
+                (with / mean - 1.0).abs() < 0.06,
+                "1/(θr) = {with} vs simulated {mean} ± {se} (θ = {})",
+                f.cluster_index
+            );
+            assert!(
+                mean - f.ln_steps.exp() > 5.0 * se,
+                "no clustering to correct"
             );
         }
     }
@@ -341,11 +478,11 @@ mod against_the_exact_chain {
     use super::*;
     use crate::exact::chain_1d::{mean_exit_steps_chain_1d, Chain1d};
 
-    /// The flux prediction 1/r against the exact mean exit time of the 1-D chain from 0 (the
+    /// The flux prediction 1/(θr) against the exact mean exit time of the 1-D chain from 0 (the
     /// Fredholm solve) over the sweeps' range V0/ε² = 5–20 at ηλ = 0.25. Measured: ln E exact −
-    /// ln(1/r) = 0.053 at V0/ε² = 5 (the start at θ* and re-entries the unkilled chain counts),
-    /// 0.005 and −0.024 at 10 and 20, inside the Monte Carlo se (≈ 0.02). Tolerance: 3 se plus
-    /// 0.03 for that systematic part.
+    /// ln(1/r) = 0.053, 0.005, −0.024 at V0/ε² = 5, 10, 20; with the cluster index (θ = 0.956,
+    /// 0.997, 1) 0.008, 0.002, −0.024, inside the Monte Carlo se (≈ 0.02). Tolerance: 3 se plus
+    /// 0.01 for the start at θ*.
     #[test]
     fn one_over_the_flux_approaches_the_exact_mean_exit_time() {
         let (lam, c, eta, depth) = (1.0f64, 1.0f64, 0.25f64, 0.5f64);
@@ -378,19 +515,13 @@ mod against_the_exact_chain {
             )
             .unwrap()
             .unwrap();
-            let err = exact.ln() - f.ln_steps;
-            eprintln!(
-                "V0/ε² = {ratio}: ln E exact {} flux {} (se {})",
-                exact.ln(),
-                f.ln_steps,
-                f.ln_se
-            );
+            let err = exact.ln() - (f.ln_steps - f.cluster_index.ln());
             errors.push((err, f.ln_se));
         }
         assert!(
             errors
                 .iter()
-                .all(|(e, se)| e.abs() <= 3.0 * se + 0.03 && *se < 0.05),
+                .all(|(e, se)| e.abs() <= 3.0 * se + 0.01 && *se < 0.05),
             "{errors:?}"
         );
     }

@@ -152,8 +152,10 @@ pub(super) fn weight_predictions(
             ln_steps_continuous: continuous,
             ln_steps_chain: chain,
             full_prefactor: full_c && full_d,
-            ln_steps_flux: flux_estimate.map(|f| f.ln_steps),
+            // E[ν] ≈ 1/(θr): only the first crossing of each cluster ends a run.
+            ln_steps_flux: flux_estimate.map(|f| f.ln_steps - f.cluster_index.ln()),
             ln_steps_flux_se: flux_estimate.map(|f| f.ln_se),
+            cluster_index: flux_estimate.map(|f| f.cluster_index),
         });
     }
     Ok(Some(out))

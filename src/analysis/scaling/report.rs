@@ -139,13 +139,16 @@ pub struct WeightPrediction {
     pub ln_steps_chain: f64,
     /// Both prefactor formulas applied (false: only their powers of ε are included).
     pub full_prefactor: bool,
-    /// ln E\[ν\] ≈ −ln r from the chain's exact one-step flux r out of its stationary law at this
-    /// ε ([`super::flux`]; level sets only).
+    /// ln E\[ν\] ≈ −ln(θr) from the chain's exact one-step flux r out of its stationary law at
+    /// this ε and its cluster index θ ([`super::flux`]; level sets only).
     #[serde(default)]
     pub ln_steps_flux: Option<f64>,
     /// The Monte Carlo standard error of `ln_steps_flux`.
     #[serde(default)]
     pub ln_steps_flux_se: Option<f64>,
+    /// The cluster index θ of the flux estimate (share of crossings that start a cluster).
+    #[serde(default)]
+    pub cluster_index: Option<f64>,
 }
 
 /// A predicted slope.
@@ -163,8 +166,8 @@ pub struct PredictedSlope {
     pub band: Option<[f64; 2]>,
     /// The fit's 95% CI overlaps `band`.
     pub band_overlaps_ci: Option<bool>,
-    /// Beyond leading order, exactly at each point's ε: the slope of the chain's one-step-flux
-    /// predictions ln(1/r) ([`super::flux`]), its Monte Carlo standard error, and whether the fit
+    /// Beyond leading order, exactly at each point's ε: the slope of the chain's flux
+    /// predictions ln(1/(θr)) ([`super::flux`]), its Monte Carlo standard error, and whether the fit
     /// agrees with it (|fit − flux| ≤ 1.96·√(se_fit² + se_flux²)). Level sets only. Where it is
     /// present it decides the verdict in place of `band`.
     pub flux: Option<[f64; 2]>,
@@ -205,6 +208,11 @@ pub struct SweepFit {
     /// Predicted slope of the discrete chain eq. (2) (weight inverse with the O(η) correction;
     /// not part of the verdict, which is about the two weights).
     pub discrete: Option<PredictedSlope>,
+    /// With `quadratic_control`: the quadratic-model chain fitted over the same points. Its
+    /// finite-ε prediction is the inverse weight's flux slope, so agreement there checks
+    /// the prediction itself; where the method departs from its control, the cause is the loss
+    /// beyond its quadratic model, which no weight's V0 describes.
+    pub quadratic_control: Option<ControlFit>,
     /// The weight the simulation follows: closest predicted slope, if inside the CI.
     pub follows: Option<Weight>,
     /// One line in words.
@@ -214,6 +222,15 @@ pub struct SweepFit {
     pub dropped: Vec<f64>,
     /// Why they were left out.
     pub dropped_reason: Option<String>,
+}
+
+/// The quadratic-model control's fit (see [`SweepFit::quadratic_control`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct ControlFit {
+    /// ln E\[ν\] of the control against the same quantity.
+    pub fit: LinearFit,
+    /// The inverse weight (a = C, the control's own noise) against this fit.
+    pub inverse: PredictedSlope,
 }
 
 /// Base settings actually used.

@@ -89,6 +89,12 @@ pub(crate) fn prepare<'p>(
     config: &Config,
 ) -> Result<(Xi<'p>, Vec<f64>, Vec<String>)> {
     config.validate()?;
+    check_replica_memory(
+        config,
+        problem.dim(),
+        rayon::current_num_threads(),
+        crate::resources::available_bytes(),
+    )?;
     let st = crate::sde::ensemble::stiffness(problem)?;
     if config.dt >= st.h_max {
         return Err(Error::invalid(
@@ -138,6 +144,43 @@ pub(crate) fn prepare<'p>(
         }
     }
     Ok((xi, z_as, warnings))
+}
+
+/// Refuse a replica count whose live replicas cannot fit, before any is allocated: every
+/// repetition running at once (`per` interleaved on each of `threads` threads, as in
+/// `dispatch`) holds N replicas, each with at least two records of θ (more as its path climbs),
+/// so the estimate is a lower bound.
+fn check_replica_memory(config: &Config, dim: usize, threads: usize, cap: u64) -> Result<()> {
+    use crate::resources::{check_memory_against, largest_fitting, product, Estimate};
+    let mine = match config.shard {
+        Some(s) => {
+            let r = s.range(config.repetitions as u64);
+            (r.end - r.start) as usize
+        }
+        None => config.repetitions,
+    };
+    let per = mine.div_ceil(threads.max(1)).clamp(1, 4 * LANES);
+    let live = (threads.max(1) * per).min(mine * config.eps.len()).max(1) as u64;
+    let per_replica = (std::mem::size_of::<super::replica::Replica>() + 2 * (16 + 8 * dim)) as u64;
+    let need = |n: u64| product(&[live, n, per_replica]);
+    let fits = largest_fitting(2, config.replicas as u64, cap, need);
+    check_memory_against(
+        Estimate {
+            flag: "--replicas",
+            value: config.replicas.to_string(),
+            what: "the AMS replicas",
+            bytes: need(config.replicas as u64),
+            formula: format!(
+                "at least {live} repetitions at once × {} replicas × {per_replica} bytes in d = {dim}",
+                config.replicas
+            ),
+            advice: match fits {
+                Some(n) => format!("use --replicas ≤ {n} (or fewer threads)"),
+                None => "even 2 replicas do not fit; free memory".into(),
+            },
+        },
+        cap,
+    )
 }
 
 struct Job<'a> {
@@ -451,5 +494,43 @@ pub(crate) fn assemble(
                 censored: r.censored,
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2²⁴ − 1 replicas of 100 repetitions on 2 threads in d = 2 need ≥ 16·LANES·2²⁴·(size of a
+    /// replica) ≫ 1 GiB: refused naming --replicas, with a count that fits; 1000 replicas fit.
+    #[test]
+    fn replica_memory_is_checked_before_allocation() {
+        let c = Config {
+            replicas: (1 << 24) - 1,
+            repetitions: 100,
+            ..Config::default()
+        };
+        let cap = 1u64 << 30;
+        let e = check_replica_memory(&c, 2, 2, cap).unwrap_err().to_string();
+        assert!(
+            e.contains("--replicas") && e.contains("use --replicas ≤"),
+            "{e}"
+        );
+        let fits: u64 = e
+            .rsplit("≤ ")
+            .next()
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|t| t.parse().ok())
+            .unwrap();
+        let ok = Config {
+            replicas: fits as usize,
+            ..c.clone()
+        };
+        assert!(check_replica_memory(&ok, 2, 2, cap).is_ok());
+        let small = Config {
+            replicas: 1000,
+            ..c
+        };
+        assert!(check_replica_memory(&small, 2, 2, cap).is_ok());
     }
 }
