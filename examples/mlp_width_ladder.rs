@@ -16,7 +16,7 @@
 //!
 //!     cargo run --release --example mlp_width_ladder [-- --runs R] [WIDTH ...]
 //!
-//! Writes `width_ladder/ladder.md`, `ladder.json` and `ladder.png`/`.svg` (about 15 minutes on
+//! Writes `width_ladder/ladder.md`, `ladder.json` and `ladder.png`/`.svg` (about 30 minutes on
 //! 2 cores with the defaults, 100 runs per point; most of it the dense fit and sweep at w = 64).
 use quasipot::analysis::scaling::{scaling, Method, ScalingConfig, Target, Vary};
 use quasipot::exact::lyapunov::solve_lyapunov_eigenbasis;
