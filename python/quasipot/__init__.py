@@ -303,13 +303,18 @@ class Problem:
 
     def scaling(self, vary: str = "lr", values: Optional[Sequence[float]] = None, runs: int = 100,
                 max_steps: int = 200_000, seed: int = 1, methods: Optional[Sequence[str]] = None,
+                quadratic_control: bool = False,
                 progress: Optional[Callable[[int, int], Any]] = None) -> ScalingResult:
         """Exit times swept over ``vary`` (``lr``, ``batch``, ``sharpness``, ``depth``) with the
-        predicted and fitted Arrhenius slopes, as ``quasipot scaling``. Ctrl-C is honoured when
-        the sweep ends (sweeps take no cancellation flag yet)."""
+        predicted and fitted Arrhenius slopes, as ``quasipot scaling``. ``quadratic_control``
+        also runs every Gaussian point on the quadratic model of L at θ* (its own stream) and
+        fits it beside its flux prediction (``fits[i]["quadratic_control"]``), as
+        ``--quadratic-control``. Ctrl-C is honoured when the sweep ends (sweeps take no
+        cancellation flag yet)."""
         return ScalingResult(json.loads(self._native.scaling(
             vary, None if values is None else [float(v) for v in values], int(runs),
-            int(max_steps), int(seed), None if methods is None else list(methods), progress)))
+            int(max_steps), int(seed), None if methods is None else list(methods),
+            bool(quadratic_control), progress)))
 
     def __repr__(self) -> str:
         i = self.info

@@ -345,7 +345,7 @@ impl NativeProblem {
 
     /// A sweep of exit times over η, B, sharpness or depth with the predicted and fitted slopes
     /// (JSON). `progress(done, total)` is called between ensembles.
-    #[pyo3(signature = (vary="lr", values=None, runs=100, max_steps=200000, seed=1, methods=None, progress=None))]
+    #[pyo3(signature = (vary="lr", values=None, runs=100, max_steps=200000, seed=1, methods=None, quadratic_control=false, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn scaling(
         &self,
@@ -356,6 +356,7 @@ impl NativeProblem {
         max_steps: u64,
         seed: u64,
         methods: Option<Vec<String>>,
+        quadratic_control: bool,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<String> {
         use quasipot::analysis::scaling::{scaling, Method, ScalingConfig, Target, Vary};
@@ -373,6 +374,7 @@ impl NativeProblem {
                 })
                 .transpose()
                 .map_err(py_err)?,
+            quadratic_control,
             ..ScalingConfig::default()
         };
         let target = Target::Problem {

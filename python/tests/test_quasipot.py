@@ -231,6 +231,16 @@ def test_scaling_sweep_is_reproducible_and_checks_its_arguments():
 
     assert numbers(a.points) == numbers(b.points)
     assert calls and calls[-1][0] == calls[-1][1]
+    # The control of a problem that is its own quadratic model: same system, own stream, so its
+    # slope agrees with the method's within their combined error (3 sigma).
+    c = p.scaling(vary="batch", values=[6.0, 8.0, 10.0], runs=200, seed=5,
+                  methods=["gaussian-sgd"], quadratic_control=True)
+    for f in c.fits:
+        q = f["quadratic_control"]
+        z = (q["fit"]["slope"] - f["fit"]["slope"]) / math.hypot(q["fit"]["slope_se"],
+                                                              f["fit"]["slope_se"])
+        assert abs(z) < 3.0, (q["fit"], f["fit"])
+    assert all(f["quadratic_control"] is None for f in a.fits)
     with pytest.raises(ValueError, match="vary"):
         p.scaling(vary="temperature")
     with pytest.raises(ValueError, match="gradient"):
