@@ -279,6 +279,21 @@ mod tests {
     use super::*;
     use libm::erfc;
 
+    /// The estimate for the 1-D chain with curvature `lam` and noise `a` (must exist).
+    pub(super) fn flux_1d(
+        lam: f64,
+        a: f64,
+        eta: f64,
+        eps2: f64,
+        depth: f64,
+        seed: u64,
+    ) -> ChainFlux {
+        let (h, a) = (Matrix::diagonal(&[lam]), Matrix::diagonal(&[a]));
+        chain_flux(&h, &a, eta, eps2, depth, FLUX_SAMPLES, seed)
+            .unwrap()
+            .unwrap()
+    }
+
     /// 1-D: r = P(|x| < c, |ax + σξ| > c) with x ~ N(0, v) is a 1-D integral of normal tails;
     /// evaluate it by quadrature and compare with the estimator (within 4 se).
     #[test]
@@ -299,17 +314,7 @@ mod tests {
                 let m = decay * x;
                 r += h * dens * (tail((c - m) / sd) + tail((c + m) / sd));
             }
-            let est = chain_flux(
-                &Matrix::diagonal(&[lam]),
-                &Matrix::diagonal(&[a]),
-                eta,
-                eps2,
-                depth,
-                FLUX_SAMPLES,
-                7,
-            )
-            .unwrap()
-            .unwrap();
+            let est = flux_1d(lam, a, eta, eps2, depth, 7);
             let err = (est.ln_steps + r.ln()).abs();
             assert!(
                 err <= 4.0 * est.ln_se && est.ln_se < 0.05,
@@ -475,7 +480,6 @@ mod tests {
 
 #[cfg(test)]
 mod against_the_exact_chain {
-    use super::*;
     use crate::exact::chain_1d::{mean_exit_steps_chain_1d, Chain1d};
 
     /// The flux prediction 1/(θr) against the exact mean exit time of the 1-D chain from 0 (the
@@ -504,17 +508,7 @@ mod against_the_exact_chain {
                 8,
             )
             .unwrap();
-            let f = chain_flux(
-                &Matrix::diagonal(&[lam]),
-                &Matrix::diagonal(&[c]),
-                eta,
-                eps2,
-                depth,
-                FLUX_SAMPLES,
-                5,
-            )
-            .unwrap()
-            .unwrap();
+            let f = super::tests::flux_1d(lam, c, eta, eps2, depth, 5);
             let err = exact.ln() - (f.ln_steps - f.cluster_index.ln());
             errors.push((err, f.ln_se));
         }
