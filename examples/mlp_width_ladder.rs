@@ -15,8 +15,9 @@
 //! inverse) at B = 32, so the rungs differ only in the network.
 //!
 //!     cargo run --release --example mlp_width_ladder [-- --runs R] [WIDTH ...]
+//!     cargo run --release --example mlp_width_ladder -- --replot   # figure only, from the last run
 //!
-//! Writes `width_ladder/ladder.md`, `ladder.json` and `ladder.png`/`.svg` (about 30 minutes on
+//! Writes `width_ladder/ladder.md`, `ladder.json`, `ladder_points.json` and `ladder.png`/`.svg` (about 30 minutes on
 //! 2 cores with the defaults, 100 runs per point; most of it the dense fit and sweep at w = 64).
 use quasipot::analysis::scaling::{scaling, Method, ScalingConfig, Target, Vary};
 use quasipot::exact::lyapunov::solve_lyapunov_eigenbasis;
@@ -47,6 +48,15 @@ fn main() {
     let mut widths = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--replot" {
+            // Redraw the figure from the points of the last run (no simulation).
+            let dir = std::path::Path::new("width_ladder");
+            let text = std::fs::read_to_string(dir.join("ladder_points.json"))
+                .expect("width_ladder/ladder_points.json (run the ladder first)");
+            let points: Vec<LadderPoint> = serde_json::from_str(&text).expect("ladder points");
+            write_ladder_figure(&points, &dir.join("ladder")).unwrap();
+            return;
+        }
         if a == "--runs" {
             runs = args.next().and_then(|s| s.parse().ok()).expect("--runs N");
         } else {
@@ -314,6 +324,11 @@ fn main() {
     std::fs::write(
         out.join("ladder.json"),
         serde_json::to_string_pretty(&json).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        out.join("ladder_points.json"),
+        serde_json::to_string_pretty(&points).unwrap(),
     )
     .unwrap();
     if !points.is_empty() {

@@ -1,15 +1,16 @@
 //! The width-ladder figure: fitted exit-rate slope over predicted slope against the network's
 //! width, one series per (method, weight), with the fits' 95% CIs.
 
+use super::legend::{clear_position, fraction};
 use super::{plot_err, save_figure, Figure, FONT};
 use crate::error::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// One point of the figure.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LadderPoint {
     /// Hidden width w.
     pub width: usize,
@@ -57,6 +58,7 @@ impl Figure for LadderFigure<'_> {
         chart
             .configure_mesh()
             .x_desc("hidden width w")
+            .x_label_formatter(&|w| format!("{w:.0}"))
             .y_desc("fitted slope / predicted slope")
             .label_style((FONT, 12))
             .draw()
@@ -110,9 +112,43 @@ impl Figure for LadderFigure<'_> {
                 ))
                 .map_err(plot_err)?;
         }
+        // The legend where it covers the least: markers, CI and band ends, line samples.
+        let (xa, xb) = ((w0 / 1.5).ln(), (w1 * 1.5).ln());
+        let mut drawn = Vec::new();
+        for (i, label) in labels.iter().enumerate() {
+            let shift = 1.06f64.powf(i as f64 - (n - 1.0) / 2.0);
+            let data: Vec<&LadderPoint> = pts.iter().filter(|p| p.series == *label).collect();
+            for p in &data {
+                let x = (p.width as f64 * shift).ln();
+                let band = p.band.unwrap_or([p.ratio[1], p.ratio[2]]);
+                for y in p.ratio.iter().chain(&band) {
+                    drawn.push((x, *y));
+                }
+            }
+            for w in data.windows(2) {
+                let (xa, xb) = (
+                    (w[0].width as f64 * shift).ln(),
+                    (w[1].width as f64 * shift).ln(),
+                );
+                for k in 0..=10 {
+                    let f = k as f64 / 10.0;
+                    drawn.push((
+                        xa + f * (xb - xa),
+                        w[0].ratio[0] + f * (w[1].ratio[0] - w[0].ratio[0]),
+                    ));
+                }
+            }
+        }
+        let position = clear_position(
+            drawn
+                .iter()
+                .map(|&(x, y)| (fraction(x, xa, xb), fraction(y, y0 - pad, y1 + pad))),
+            labels.len(),
+            0.3,
+        );
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(position)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .label_font((FONT, 11))

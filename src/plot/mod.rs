@@ -59,6 +59,7 @@ pub fn save_figure(fig: &impl Figure, stem: &Path, size: (u32, u32)) -> Result<V
 }
 pub mod grid;
 pub mod ladder;
+pub mod legend;
 pub mod lemma4;
 pub mod rates;
 pub mod scaling;

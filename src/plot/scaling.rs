@@ -4,6 +4,7 @@ use crate::analysis::scaling::{
     compare_slopes, Method, PredictedSlope, ScalingPoint, ScalingReport,
 };
 use crate::error::{Error, Result};
+use crate::plot::legend::{clear_position, fraction};
 use crate::plot::{plot_err, Figure, FONT};
 use crate::problem::Weight;
 use plotters::coord::Shift;
@@ -167,9 +168,42 @@ where
                 .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.stroke_width(2)));
         }
     }
+    // Where the legend covers the least: markers, error-bar ends and samples along the lines.
+    let (x_lo, x_hi, y_lo, y_hi) = (xlo - dx, xhi + dx, ylo - dy, yhi + dy);
+    let mut drawn: Vec<(f64, f64)> = Vec::new();
+    for p in &pts {
+        let (a, y, b) = ys(p);
+        drawn.extend([(p.x, a), (p.x, y), (p.x, b)]);
+    }
+    for (_, _, line) in &preds {
+        for w in line.windows(2) {
+            for k in 0..=10 {
+                let f = k as f64 / 10.0;
+                drawn.push((
+                    w[0].0 + f * (w[1].0 - w[0].0),
+                    w[0].1 + f * (w[1].1 - w[0].1),
+                ));
+            }
+        }
+    }
+    let entries = preds.len()
+        + methods
+            .iter()
+            .map(|&m| {
+                let mine: Vec<_> = pts.iter().filter(|p| p.method == m).collect();
+                usize::from(!mine.is_empty()) + usize::from(mine.iter().any(|p| !p.in_regime))
+            })
+            .sum::<usize>();
+    let position = clear_position(
+        drawn
+            .iter()
+            .map(|&(x, y)| (fraction(x, x_lo, x_hi), fraction(y, y_lo, y_hi))),
+        entries,
+        0.5,
+    );
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .label_font((FONT, 11))
