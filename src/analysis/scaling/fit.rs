@@ -151,17 +151,22 @@ fn predicted_for(
 }
 
 /// The quadratic-model control fitted over the points that have an estimate of it, beside the
-/// inverse weight's predictions on its own design. Its ln E\[ν\] and SE come from its CI,
-/// exp(m ± 1.96·se).
+/// inverse weight's predictions on its own design.
 fn control_fit(used: &[&&ScalingPoint], xf: fn(&ScalingPoint) -> f64) -> Option<ControlFit> {
-    let ln = |p: &ScalingPoint| {
-        let c = p.quadratic_control.as_ref()?;
-        let [lo, hi] = c.ci95?;
-        Some((c.mean_exit_steps?.ln(), (hi / lo).ln() / (2.0 * 1.96)))
-    };
-    let with: Vec<&&ScalingPoint> = used.iter().copied().filter(|p| ln(p).is_some()).collect();
-    let x: Vec<f64> = with.iter().map(|p| xf(p)).collect();
-    let (y, se): (Vec<f64>, Vec<f64>) = with.iter().filter_map(|p| ln(p)).unzip();
+    let mut with: Vec<&&ScalingPoint> = Vec::new();
+    let (mut x, mut y, mut se) = (Vec::new(), Vec::new(), Vec::new());
+    for &p in used {
+        let Some(c) = p.quadratic_control.as_ref() else {
+            continue;
+        };
+        let Some((m, s)) = c.ln_mean.zip(c.ln_se) else {
+            continue;
+        };
+        with.push(p);
+        x.push(xf(p));
+        y.push(m);
+        se.push(s);
+    }
     let fit = weighted_fit(&x, &y, &se)?;
     let inverse = predicted_for(&fit, Weight::Inverse, &with, &x, &se)?;
     Some(ControlFit { fit, inverse })

@@ -472,6 +472,8 @@ fn point(
             seed: *seed,
             mean_exit_steps: e.ln_mean.map(f64::exp),
             ci95: ci(e.ln_mean, e.ln_se),
+            ln_mean: e.ln_mean,
+            ln_se: e.ln_se,
             exited: rc.exited,
             censored: rc.censored,
             restricted_mean: e.restricted_mean,

@@ -108,6 +108,12 @@ pub struct QuadraticControl {
     pub mean_exit_steps: Option<f64>,
     /// 95% CI of E\[ν\].
     pub ci95: Option<[f64; 2]>,
+    /// ln E\[ν\] and its standard error (what the sweep's fit of the control uses).
+    #[serde(default)]
+    pub ln_mean: Option<f64>,
+    /// See `ln_mean`.
+    #[serde(default)]
+    pub ln_se: Option<f64>,
     /// Runs that exited.
     pub exited: usize,
     /// Censored runs.
