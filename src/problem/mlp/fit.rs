@@ -108,8 +108,8 @@ pub fn fit(config: &MlpConfig) -> Result<MlpMinimum> {
 }
 
 /// Peak bytes of the dense fit at width w with p inputs and N examples: H*, C*, the
-/// Levenberg–Marquardt copy and its Cholesky factor, and the two eigendecompositions' vectors
-/// and workspace (6 d² values), plus the N per-example gradients of C*.
+/// Levenberg–Marquardt copy and its Cholesky factor, the two eigendecompositions' vectors
+/// and workspace (6 d² values), plus the N per-example gradients of C* (or the Hessian's N×d Jacobian).
 fn dense_fit_bytes(width: u64, inputs: u64, examples: u64) -> u64 {
     let d = width * (inputs + 2) + 1;
     crate::resources::product(&[6, d, d, 8])
@@ -287,9 +287,14 @@ fn newton(model: &Mlp, theta: &mut [f64], tol: f64, max_iter: usize) -> Result<u
     let mut loss = model.gradient(theta, &mut (), &mut g);
     let mut mu = 1e-3 * model.beta * model.alpha;
     let mut it = 0;
+    // H(θ) changes only when a step is accepted; a rejected step retries with a larger μ.
+    let mut stale = true;
     while it < max_iter && norm(&g) > tol {
         it += 1;
-        model.hessian(theta, &mut h.data);
+        if stale {
+            model.hessian(theta, &mut h.data);
+            stale = false;
+        }
         let mut hm = h.to_faer();
         for i in 0..d {
             hm[(i, i)] += mu;
@@ -310,6 +315,7 @@ fn newton(model: &Mlp, theta: &mut [f64], tol: f64, max_iter: usize) -> Result<u
             theta.copy_from_slice(&trial);
             g.copy_from_slice(&gt);
             loss = lt;
+            stale = true;
             mu = if mu < 1e-12 { 0.0 } else { mu / 4.0 };
         } else {
             mu = (mu * 4.0).max(1e-10);

@@ -316,6 +316,9 @@ impl Mlp {
 
     /// out = ∇²L(θ), row-major, exactly (analytic second derivatives of the network):
     /// H = βα[(1/N)Σᵢ (JᵢJᵢᵀ + rᵢ∇²fᵢ) + λI] with J = ∇_φ f, φ = √α θ. O(N d²).
+    ///
+    /// The Gauss–Newton part is one GEMM JᵀJ over the N×d Jacobian (N·d scratch values): a
+    /// rank-1 update per example runs at memory speed and took 94 % of a w = 128 fit.
     pub fn hessian(&self, theta: &[f64], out: &mut [f64]) {
         let d = self.dim();
         let (p, w, sa) = (self.inputs, self.width, self.sqrt_alpha);
@@ -323,12 +326,17 @@ impl Mlp {
         assert_eq!(out.len(), d * d, "hessian: out must have d² entries");
         out.fill(0.0);
         let mut h = vec![0.0; w];
-        let mut jac = vec![0.0; d];
+        // Column i of Jᵀ (d × N, column-major) is ∇_φ fᵢ.
+        let mut jt = faer::Mat::<f64>::zeros(d, self.n);
         for i in 0..self.n {
             let f = self.forward_dispatch(theta, i, &mut h);
             let r = f - self.y[i];
             let xi = &self.x[i * p..i * p + p];
-            // J = ∇_φ f.
+            let jac = jt
+                .col_mut(i)
+                .try_as_col_major_mut()
+                .expect("contiguous column");
+            let jac = jac.as_slice_mut();
             for j in 0..w {
                 let vj = sa * theta[ov + j];
                 let d1 = 1.0 - h[j] * h[j];
@@ -339,18 +347,7 @@ impl Mlp {
                 }
             }
             jac[ob] = 1.0;
-            // Gauss–Newton part (upper triangle).
-            for a in 0..d {
-                let ja = jac[a];
-                if ja == 0.0 {
-                    continue;
-                }
-                let row = &mut out[a * d..a * d + d];
-                for b in a..d {
-                    row[b] += ja * jac[b];
-                }
-            }
-            // r ∇²f: non-zero only within one hidden unit j.
+            // r ∇²f: non-zero only within one hidden unit j (upper triangle).
             for j in 0..w {
                 let vj = sa * theta[ov + j];
                 let d1 = 1.0 - h[j] * h[j];
@@ -370,6 +367,15 @@ impl Mlp {
                 }
             }
         }
+        // Gauss–Newton part: out += JᵀJ (symmetric, so the row-major view is immaterial).
+        faer::linalg::matmul::matmul(
+            faer::MatMut::from_row_major_slice_mut(out, d, d),
+            faer::Accum::Add,
+            jt.as_ref(),
+            jt.transpose(),
+            1.0,
+            faer::Par::Seq,
+        );
         let s = self.beta * self.alpha / self.n as f64;
         let reg = self.beta * self.alpha * self.l2;
         for a in 0..d {
@@ -397,23 +403,26 @@ impl Mlp {
                 *m += v / n as f64;
             }
         }
-        let mut c = Matrix::zeros(d);
         for i in 0..n {
-            let gi = &mut g[i * d..i * d + d];
-            for (v, m) in gi.iter_mut().zip(&mean) {
+            for (v, m) in g[i * d..i * d + d].iter_mut().zip(&mean) {
                 *v -= m;
             }
-            for (a, &ga) in gi.iter().enumerate() {
-                let row = &mut c.data[a * d..a * d + d];
-                for (cab, &gb) in row[a..].iter_mut().zip(&gi[a..]) {
-                    *cab += ga * gb;
-                }
-            }
         }
+        // C = GᵀG/N as one GEMM: g is G (N × d) row-major, i.e. Gᵀ column-major.
+        let mut c = Matrix::zeros(d);
+        let gt = faer::MatRef::from_column_major_slice(&g, d, n);
+        faer::linalg::matmul::matmul(
+            faer::MatMut::from_row_major_slice_mut(&mut c.data, d, d),
+            faer::Accum::Replace,
+            gt,
+            gt.transpose(),
+            1.0 / n as f64,
+            faer::Par::Seq,
+        );
+        // Exactly symmetric (the GEMM's two triangles may differ by rounding).
         for a in 0..d {
-            for b in a..d {
-                let v = c.data[a * d + b] / n as f64;
-                c.data[a * d + b] = v;
+            for b in a + 1..d {
+                let v = c.data[a * d + b];
                 c.data[b * d + a] = v;
             }
         }
