@@ -93,6 +93,65 @@ fn problems_lists_builtins() {
 }
 
 #[test]
+fn global_flags_a_subcommand_ignores_are_hidden_and_refused() {
+    // Hidden from that subcommand's help, still shown where they are read.
+    let (code, help, _) = run(&["problems", "--help"]);
+    assert_eq!(code, 0);
+    for flag in [
+        "--seed",
+        "--weight",
+        "--param",
+        "--threads",
+        "--refine-minimum",
+    ] {
+        assert!(!help.contains(flag), "problems --help lists {flag}");
+    }
+    assert!(help.contains("--json"));
+    let (_, help, _) = run(&["exit", "--help"]);
+    assert!(help.contains("--seed") && help.contains("--weight"));
+    let (_, help, _) = run(&["field", "--help"]);
+    assert!(!help.contains("--seed") && help.contains("--weight"));
+    // Given anyway, before or after the subcommand: exit 2 naming the flag, no panic.
+    for args in [
+        &["problems", "--seed", "3"][..],
+        &["--seed", "3", "problems"],
+        &["problems", "--weight", "inverse"],
+        &["problems", "--param", "a=1"],
+        &["problems", "--refine-minimum"],
+        &["field", "rotational-linear", "--seed", "2"],
+        &["v0", "quadratic-2d", "--seed=2"],
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("does not use --"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_reader_closing_the_pipe_is_not_a_panic() {
+    use std::io::Read;
+    let mut child = bin()
+        .args(["problems", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end at once, as `| head -c 0` would.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(status.code(), Some(0), "{err}");
+}
+
+#[test]
 fn hessian_shortcut_gives_both_weights() {
     let dir = tmp("shortcut");
     let h = dir.join("H.csv");

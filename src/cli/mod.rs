@@ -184,6 +184,80 @@ pub enum Command {
     Slurm(slurm::SlurmArgs),
 }
 
+/// Global flags a subcommand does not read: hidden from its `--help` and refused when given,
+/// so that `problems --seed 3` or `field --seed 3` cannot look as if it changed something.
+const IGNORED_GLOBALS: &[(&str, &[&str])] = &[
+    (
+        "problems",
+        &["seed", "weight", "params", "refine_minimum", "threads"],
+    ),
+    ("v0", &["seed"]),
+    ("field", &["seed"]),
+    ("prefactor", &["seed"]),
+    ("mfpt", &["seed"]),
+];
+
+/// The long flag of a global argument id.
+fn long_flag(id: &str) -> &'static str {
+    match id {
+        "seed" => "seed",
+        "weight" => "weight",
+        "params" => "param",
+        "refine_minimum" => "refine-minimum",
+        "threads" => "threads",
+        _ => unreachable!("IGNORED_GLOBALS names only these"),
+    }
+}
+
+/// The clap command with each subcommand's ignored global flags hidden from its help.
+pub fn command() -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    for (sub, ids) in IGNORED_GLOBALS {
+        cmd = cmd.mut_subcommand(sub, |mut c| {
+            // A subcommand's own argument of the same id stops the global's propagation; this
+            // one only parses (and is refused by `refuse_ignored_globals`).
+            for id in *ids {
+                let arg = clap::Arg::new(*id).long(long_flag(id)).hide(true);
+                c = c.arg(if *id == "refine_minimum" {
+                    arg.action(clap::ArgAction::SetTrue)
+                } else {
+                    arg.action(clap::ArgAction::Append)
+                        .allow_negative_numbers(true)
+                });
+            }
+            c
+        });
+    }
+    cmd
+}
+
+/// Error (bad input) when the command line gives a global flag its subcommand does not read.
+pub fn refuse_ignored_globals(matches: &clap::ArgMatches) -> Result<()> {
+    let Some((sub, sub_matches)) = matches.subcommand() else {
+        return Ok(());
+    };
+    let Some((_, ids)) = IGNORED_GLOBALS.iter().find(|(name, _)| *name == sub) else {
+        return Ok(());
+    };
+    let given = |m: &clap::ArgMatches, id: &str| {
+        matches!(
+            m.value_source(id),
+            Some(clap::parser::ValueSource::CommandLine)
+        )
+    };
+    if let Some(id) = ids
+        .iter()
+        .find(|id| given(matches, id) || given(sub_matches, id))
+    {
+        let flag = format!("--{}", long_flag(id));
+        return Err(anyhow!(quasipot::Error::invalid(
+            &flag,
+            format!("`quasipot {sub}` does not use {flag}; leave it out")
+        )));
+    }
+    Ok(())
+}
+
 /// Build options from the global flags.
 pub fn build_options(g: &Global) -> Result<BuildOptions> {
     let mut parameters = Vec::new();

@@ -34,15 +34,25 @@ impl Output {
             quasipot::io_atomic::write(&p, serde_json::to_string_pretty(json)? + "\n")
                 .with_context(|| format!("--out: cannot write {}", p.display()))?;
         }
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(json)?);
+        let text = if self.json {
+            serde_json::to_string_pretty(json)? + "\n"
+        } else if let Some(d) = &self.out {
+            format!("{human}files written to {}\n", d.display())
         } else {
-            print!("{human}");
-            if let Some(d) = &self.out {
-                println!("files written to {}", d.display());
+            human.to_string()
+        };
+        // A reader that stops early (`| head`) is not an error: the files are already written.
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        match stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(e).context("cannot write to standard output")
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
