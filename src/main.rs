@@ -14,7 +14,7 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!("Error: {}", cli::error_chain(&e));
             std::process::exit(cli::exit_code(&e));
         }
     }

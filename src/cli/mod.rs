@@ -364,6 +364,22 @@ pub struct ComputedNo(pub String);
 /// results are written, and `--resume` completes it. Distinct from 0 so that scripts can tell.
 pub const EXIT_INTERRUPTED: i32 = 3;
 
+/// The error and its causes joined by ": ", leaving out a cause whose text the message before
+/// it already contains (errors that print their source would otherwise say it twice).
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
 /// Exit code for an error: 1 for a computed "no", 2 for bad input or anything else.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
     if e.downcast_ref::<ComputedNo>().is_some() {

@@ -41,6 +41,54 @@ fn power(a: f64, b: f64) -> f64 {
     }
 }
 
+/// The functions formulas may call (the parser's named unary operators).
+fn function_names() -> Vec<String> {
+    let mut names: Vec<String> = Operators::make()
+        .iter()
+        .filter(|op| op.has_unary() && op.repr().chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(|op| op.repr().to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The first `name(` in `text` whose name is neither a function nor a declared symbol.
+fn unknown_function(text: &str, symbols: &[String]) -> Option<String> {
+    let known = function_names();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_alphabetic() || chars[i] == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let name: String = chars[start..i].iter().collect();
+            let mut j = i;
+            while j < chars.len() && chars[j].is_whitespace() {
+                j += 1;
+            }
+            let called = j < chars.len() && chars[j] == '(';
+            if called && !known.contains(&name) && !symbols.contains(&name) {
+                return Some(name);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// The parser's message without the operator internals it appends (`Operator { repr: …,
+/// apply: 0x… }`), which mean nothing to a user.
+fn readable_parse_error(message: &str) -> String {
+    let cut = message.find("Operator {").unwrap_or(message.len());
+    message[..cut]
+        .trim_end_matches(|c: char| c == ',' || c.is_whitespace())
+        .to_string()
+}
+
 /// A parsed expression over [`Operators`].
 type Expr = FlatEx<f64, Operators>;
 
@@ -202,7 +250,14 @@ impl Formula {
             ));
         }
         let expr = Expr::parse(&expanded).map_err(|e| {
-            Error::invalid(field, format!("formula \"{text}\" does not parse: {e}"))
+            let why = match unknown_function(&expanded, symbols) {
+                Some(name) => format!(
+                    "'{name}(' is not a known function (known: {})",
+                    function_names().join(", ")
+                ),
+                None => readable_parse_error(&e.to_string()),
+            };
+            Error::invalid(field, format!("formula \"{text}\" does not parse: {why}"))
         })?;
         Self::from_expr(text.to_string(), expr, symbols, field)
     }
@@ -312,6 +367,25 @@ mod tests {
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parse_errors_name_the_unknown_function_and_hide_parser_internals() {
+        let vars = names(&["x", "y"]);
+        let e = Formula::parse("x^2/2 + frob(y)", &vars, "drift.loss")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("'frob(' is not a known function"), "{e}");
+        assert!(e.contains("sqrt") && e.contains("tanh"), "{e}");
+        let e = Formula::parse("x^2/2 + * y", &vars, "drift.loss")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.starts_with("drift.loss: formula"), "{e}");
+        assert!(!e.contains("Operator {") && !e.contains("0x"), "{e}");
+        // Known functions and spaces before the parenthesis still parse.
+        assert!(Formula::parse("tanh (x) + ln(1 + y^2)", &vars, "f").is_ok());
     }
 
     #[test]

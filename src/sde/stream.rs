@@ -153,9 +153,18 @@ impl Manifest {
     /// Read `dir/run.json`.
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::invalid(
+                    dir.display().to_string(),
+                    format!("not the directory of an exit run: it has no {MANIFEST} (every `quasipot exit --out DIR` writes one)"),
+                )
+            } else {
+                Error::Io {
+                    path: path.display().to_string(),
+                    source: e,
+                }
+            }
         })?;
         serde_json::from_str(&text).map_err(|e| {
             Error::invalid(
