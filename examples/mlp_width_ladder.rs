@@ -68,7 +68,6 @@ fn main() {
     }
     let out = std::path::Path::new("width_ladder");
     std::fs::create_dir_all(out).expect("output directory");
-    let mut md = String::new();
     let mut v0_table = String::from(
         "| width | d | seed | L* | λ_min(H*) | λ_max(H*) | non-degenerate | weight | V₀/ΔL exact | k | subspace V₀/ΔL [lower, upper] | tr captured | Lanczos products, s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
@@ -85,7 +84,15 @@ fn main() {
             ..MlpConfig::default()
         };
         let t = Instant::now();
-        let m = fit(&base).expect("fit");
+        let m = match fit(&base) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("w = {w}: no minimum ({e}); skipped");
+                writeln!(v0_table, "| {w} | — | — | fit failed: {e} | | | | | | | | | |").unwrap();
+                write_outputs(out, runs, &v0_table, &sweep_table, &json, &points);
+                continue;
+            }
+        };
         let fit_s = t.elapsed().as_secs_f64();
         let d = m.theta_star.len();
         let n = m.model.num_examples();
@@ -307,7 +314,21 @@ fn main() {
             "v0_per_delta_l_exact": {"inverse": exact[0].1, "inverse-sqrt": exact[1].1},
             "degeneracy": m.degeneracy.describe(), "sweep": report,
         }));
+        write_outputs(out, runs, &v0_table, &sweep_table, &json, &points);
     }
+}
+
+/// Write `ladder.md`, `ladder.json`, `ladder_points.json` and the figure from the widths done so
+/// far (called after every width, so that a later failure loses nothing).
+fn write_outputs(
+    out: &std::path::Path,
+    runs: usize,
+    v0_table: &str,
+    sweep_table: &str,
+    json: &[serde_json::Value],
+    points: &[LadderPoint],
+) {
+    let mut md = String::new();
     writeln!(
         md,
         "# Width ladder (wine, λ = 3e-4, {runs} runs per point)\n"
@@ -319,7 +340,6 @@ fn main() {
     )
     .unwrap();
     writeln!(md, "## Exit-time sweeps over B\n\n{sweep_table}").unwrap();
-    print!("{md}");
     std::fs::write(out.join("ladder.md"), &md).unwrap();
     std::fs::write(
         out.join("ladder.json"),

@@ -17,8 +17,8 @@ pub const REFIT_SEEDS: usize = 16;
 /// Train the network to a strict, non-degenerate local minimum and compute H*, C* exactly.
 ///
 /// Each candidate seed is fitted on the unscaled loss (α = β = 1): 3000 steps at most of
-/// full-batch gradient descent with Armijo backtracking (until ‖∇L‖ < 1e-3), then
-/// Levenberg–Marquardt steps −(H + μI)⁻¹∇L with the exact Hessian (μ → 0 near the minimum:
+/// full-batch gradient descent with Armijo backtracking (until ‖∇L‖ < 1e-3; if it has not got
+/// there, L-BFGS to ‖∇L‖ ≤ 1e-6), then Levenberg–Marquardt steps −(H + μI)⁻¹∇L with the exact Hessian (μ → 0 near the minimum:
 /// Newton), until ‖∇L‖ ≤ 1e-12, and checked by [`Degeneracy::check`] with the default
 /// [`DegeneracyTolerances`]. With `refit_degenerate` (the default) a degenerate candidate, or one
 /// whose fit fails, is rejected and the next seed s + k is tried, up to [`REFIT_SEEDS`] seeds; the
@@ -148,11 +148,17 @@ struct Candidate {
     newton_iterations: usize,
 }
 
-/// Gradient descent with Armijo backtracking, then Levenberg–Marquardt → Newton, from the
+/// Gradient descent with Armijo backtracking (then L-BFGS if it stalls), then
+/// Levenberg–Marquardt → Newton, from the
 /// initial parameters of `seed`; checks the gradient tolerance.
 fn train(unit: &Mlp, seed: u64) -> Result<Candidate> {
     let mut theta = unit.initial_parameters(seed);
-    let descent_iterations = descend(unit, &mut theta);
+    let mut descent_iterations = descend(unit, &mut theta);
+    if descent_iterations >= DESCENT_STEPS {
+        // Gradient descent stalled in a flat valley (wide networks, small λ): L-BFGS crosses it
+        // in far fewer gradients, and Levenberg–Marquardt then starts where Newton converges.
+        descent_iterations += quasi_newton(unit, &mut theta);
+    }
     let newton_iterations = newton(unit, &mut theta, 1e-12, 500)?;
     check_gradient(unit, &theta, newton_iterations)?;
     Ok(Candidate {
@@ -163,8 +169,60 @@ fn train(unit: &Mlp, seed: u64) -> Result<Candidate> {
     })
 }
 
+/// Most steps of [`descend`].
+const DESCENT_STEPS: usize = 3000;
+
+/// The full-batch loss for argmin.
+struct Loss<'a>(&'a Mlp);
+
+impl argmin::core::CostFunction for Loss<'_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, theta: &Vec<f64>) -> std::result::Result<f64, argmin::core::Error> {
+        Ok(self.0.loss(theta, &mut ()))
+    }
+}
+
+impl argmin::core::Gradient for Loss<'_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, theta: &Vec<f64>) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        let mut g = vec![0.0; theta.len()];
+        self.0.gradient(theta, &mut (), &mut g);
+        Ok(g)
+    }
+}
+
+/// L-BFGS (memory 20, Moré–Thuente line search) from θ until ‖∇L‖ ≤ 1e-6, at most 20 000
+/// iterations; θ is replaced only by a point of lower loss. Returns the iterations taken.
+fn quasi_newton(model: &Mlp, theta: &mut [f64]) -> usize {
+    use argmin::core::{Executor, State};
+    let Ok(solver) = argmin::solver::quasinewton::LBFGS::new(
+        argmin::solver::linesearch::MoreThuenteLineSearch::new(),
+        20,
+    )
+    .with_tolerance_grad(1e-6)
+    .and_then(|s| s.with_tolerance_cost(0.0)) else {
+        return 0;
+    };
+    let start = model.loss(theta, &mut ());
+    let Ok(res) = Executor::new(Loss(model), solver)
+        .configure(|st| st.param(theta.to_vec()).max_iters(20_000))
+        .run()
+    else {
+        return 0;
+    };
+    let iterations = res.state.get_iter() as usize;
+    if let Some(best) = res.state.get_best_param() {
+        if best.iter().all(|v| v.is_finite()) && model.loss(best, &mut ()) < start {
+            theta.copy_from_slice(best);
+        }
+    }
+    iterations
+}
+
 /// Full-batch gradient descent with Armijo backtracking from θ until ‖∇L‖ < 1e-3 (at most
-/// 3000 steps): the first phase of both fits. Returns the steps taken.
+/// [`DESCENT_STEPS`] steps): the first phase of both fits. Returns the steps taken.
 pub(super) fn descend(model: &Mlp, theta: &mut [f64]) -> usize {
     let d = FiniteSum::dim(model);
     let mut g = vec![0.0; d];
@@ -172,7 +230,7 @@ pub(super) fn descend(model: &Mlp, theta: &mut [f64]) -> usize {
     let mut loss = model.gradient(theta, &mut (), &mut g);
     let mut step = 1.0;
     let mut iterations = 0;
-    for _ in 0..3000 {
+    for _ in 0..DESCENT_STEPS {
         let gn2: f64 = g.iter().map(|v| v * v).sum();
         if gn2.sqrt() < 1e-3 {
             break;
