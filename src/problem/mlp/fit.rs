@@ -419,6 +419,39 @@ mod tests {
     }
 
     #[test]
+    fn quasi_newton_crosses_the_valley_where_gradient_descent_stalls() {
+        // Wine, w = 16, λ = 3e-4: 3000 descent steps leave ‖∇L‖ above 1e-3; L-BFGS must
+        // get to its own tolerance (or at least lower the loss and the gradient by 10×).
+        let model = Mlp::new(&MlpConfig {
+            dataset: MlpDataset::Wine,
+            width: 16,
+            l2: 3e-4,
+            ..MlpConfig::default()
+        })
+        .unwrap()
+        .with_scaling(1.0, 1.0);
+        let mut theta = model.initial_parameters(0);
+        assert_eq!(descend(&model, &mut theta), DESCENT_STEPS);
+        let mut g = vec![0.0; theta.len()];
+        let before = model.gradient(&theta, &mut (), &mut g);
+        let g_before = norm(&g);
+        assert!(g_before > 1e-3, "{g_before}");
+        let iterations = quasi_newton(&model, &mut theta);
+        let after = model.gradient(&theta, &mut (), &mut g);
+        assert!(iterations > 0 && after < before, "{after} vs {before}");
+        assert!(
+            norm(&g) <= 1e-6 || norm(&g) < 0.1 * g_before,
+            "{}",
+            norm(&g)
+        );
+        // And Levenberg–Marquardt then converges in a few Newton steps.
+        let steps = newton(&model, &mut theta, 1e-10, 100).unwrap();
+        assert!(steps < 50, "{steps} Levenberg–Marquardt steps");
+        model.gradient(&theta, &mut (), &mut g);
+        assert!(norm(&g) <= 1e-10, "{}", norm(&g));
+    }
+
+    #[test]
     fn a_dense_fit_beyond_memory_is_refused_with_the_estimate() {
         let m = Mlp::new(&MlpConfig {
             dataset: MlpDataset::Diabetes,
