@@ -14,8 +14,8 @@
 //! Every width runs at the same ηλ_max = 0.25 and a ΔL that puts (B/η)·V₀ = 6 (weight
 //! inverse) at B = 32, so the rungs differ only in the network.
 //!
-//!     cargo run --release --example mlp_width_ladder [-- --runs R] [WIDTH ...]
-//!     cargo run --release --example mlp_width_ladder -- --replot   # figure only, from the last run
+//!     cargo run --release --example mlp_width_ladder [-- --runs R] [--out DIR] [WIDTH ...]
+//!     cargo run --release --example mlp_width_ladder -- --replot [MORE_POINTS.json ...]   # figure only
 //!
 //! Writes `width_ladder/ladder.md`, `ladder.json`, `ladder_points.json` and `ladder.png`/`.svg` (about 30 minutes on
 //! 2 cores with the defaults, 100 runs per point; most of it the dense fit and sweep at w = 64).
@@ -46,27 +46,35 @@ fn dense_v0_per_depth(h: &Matrix, a: &Matrix) -> f64 {
 fn main() {
     let mut runs = 100usize;
     let mut widths = Vec::new();
+    let mut out = std::path::PathBuf::from("width_ladder");
+    let mut replot = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--replot" {
-            // Redraw the figure from the points of the last run (no simulation).
-            let dir = std::path::Path::new("width_ladder");
-            let text = std::fs::read_to_string(dir.join("ladder_points.json"))
-                .expect("width_ladder/ladder_points.json (run the ladder first)");
-            let points: Vec<LadderPoint> = serde_json::from_str(&text).expect("ladder points");
-            write_ladder_figure(&points, &dir.join("ladder")).unwrap();
-            return;
+        match a.as_str() {
+            "--replot" => replot = Some(args.by_ref().collect::<Vec<_>>()),
+            "--runs" => runs = args.next().and_then(|s| s.parse().ok()).expect("--runs N"),
+            "--out" => out = args.next().expect("--out DIR").into(),
+            _ => widths.push(a.parse::<usize>().expect("widths are integers")),
         }
-        if a == "--runs" {
-            runs = args.next().and_then(|s| s.parse().ok()).expect("--runs N");
-        } else {
-            widths.push(a.parse::<usize>().expect("widths are integers"));
+    }
+    if let Some(extra) = replot {
+        // Redraw the figure from the points of the last run, and of any further runs' points
+        // files given after --replot (e.g. a wider rung run with fewer runs per point).
+        let mut points = Vec::new();
+        let files = std::iter::once(out.join("ladder_points.json")).chain(extra.iter().map(Into::into));
+        for file in files {
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: {e} (run the ladder first)", file.display()));
+            let more: Vec<LadderPoint> = serde_json::from_str(&text).expect("ladder points");
+            points.extend(more);
         }
+        write_ladder_figure(&points, &out.join("ladder")).unwrap();
+        return;
     }
     if widths.is_empty() {
         widths = vec![8, 16, 32, 64];
     }
-    let out = std::path::Path::new("width_ladder");
+    let out = out.as_path();
     std::fs::create_dir_all(out).expect("output directory");
     let mut v0_table = String::from(
         "| width | d | seed | L* | λ_min(H*) | λ_max(H*) | non-degenerate | weight | V₀/ΔL exact | k | subspace V₀/ΔL [lower, upper] | tr captured | Lanczos products, s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
@@ -88,7 +96,11 @@ fn main() {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("w = {w}: no minimum ({e}); skipped");
-                writeln!(v0_table, "| {w} | — | — | fit failed: {e} | | | | | | | | | |").unwrap();
+                writeln!(
+                    v0_table,
+                    "| {w} | — | — | fit failed: {e} | | | | | | | | | |"
+                )
+                .unwrap();
                 write_outputs(out, runs, &v0_table, &sweep_table, &json, &points);
                 continue;
             }
