@@ -61,7 +61,8 @@ fn main() {
         // Redraw the figure from the points of the last run, and of any further runs' points
         // files given after --replot (e.g. a wider rung run with fewer runs per point).
         let mut points = Vec::new();
-        let files = std::iter::once(out.join("ladder_points.json")).chain(extra.iter().map(Into::into));
+        let files =
+            std::iter::once(out.join("ladder_points.json")).chain(extra.iter().map(Into::into));
         for file in files {
             let text = std::fs::read_to_string(&file)
                 .unwrap_or_else(|e| panic!("{}: {e} (run the ladder first)", file.display()));
@@ -364,6 +365,6 @@ fn write_outputs(
     )
     .unwrap();
     if !points.is_empty() {
-        write_ladder_figure(&points, &out.join("ladder")).unwrap();
+        write_ladder_figure(points, &out.join("ladder")).unwrap();
     }
 }
