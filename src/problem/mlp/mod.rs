@@ -40,8 +40,9 @@
 //! Hessian H = βα[(1/N)Σᵢ (JᵢJᵢᵀ + rᵢ ∇²fᵢ) + λI] with Jᵢ = ∇f, rᵢ = fᵢ − yᵢ, and the gradient
 //! covariance C(θ) = (1/N)Σᵢ ∇ℓᵢ∇ℓᵢᵀ − ∇L∇Lᵀ (DESIGN §1, source `gradient-covariance`).
 //!
-//! [`fit`] finds θ* (full-batch gradient descent with Armijo backtracking, then Levenberg–Marquardt
-//! / Newton steps with the exact Hessian to ‖∇L‖ ≤ 1e-8), refits from other seeds while the
+//! [`fit`] finds θ* (full-batch gradient descent with Armijo backtracking, L-BFGS where descent
+//! stalls, then Levenberg–Marquardt / Newton steps with the exact Hessian to ‖∇L‖ ≤ 1e-8),
+//! refits from other seeds while the
 //! minimum is degenerate, and returns θ*, H*, C*, their spectra and the checks.
 //!
 //! ```
