@@ -91,6 +91,8 @@ pub(crate) struct Context<'a, B, N> {
     pub start: &'a [f64],
     pub endpoint: &'a Endpoint,
     pub functional: Functional,
+    /// Re-parametrise with nodes graded towards θ* ([`Path::reparametrised`]): θ* is a focus.
+    pub graded: bool,
 }
 
 impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
@@ -359,7 +361,7 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
         });
         let geometric = matches!(self.functional, Functional::Geometric);
         let mut path = if geometric {
-            init.reparametrised(self.noise)?
+            init.reparametrised(self.noise, self.graded)?
         } else {
             init
         };
@@ -443,7 +445,7 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
                 break;
             }
             path = if geometric {
-                best_path.reparametrised(self.noise)?
+                best_path.reparametrised(self.noise, self.graded)?
             } else {
                 best_path.clone()
             };

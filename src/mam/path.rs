@@ -195,15 +195,17 @@ impl Path {
         }
     }
 
-    /// Re-parametrise to equal monitored arclength in the a⁻¹ metric (see
-    /// [`Path::weight_towards_start`]: denser towards θ*), keeping the node count and the end
-    /// nodes (gMAM's re-parametrisation step; E, Ren & Vanden-Eijnden 2002).
+    /// Re-parametrise to equal arclength in the a⁻¹ metric, monitored when `graded` (see
+    /// [`Path::weight_towards_start`]: denser towards θ*, for a focus there), keeping the node
+    /// count and the end nodes (gMAM's re-parametrisation step; E, Ren & Vanden-Eijnden 2002).
     ///
     /// # Errors
     /// When a(θ) is not positive definite on the path.
-    pub fn reparametrised<N: Diffusion>(&self, noise: &N) -> Result<Self> {
+    pub fn reparametrised<N: Diffusion>(&self, noise: &N, graded: bool) -> Result<Self> {
         let mut l = self.metric_lengths(noise)?;
-        self.weight_towards_start(&mut l);
+        if graded {
+            self.weight_towards_start(&mut l);
+        }
         Ok(self.resampled(&l, self.len()))
     }
 }
