@@ -49,6 +49,17 @@ pub enum Domain {
 }
 
 impl Domain {
+    /// The same domain with its formulas interpreted instead of compiled.
+    pub fn interpreted(&self) -> Self {
+        match self {
+            Domain::LevelSet { loss, base, depth } => Domain::LevelSet {
+                loss: loss.interpreted(),
+                base: *base,
+                depth: *depth,
+            },
+            other => other.clone(),
+        }
+    }
     /// The name used in files.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -1,6 +1,6 @@
 //! Drifts b(θ): linear, gradients of losses, formula fields and native built-in models.
 
-use super::formula::Formula;
+use super::formula::{Formula, Program};
 use super::model::{ScalarField, VectorField};
 use crate::error::Result;
 use crate::linalg::Matrix;
@@ -19,18 +19,18 @@ pub enum Loss {
     Formula(Box<FormulaLoss>),
 }
 
-/// A loss given by a formula, with symbolic derivatives.
+/// A loss given by a formula, with symbolic derivatives (each group compiled to native code).
 #[derive(Clone, Debug)]
 pub struct FormulaLoss {
     /// L.
-    pub value: Formula,
+    pub value: Program,
     /// ∂L/∂θᵢ.
-    pub gradient: Vec<Formula>,
+    pub gradient: Program,
     /// ∂²L/∂θᵢ∂θⱼ, row-major.
-    pub hessian: Vec<Formula>,
+    pub hessian: Program,
     /// ∂³L/∂θᵢ∂θⱼ∂θₖ at index (k·d + i)·d + j; present when the noise is the state-dependent
     /// Hessian.
-    pub third: Option<Vec<Formula>>,
+    pub third: Option<Program>,
     /// Parameter values appended after θ when evaluating.
     pub parameters: Vec<f64>,
 }
@@ -58,9 +58,9 @@ impl FormulaLoss {
             }
         }
         Ok(FormulaLoss {
-            value,
-            gradient,
-            hessian,
+            value: Program::new(vec![value], d, parameters.clone()),
+            gradient: Program::new(gradient, d, parameters.clone()),
+            hessian: Program::new(hessian, d, parameters.clone()),
             third: None,
             parameters,
         })
@@ -68,20 +68,42 @@ impl FormulaLoss {
     /// Compile the third derivatives (needed for ∂a/∂θ when a is the Hessian).
     pub fn with_third_derivatives(mut self, field: &str) -> Result<Self> {
         let d = self.gradient.len();
+        let hessian = self.hessian.formulas();
         let mut third = Vec::with_capacity(d * d * d);
         for k in 0..d {
             for i in 0..d {
                 for j in 0..d {
-                    third.push(self.hessian[i * d + j].partial(k, field)?);
+                    third.push(hessian[i * d + j].partial(k, field)?);
                 }
             }
         }
-        self.third = Some(third);
+        self.third = Some(Program::new(third, d, self.parameters.clone()));
         Ok(self)
+    }
+    /// The same loss with every formula interpreted (the reference for compiled code).
+    pub fn interpreted(&self) -> Self {
+        FormulaLoss {
+            value: self.value.interpreted(),
+            gradient: self.gradient.interpreted(),
+            hessian: self.hessian.interpreted(),
+            third: self.third.as_ref().map(Program::interpreted),
+            parameters: self.parameters.clone(),
+        }
+    }
+    /// The loss formula's text.
+    pub fn text(&self) -> &str {
+        self.value.formulas()[0].text()
     }
 }
 
 impl Loss {
+    /// The same loss with its formulas interpreted instead of compiled.
+    pub fn interpreted(&self) -> Self {
+        match self {
+            Loss::Formula(f) => Loss::Formula(Box::new(f.interpreted())),
+            other => other.clone(),
+        }
+    }
     /// Dimension d.
     pub fn dim(&self) -> usize {
         match self {
@@ -93,11 +115,7 @@ impl Loss {
     pub fn hessian(&self, x: &[f64], out: &mut [f64]) {
         match self {
             Loss::Quadratic { hessian, .. } => out.copy_from_slice(&hessian.data),
-            Loss::Formula(f) => {
-                for (o, h) in out.iter_mut().zip(&f.hessian) {
-                    *o = eval_at(h, x, &f.parameters);
-                }
-            }
+            Loss::Formula(f) => f.hessian.eval(x, out),
         }
     }
     /// out[k·d² + i·d + j] = ∂³L/∂xᵢ∂xⱼ∂xₖ (zero for quadratic losses).
@@ -105,11 +123,7 @@ impl Loss {
         match self {
             Loss::Quadratic { .. } => out.fill(0.0),
             Loss::Formula(f) => match &f.third {
-                Some(t) => {
-                    for (o, h) in out.iter_mut().zip(t) {
-                        *o = eval_at(h, x, &f.parameters);
-                    }
-                }
+                Some(t) => t.eval(x, out),
                 None => out.fill(0.0),
             },
         }
@@ -120,7 +134,7 @@ impl Loss {
             Loss::Quadratic { .. } => true,
             Loss::Formula(f) => {
                 let d = f.gradient.len();
-                f.hessian.iter().all(|h| h.is_constant_in(d))
+                f.hessian.formulas().iter().all(|h| h.is_constant_in(d))
             }
         }
     }
@@ -129,7 +143,7 @@ impl Loss {
     pub fn describe(&self) -> String {
         match self {
             Loss::Quadratic { .. } => "quadratic".into(),
-            Loss::Formula(f) => f.value.text().to_string(),
+            Loss::Formula(f) => f.text().to_string(),
         }
     }
 }
@@ -150,7 +164,7 @@ impl ScalarField for Loss {
                 }
                 0.5 * s
             }
-            Loss::Formula(f) => eval_at(&f.value, x, &f.parameters),
+            Loss::Formula(f) => f.value.eval_scalar(x),
         }
     }
     fn gradient(&self, x: &[f64], out: &mut [f64]) {
@@ -166,11 +180,7 @@ impl ScalarField for Loss {
                     *o = s;
                 }
             }
-            Loss::Formula(f) => {
-                for (o, g) in out.iter_mut().zip(&f.gradient) {
-                    *o = eval_at(g, x, &f.parameters);
-                }
-            }
+            Loss::Formula(f) => f.gradient.eval(x, out),
         }
     }
 }
@@ -277,13 +287,13 @@ impl VectorField for GradientDrift {
     }
 }
 
-/// A general drift given component-wise by formulas.
+/// A general drift given component-wise by formulas (compiled to native code).
 #[derive(Clone, Debug)]
 pub struct FormulaField {
     /// bᵢ.
-    pub components: Vec<Formula>,
+    pub components: Program,
     /// ∂bᵢ/∂θⱼ, row-major.
-    pub jacobian: Vec<Formula>,
+    pub jacobian: Program,
     /// Parameter values appended after θ.
     pub parameters: Vec<f64>,
 }
@@ -299,10 +309,18 @@ impl FormulaField {
             }
         }
         Ok(FormulaField {
-            components,
-            jacobian,
+            components: Program::new(components, d, parameters.clone()),
+            jacobian: Program::new(jacobian, d, parameters.clone()),
             parameters,
         })
+    }
+    /// The same field with every formula interpreted (the reference for compiled code).
+    pub fn interpreted(&self) -> Self {
+        FormulaField {
+            components: self.components.interpreted(),
+            jacobian: self.jacobian.interpreted(),
+            parameters: self.parameters.clone(),
+        }
     }
 }
 
@@ -310,15 +328,13 @@ impl VectorField for FormulaField {
     fn dim(&self) -> usize {
         self.components.len()
     }
+    #[inline]
     fn drift(&self, x: &[f64], out: &mut [f64]) {
-        for (o, c) in out.iter_mut().zip(&self.components) {
-            *o = eval_at(c, x, &self.parameters);
-        }
+        self.components.eval(x, out);
     }
+    #[inline]
     fn jacobian(&self, x: &[f64], out: &mut [f64]) {
-        for (o, c) in out.iter_mut().zip(&self.jacobian) {
-            *o = eval_at(c, x, &self.parameters);
-        }
+        self.jacobian.eval(x, out);
     }
 }
 
@@ -417,6 +433,14 @@ pub enum Drift {
 }
 
 impl Drift {
+    /// The same drift with its formulas interpreted instead of compiled.
+    pub fn interpreted(&self) -> Self {
+        match self {
+            Drift::Gradient(GradientDrift(l)) => Drift::Gradient(GradientDrift(l.interpreted())),
+            Drift::Field(f) => Drift::Field(f.interpreted()),
+            other => other.clone(),
+        }
+    }
     /// Dimension d.
     pub fn dim(&self) -> usize {
         match self {

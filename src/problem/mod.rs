@@ -70,11 +70,45 @@ impl Reference {
     pub fn quasi_potential_at(&self, x: &[f64]) -> Option<f64> {
         self.quasi_potential
             .as_ref()
-            .map(|f| drift::eval_at(&f.value, x, &f.parameters))
+            .map(|f| f.value.eval_scalar(x))
     }
 }
 
 impl Problem {
+    /// The same problem with every formula interpreted instead of compiled to native code (the
+    /// reference the compiled code is checked against; see [`formula::Program`]).
+    pub fn with_interpreted_formulas(&self) -> Problem {
+        let mut p = self.clone();
+        p.drift = self.drift.interpreted();
+        p.loss = self.loss.as_ref().map(Loss::interpreted);
+        p.noise = self.noise.interpreted();
+        p.domain = self.domain.interpreted();
+        p.reference.quasi_potential = self
+            .reference
+            .quasi_potential
+            .as_ref()
+            .map(|q| Box::new(q.interpreted()));
+        p
+    }
+
+    /// True when some formula of the problem runs as native code compiled from it.
+    pub fn has_compiled_formulas(&self) -> bool {
+        let loss = |l: &Loss| matches!(l, Loss::Formula(f) if f.gradient.is_compiled());
+        let drift = match &self.drift {
+            Drift::Field(f) => f.components.is_compiled(),
+            Drift::Gradient(drift::GradientDrift(l)) => loss(l),
+            _ => false,
+        };
+        let noise = match &self.noise {
+            Noise::Variable(v) => match &v.field {
+                noise::CovarianceField::Formulas { entries, .. } => entries.is_compiled(),
+                noise::CovarianceField::Hessian { loss: l, .. } => loss(l),
+            },
+            Noise::Constant(_) => false,
+        };
+        drift || noise
+    }
+
     /// Load a built-in problem by name, or a TOML file by path.
     pub fn load(name_or_path: &str, opts: &BuildOptions) -> Result<Self> {
         let (spec, base) = ProblemSpec::load_with_parameters(name_or_path, &opts.parameters)?;

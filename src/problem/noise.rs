@@ -1,8 +1,8 @@
 //! Noise: the covariance C(θ) from its source, and the diffusion a = C^{1/2} or a = C chosen by
 //! the action weight (DESIGN §1).
 
-use super::drift::{eval_at, Loss};
-use super::formula::Formula;
+use super::drift::Loss;
+use super::formula::{Formula, Program};
 use super::model::Diffusion;
 use crate::error::{Error, Result};
 use crate::linalg::{
@@ -183,9 +183,9 @@ pub enum CovarianceField {
     /// Entries given by formulas (row-major), with their exact partials at (k·d + i)·d + j.
     Formulas {
         /// Cᵢⱼ.
-        entries: Vec<Formula>,
+        entries: Program,
         /// ∂Cᵢⱼ/∂θₖ.
-        partials: Vec<Formula>,
+        partials: Program,
         /// Parameter values appended after θ.
         parameters: Vec<f64>,
     },
@@ -217,15 +217,7 @@ impl VariableNoise {
     /// Fill ws.c with C(x) and decompose it; returns λ_min of the (unclipped) C.
     fn decompose(&self, x: &[f64], ws: &mut NoiseWorkspace) -> f64 {
         match &self.field {
-            CovarianceField::Formulas {
-                entries,
-                parameters,
-                ..
-            } => {
-                for (o, f) in ws.c.iter_mut().zip(entries) {
-                    *o = eval_at(f, x, parameters);
-                }
-            }
+            CovarianceField::Formulas { entries, .. } => entries.eval(x, &mut ws.c),
             CovarianceField::Hessian { loss, .. } => loss.hessian(x, &mut ws.c),
         }
         // Symmetrise: formula round-off must not break the eigensolver's assumptions.
@@ -305,15 +297,7 @@ impl Diffusion for VariableNoise {
         }
         let d = self.d;
         match &self.field {
-            CovarianceField::Formulas {
-                partials,
-                parameters,
-                ..
-            } => {
-                for (o, f) in ws.dc.iter_mut().zip(partials) {
-                    *o = eval_at(f, x, parameters);
-                }
-            }
+            CovarianceField::Formulas { partials, .. } => partials.eval(x, &mut ws.dc),
             CovarianceField::Hessian { loss, .. } => loss.third_derivatives(x, &mut ws.dc),
         }
         let floor = self.floor();
@@ -353,6 +337,30 @@ pub struct NoiseDescription {
 }
 
 impl Noise {
+    /// The same noise with its formulas interpreted instead of compiled.
+    pub fn interpreted(&self) -> Self {
+        match self {
+            Noise::Variable(v) => {
+                let field = match &v.field {
+                    CovarianceField::Formulas {
+                        entries,
+                        partials,
+                        parameters,
+                    } => CovarianceField::Formulas {
+                        entries: entries.interpreted(),
+                        partials: partials.interpreted(),
+                        parameters: parameters.clone(),
+                    },
+                    CovarianceField::Hessian { loss, floor } => CovarianceField::Hessian {
+                        loss: loss.interpreted(),
+                        floor: *floor,
+                    },
+                };
+                Noise::Variable(VariableNoise { field, ..v.clone() })
+            }
+            other => other.clone(),
+        }
+    }
     /// Evaluate a(x) (allocating; for set-up code).
     pub fn diffusion_at(&self, x: &[f64]) -> Option<Matrix> {
         let d = x.len();
@@ -393,8 +401,8 @@ pub fn covariance_formulas(
         }
     }
     Ok(CovarianceField::Formulas {
-        entries,
-        partials,
+        entries: Program::new(entries, d, parameters.clone()),
+        partials: Program::new(partials, d, parameters.clone()),
         parameters,
     })
 }

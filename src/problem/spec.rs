@@ -541,7 +541,7 @@ impl ProblemSpec {
         }
         // A formula field with a constant Jacobian is linear: use the exact linear model.
         if let Drift::Field(f) = &problem.drift {
-            if f.jacobian.iter().all(|j| j.is_constant_in(d)) {
+            if f.jacobian.formulas().iter().all(|j| j.is_constant_in(d)) {
                 let j = problem.jacobian_at_minimum();
                 problem.drift = Drift::Linear(LinearDrift {
                     a: Matrix {

@@ -4,6 +4,14 @@
 //! Formulas see the problem's variables θ₀..θ_{d−1} (in the declared order) followed by the
 //! problem's named parameters, which are fixed numbers.
 
+#[cfg(feature = "jit")]
+mod jit;
+mod program;
+#[cfg(feature = "jit")]
+mod tape;
+
+pub use program::{Program, BACKEND_VARIABLE};
+
 use crate::error::{Error, Result};
 use exmex::prelude::*;
 use exmex::{BinOp, Differentiate, FloatOpsFactory, MakeOperators, Operator};
@@ -302,6 +310,17 @@ impl Formula {
     /// The source text.
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// The text the parsed expression was read from (`None` for a constant), which the
+    /// compiler's recorder parses again.
+    pub(crate) fn source(&self) -> Option<&str> {
+        self.expr.as_ref().map(|e| e.unparse())
+    }
+
+    /// The position of symbol `name` among the variables and parameters.
+    pub(crate) fn symbol_index(&self, name: &str) -> Option<usize> {
+        self.symbols.iter().position(|s| s == name)
     }
 
     /// True when the formula does not depend on any symbol.
