@@ -5,13 +5,8 @@
 use super::Formula;
 use std::sync::Arc;
 
-/// How a [`Program`] is evaluated.
-#[derive(Clone)]
-enum Backend {
-    #[cfg(feature = "jit")]
-    Compiled(Arc<super::jit::Compiled>),
-    Interpreted,
-}
+/// Compiled code: θ in, the outputs out.
+pub(super) type Entry = unsafe extern "C" fn(*const f64, *mut f64);
 
 /// Formulas over θ ∈ ℝᵈ with the parameters fixed, evaluated all at once.
 #[derive(Clone)]
@@ -19,7 +14,11 @@ pub struct Program {
     formulas: Vec<Formula>,
     d: usize,
     parameters: Vec<f64>,
-    backend: Backend,
+    /// The compiled code's entry point (kept beside `code` so that a call is one load).
+    entry: Option<Entry>,
+    /// Owns the memory `entry` points into.
+    #[cfg(feature = "jit")]
+    code: Option<Arc<super::jit::Compiled>>,
     /// Why the interpreter is used, when it is.
     interpreted_because: Option<Arc<str>>,
 }
@@ -48,7 +47,9 @@ impl Program {
             formulas,
             d,
             parameters,
-            backend: Backend::Interpreted,
+            entry: None,
+            #[cfg(feature = "jit")]
+            code: None,
             interpreted_because: None,
         };
         if p.formulas.iter().all(|f| f.is_constant()) {
@@ -67,7 +68,10 @@ impl Program {
         let compiled = super::tape::record(&refs, self.d, &self.parameters)
             .and_then(|t| super::jit::compile(&t));
         match compiled {
-            Ok(c) => self.backend = Backend::Compiled(Arc::new(c)),
+            Ok(c) => {
+                self.entry = Some(c.entry());
+                self.code = Some(Arc::new(c));
+            }
             Err(why) => self.interpreted_because = Some(why.into()),
         }
     }
@@ -80,7 +84,9 @@ impl Program {
     /// The same formulas, interpreted (the reference compiled code is checked against).
     pub fn interpreted(&self) -> Self {
         Program {
-            backend: Backend::Interpreted,
+            entry: None,
+            #[cfg(feature = "jit")]
+            code: None,
             interpreted_because: Some("requested".into()),
             ..self.clone()
         }
@@ -103,30 +109,37 @@ impl Program {
 
     /// "compiled", or "interpreted (why)".
     pub fn backend_name(&self) -> String {
-        match (&self.backend, &self.interpreted_because) {
-            #[cfg(feature = "jit")]
-            (Backend::Compiled(_), _) => "compiled".into(),
-            (_, Some(why)) => format!("interpreted ({why})"),
-            _ => "interpreted".into(),
+        match (self.entry, &self.interpreted_because) {
+            (Some(_), _) => "compiled".into(),
+            (None, Some(why)) => format!("interpreted ({why})"),
+            (None, None) => "interpreted".into(),
         }
     }
 
     /// True when native code evaluates the formulas.
     pub fn is_compiled(&self) -> bool {
-        !matches!(self.backend, Backend::Interpreted)
+        self.entry.is_some()
     }
 
     /// out[k] = formula k at θ = x (x has d entries, out at least `len()`).
-    #[inline]
+    #[inline(always)]
     pub fn eval(&self, x: &[f64], out: &mut [f64]) {
-        match &self.backend {
-            #[cfg(feature = "jit")]
-            Backend::Compiled(c) => c.eval(x, out),
-            Backend::Interpreted => {
-                for (o, f) in out.iter_mut().zip(&self.formulas) {
-                    *o = super::super::drift::eval_at(f, x, &self.parameters);
-                }
+        match self.entry {
+            Some(entry) => {
+                assert!(x.len() >= self.d && out.len() >= self.formulas.len());
+                // SAFETY: the code reads x[..d] and writes out[..len()], checked above; `code`
+                // keeps it alive as long as `self`.
+                unsafe { entry(x.as_ptr(), out.as_mut_ptr()) }
             }
+            None => self.interpret(x, out),
+        }
+    }
+
+    /// The interpreter, out of line so that the compiled path stays a bare call.
+    #[inline(never)]
+    fn interpret(&self, x: &[f64], out: &mut [f64]) {
+        for (o, f) in out.iter_mut().zip(&self.formulas) {
+            *o = super::super::drift::eval_at(f, x, &self.parameters);
         }
     }
 

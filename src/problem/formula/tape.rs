@@ -149,8 +149,6 @@ pub enum Node {
 /// A straight-line program: nodes in evaluation order and the nodes that are the outputs.
 #[derive(Clone, Debug)]
 pub struct Tape {
-    /// Number of inputs (θ's dimension).
-    pub inputs: usize,
     /// The nodes.
     pub nodes: Vec<Node>,
     /// For each formula, its node.
@@ -345,11 +343,7 @@ pub fn record(formulas: &[&Formula], d: usize, parameters: &[f64]) -> Result<Tap
         outputs.push(node_of(value));
     }
     let nodes = RECORDER.with(|r| std::mem::take(&mut r.borrow_mut().nodes));
-    Ok(Tape {
-        inputs: d,
-        nodes,
-        outputs,
-    })
+    Ok(Tape { nodes, outputs })
 }
 
 #[cfg(test)]
