@@ -118,6 +118,28 @@ fn engines(c: &mut Criterion) {
         });
     }
 
+    // The 3-D twin (benches/support/manufactured-anisotropic-3d.toml, also tests/mam.rs).
+    let spec = ProblemSpec::from_toml(
+        include_str!("support/manufactured-anisotropic-3d.toml"),
+        "manufactured-anisotropic-3d",
+    )
+    .unwrap();
+    let m3 = spec
+        .build(std::path::Path::new("."), &BuildOptions::default())
+        .unwrap();
+    for (label, p) in [
+        ("compiled", m3.clone()),
+        ("interpreted", m3.with_interpreted_formulas()),
+    ] {
+        g.bench_function(format!("gmam/manufactured-anisotropic-3d/{label}"), |b| {
+            b.iter(|| {
+                pool.install(|| quasipot::mam::run(&p, &manu_cfg))
+                    .unwrap()
+                    .action
+            })
+        });
+    }
+
     // OLIM: field d on [−2, 0]×[−1, 1], N = 513, default K.
     let mut ocfg = quasipot::olim::Config::new(513)
         .unwrap()

@@ -1,7 +1,7 @@
 //! Monte Carlo engine throughput (trajectory-steps per second), issue 5's workload:
 //! quadratic-2d with weight inverse (a = H), level set ΔL = 1, ε = 0.5, h = 1e-3; plus the
-//! formula-defined manufactured-anisotropic problem (state-dependent noise, eigendecomposition
-//! per step) and the boundary-corrected variant. Threads: 1 and 2 (rayon pools).
+//! formula-defined manufactured-anisotropic problem (state-dependent noise: compiled formulas
+//! and the closed-form 2×2 root per step) and the boundary-corrected variant. Threads: 1 and 2 (rayon pools).
 //!
 //! Measured on the 2-core VM (criterion medians, nine runs over fifteen minutes, noisy host):
 //! one thread 1.56–1.69e8 steps/s (1.58, 1.56, 1.57, 1.65, 1.69, 1.68, 1.59, 1.68, 1.56e8);

@@ -172,6 +172,32 @@ fn manufactured_anisotropic_state_dependent_noise() {
     assert!(r.channels.iter().all(|c| c.result.points <= 1025));
 }
 
+/// The 3-D twin of `manufactured-anisotropic`: V = x²/2 + x⁴/4 + y² + z²/2, a(θ) a full 3×3 SPD
+/// field (diagonal 1 + ½θᵢ², off-diagonal 0.3, 0.1, 0.2), b = −½a∇V + R∇V with R skew, so
+/// ½∇Vᵀa∇V + b·∇V = 0 exactly and V0 = 0.5 on the level set V < 0.5.
+const MANUFACTURED_3D: &str = include_str!("../benches/support/manufactured-anisotropic-3d.toml");
+
+#[test]
+fn manufactured_anisotropic_3d_state_dependent_noise() {
+    let p = quasipot::problem::ProblemSpec::from_toml(MANUFACTURED_3D, "test")
+        .unwrap()
+        .build(std::path::Path::new("."), &BuildOptions::default())
+        .unwrap();
+    assert!(!p.noise.is_constant() && p.has_compiled_formulas());
+    let cfg = Config {
+        eigen_starts: 2,
+        random_starts: 0,
+        ..Default::default()
+    };
+    let r = mam::run(&p, &cfg).unwrap();
+    check("manufactured 3-D V0", r.action, r.error_estimate, 0.5, 1e-5);
+    assert!(r.converged, "termination {:?}", r.termination);
+    // The exit point lies on ∂D: V(x_e) = 0.5 there.
+    let x = r.path().end();
+    let v = x[0] * x[0] / 2.0 + x[0].powi(4) / 4.0 + x[1] * x[1] + x[2] * x[2] / 2.0;
+    assert!((v - 0.5).abs() < 1e-6, "V(exit) = {v}");
+}
+
 #[test]
 fn strong_focus_at_the_minimum_converges_at_second_order() {
     // Dahiya–Cameron field l, ρ = 10: ∂b(θ*) has eigenvalues −3 ± 28i, so the optimal path

@@ -157,7 +157,7 @@ pub struct Config {
     pub init_radius: f64,
     /// Compare with the problem's exact V when it has one (default true).
     pub compare_with_reference: bool,
-    /// With state-dependent noise or a formula drift, cache b and a⁻¹ at each half-grid node
+    /// With state-dependent noise or an interpreted formula drift, cache b and a⁻¹ at each half-grid node
     /// the first time an update needs them (default true): about 10× faster, since each
     /// midpoint serves about ten updates and evaluating a(θ)⁻¹ needs an eigendecomposition, at
     /// 160 bytes per grid point (170 MB at N = 1025). Unused for native or linear drifts with

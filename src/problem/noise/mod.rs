@@ -1,6 +1,8 @@
 //! Noise: the covariance C(θ) from its source, and the diffusion a = C^{1/2} or a = C chosen by
 //! the action weight (DESIGN §1).
 
+mod closed_form;
+
 use super::drift::Loss;
 use super::formula::{Formula, Program};
 use super::model::Diffusion;
@@ -58,6 +60,9 @@ pub struct NoiseWorkspace {
     pub spectral: SpectralWorkspace,
     c: Vec<f64>,
     dc: Vec<f64>,
+    /// d² scratch for the closed forms (a product, a Cholesky factor).
+    tmp: Vec<f64>,
+    scratch: Vec<f64>,
 }
 
 impl NoiseWorkspace {
@@ -67,6 +72,8 @@ impl NoiseWorkspace {
             spectral: SpectralWorkspace::new(d),
             c: vec![0.0; d * d],
             dc: vec![0.0; d * d * d],
+            tmp: vec![0.0; d * d],
+            scratch: vec![0.0; d * d],
         }
     }
 }
@@ -206,21 +213,37 @@ pub struct VariableNoise {
     /// The weight (p).
     pub weight: Weight,
     d: usize,
+    /// Use the closed forms of [`closed_form`] where they apply (off only to check them).
+    closed_forms: bool,
 }
 
 impl VariableNoise {
     /// Build; `d` is the dimension.
     pub fn new(field: CovarianceField, weight: Weight, d: usize) -> Self {
-        VariableNoise { field, weight, d }
+        VariableNoise {
+            field,
+            weight,
+            d,
+            closed_forms: true,
+        }
     }
 
-    /// Fill ws.c with C(x) and decompose it; returns λ_min of the (unclipped) C.
-    fn decompose(&self, x: &[f64], ws: &mut NoiseWorkspace) -> f64 {
+    /// The same noise evaluated through eigendecompositions only (the reference the closed
+    /// forms are checked against).
+    pub fn spectral_only(&self) -> Self {
+        VariableNoise {
+            closed_forms: false,
+            ..self.clone()
+        }
+    }
+
+    /// Fill ws.c with C(x), symmetrised (formula round-off must not break the eigensolver's
+    /// assumptions).
+    fn covariance(&self, x: &[f64], ws: &mut NoiseWorkspace) {
         match &self.field {
             CovarianceField::Formulas { entries, .. } => entries.eval(x, &mut ws.c),
             CovarianceField::Hessian { loss, .. } => loss.hessian(x, &mut ws.c),
         }
-        // Symmetrise: formula round-off must not break the eigensolver's assumptions.
         let d = self.d;
         for i in 0..d {
             for j in 0..i {
@@ -229,12 +252,109 @@ impl VariableNoise {
                 ws.c[j * d + i] = m;
             }
         }
+    }
+
+    /// Fill ws.dc with ∂C/∂xₖ, k = 0..d.
+    fn covariance_derivatives(&self, x: &[f64], ws: &mut NoiseWorkspace) {
+        match &self.field {
+            CovarianceField::Formulas { partials, .. } => partials.eval(x, &mut ws.dc),
+            CovarianceField::Hessian { loss, .. } => loss.third_derivatives(x, &mut ws.dc),
+        }
+    }
+
+    /// Fill ws.c with C(x) and decompose it; returns λ_min of the (unclipped) C.
+    fn decompose(&self, x: &[f64], ws: &mut NoiseWorkspace) -> f64 {
+        self.covariance(x, ws);
         ws.spectral.decompose(&ws.c);
         ws.spectral
             .vals
             .iter()
             .cloned()
             .fold(f64::INFINITY, f64::min)
+    }
+
+    /// True when the closed forms apply: no eigenvalue floor (clipping needs the spectrum).
+    fn closed(&self) -> bool {
+        self.closed_forms && self.floor() == 0.0
+    }
+
+    /// out = C(x)^q in closed form: `Some(positive definite)`, or `None` when no closed form
+    /// covers this q and d.
+    fn closed_power(
+        &self,
+        x: &[f64],
+        ws: &mut NoiseWorkspace,
+        q: f64,
+        out: &mut [f64],
+    ) -> Option<bool> {
+        use closed_form::{inverse2, spd_inverse, sqrt2};
+        let d = self.d;
+        let root_cases = d == 2 && matches!(q, 0.5 | -0.5 | 0.25 | -0.25);
+        if !self.closed() || !(q == 1.0 || q == -1.0 || root_cases) {
+            return None;
+        }
+        self.covariance(x, ws);
+        if q == 1.0 {
+            // a = C: only positive definiteness to check.
+            let ok = spd_inverse(&ws.c, d, &mut ws.tmp, &mut ws.scratch);
+            out.copy_from_slice(&ws.c);
+            return Some(ok);
+        }
+        if q == -1.0 {
+            return Some(spd_inverse(&ws.c, d, out, &mut ws.scratch));
+        }
+        let Some((s, _, _)) = sqrt2(&ws.c) else {
+            return Some(false);
+        };
+        let m = match q {
+            0.5 => s,
+            -0.5 => inverse2(&s),
+            0.25 => sqrt2(&s)?.0,
+            _ => inverse2(&sqrt2(&s)?.0),
+        };
+        out.copy_from_slice(&m);
+        Some(true)
+    }
+
+    /// m = a⁻¹ = C^q (q = −1, or −½ in 2-D) and dm = ∂m/∂xₖ in closed form; `None` when no
+    /// closed form covers this q and d.
+    fn closed_metric_with_derivatives(
+        &self,
+        x: &[f64],
+        ws: &mut NoiseWorkspace,
+        q: f64,
+        m: &mut [f64],
+        dm: &mut [f64],
+    ) -> Option<bool> {
+        use closed_form::{inverse2, inverse_derivative, spd_inverse, sqrt2, sqrt2_derivative};
+        let d = self.d;
+        if !self.closed() || !(q == -1.0 || (d == 2 && q == -0.5)) {
+            return None;
+        }
+        self.covariance(x, ws);
+        let dd = d * d;
+        if q == -1.0 {
+            if !spd_inverse(&ws.c, d, m, &mut ws.scratch) {
+                return Some(false);
+            }
+            self.covariance_derivatives(x, ws);
+            for k in 0..d {
+                let dck = &ws.dc[k * dd..(k + 1) * dd];
+                inverse_derivative(m, dck, d, &mut ws.tmp, &mut dm[k * dd..(k + 1) * dd]);
+            }
+            return Some(true);
+        }
+        let Some(root) = sqrt2(&ws.c) else {
+            return Some(false);
+        };
+        let inv = inverse2(&root.0);
+        m.copy_from_slice(&inv);
+        self.covariance_derivatives(x, ws);
+        for k in 0..2 {
+            let ds = sqrt2_derivative(&ws.c, &root, &ws.dc[4 * k..4 * k + 4]);
+            inverse_derivative(&inv, &ds, 2, &mut ws.tmp, &mut dm[4 * k..4 * k + 4]);
+        }
+        Some(true)
     }
 
     fn floor(&self) -> f64 {
@@ -260,7 +380,16 @@ impl VariableNoise {
         }
     }
 
-    fn spectral(&self, x: &[f64], ws: &mut NoiseWorkspace, q: f64, out: &mut [f64]) -> bool {
+    /// out = C(x)^q (clipped at the floor); false when C is not positive definite.
+    fn power(&self, x: &[f64], ws: &mut NoiseWorkspace, q: f64, out: &mut [f64]) -> bool {
+        match self.closed_power(x, ws, q, out) {
+            Some(ok) => ok,
+            None => self.spectral_power(x, ws, q, out),
+        }
+    }
+
+    /// [`Self::power`] through the eigendecomposition, which stays in `ws.spectral`.
+    fn spectral_power(&self, x: &[f64], ws: &mut NoiseWorkspace, q: f64, out: &mut [f64]) -> bool {
         let lmin = self.decompose(x, ws);
         let floor = self.floor();
         if floor == 0.0 && !(lmin > 0.0) {
@@ -279,10 +408,10 @@ impl Diffusion for VariableNoise {
         false
     }
     fn diffusion(&self, x: &[f64], ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool {
-        self.spectral(x, ws, self.weight.exponent(), out)
+        self.power(x, ws, self.weight.exponent(), out)
     }
     fn metric(&self, x: &[f64], ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool {
-        self.spectral(x, ws, -self.weight.exponent(), out)
+        self.power(x, ws, -self.weight.exponent(), out)
     }
     fn metric_with_derivatives(
         &self,
@@ -292,14 +421,14 @@ impl Diffusion for VariableNoise {
         dm: &mut [f64],
     ) -> bool {
         let q = -self.weight.exponent();
-        if !self.spectral(x, ws, q, m) {
+        if let Some(ok) = self.closed_metric_with_derivatives(x, ws, q, m, dm) {
+            return ok;
+        }
+        if !self.spectral_power(x, ws, q, m) {
             return false;
         }
         let d = self.d;
-        match &self.field {
-            CovarianceField::Formulas { partials, .. } => partials.eval(x, &mut ws.dc),
-            CovarianceField::Hessian { loss, .. } => loss.third_derivatives(x, &mut ws.dc),
-        }
+        self.covariance_derivatives(x, ws);
         let floor = self.floor();
         for k in 0..d {
             let block = &mut dm[k * d * d..(k + 1) * d * d];
@@ -311,7 +440,7 @@ impl Diffusion for VariableNoise {
         true
     }
     fn sqrt(&self, x: &[f64], ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool {
-        self.spectral(x, ws, 0.5 * self.weight.exponent(), out)
+        self.power(x, ws, 0.5 * self.weight.exponent(), out)
     }
 }
 
@@ -422,6 +551,116 @@ mod tests {
         assert!((n.diffusion.get(1, 1) - 9.0).abs() < 1e-14);
         assert!((n.metric_matrix().get(0, 0) - 0.25).abs() < 1e-14);
         assert!((n.sqrt_matrix().get(0, 0) - 2.0).abs() < 1e-14);
+    }
+
+    /// A state-dependent SPD field in d dimensions (Gershgorin: diagonal ≥ 1.2, off-diagonal
+    /// |0.2 cos| ≤ 0.2, so positive definite for d ≤ 5), symmetric entry by entry.
+    fn field(d: usize) -> CovarianceField {
+        let names: Vec<String> = (0..d).map(|i| format!("x{i}")).collect();
+        let mut entries = Vec::new();
+        for i in 0..d {
+            for j in 0..d {
+                let t = if i == j {
+                    format!("1.5 + 0.3*sin(x{i}) + 0.1*x{j}^2")
+                } else {
+                    let (a, b) = (i.min(j), i.max(j));
+                    format!("0.2*cos(x{a} + 2*x{b})")
+                };
+                entries.push(Formula::parse(&t, &names, "noise.field").unwrap());
+            }
+        }
+        covariance_formulas(entries, d, vec![], "noise.field").unwrap()
+    }
+
+    #[test]
+    fn closed_forms_agree_with_the_spectral_forms() {
+        let close = |a: &[f64], b: &[f64], what: &str| {
+            for (u, v) in a.iter().zip(b) {
+                assert!(
+                    (u - v).abs() <= 1e-13 * (1.0 + v.abs()),
+                    "{what}: {a:?} vs {b:?}"
+                );
+            }
+        };
+        for d in 1..=4 {
+            for w in [Weight::Inverse, Weight::InverseSqrt] {
+                let closed = VariableNoise::new(field(d), w, d);
+                let spectral = closed.spectral_only();
+                let (mut wa, mut wb) = (closed.workspace(), spectral.workspace());
+                for p in 0..20 {
+                    let x: Vec<f64> = (0..d)
+                        .map(|i| (0.37 * (p * d + i) as f64).sin() * 2.0)
+                        .collect();
+                    let (mut a, mut b) = (vec![0.0; d * d], vec![0.0; d * d]);
+                    let (mut da, mut db) = (vec![0.0; d * d * d], vec![0.0; d * d * d]);
+                    assert!(closed.metric_with_derivatives(&x, &mut wa, &mut a, &mut da));
+                    assert!(spectral.metric_with_derivatives(&x, &mut wb, &mut b, &mut db));
+                    close(&a, &b, &format!("M, d = {d}, {w:?}"));
+                    close(&da, &db, &format!("∂M, d = {d}, {w:?}"));
+                    type Eval = fn(&VariableNoise, &[f64], &mut NoiseWorkspace, &mut [f64]) -> bool;
+                    for (name, f) in [
+                        ("a", VariableNoise::diffusion as Eval),
+                        ("M", VariableNoise::metric as Eval),
+                        ("σ", VariableNoise::sqrt as Eval),
+                    ] {
+                        assert!(
+                            f(&closed, &x, &mut wa, &mut a) && f(&spectral, &x, &mut wb, &mut b)
+                        );
+                        close(&a, &b, &format!("{name}, d = {d}, {w:?}"));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn closed_forms_refuse_what_is_not_positive_definite() {
+        let names: Vec<String> = vec!["x".into(), "y".into()];
+        // Eigenvalues 1 ± 2|x| (indefinite where |x| > ½) and, for d = 3 with z, the same block.
+        let entries = ["1", "2*x", "2*x", "1"]
+            .iter()
+            .map(|t| Formula::parse(t, &names, "noise.field").unwrap())
+            .collect();
+        let f = covariance_formulas(entries, 2, vec![], "noise.field").unwrap();
+        for w in [Weight::Inverse, Weight::InverseSqrt] {
+            let closed = VariableNoise::new(f.clone(), w, 2);
+            let spectral = closed.spectral_only();
+            let mut ws = closed.workspace();
+            let (mut m, mut dm) = ([0.0; 4], [0.0; 8]);
+            for (x, pd) in [(0.2, true), (0.49, true), (0.51, false), (-3.0, false)] {
+                let p = [x, 0.0];
+                assert_eq!(
+                    closed.metric_with_derivatives(&p, &mut ws, &mut m, &mut dm),
+                    pd,
+                    "{w:?} {x}"
+                );
+                assert_eq!(
+                    spectral.metric_with_derivatives(&p, &mut ws, &mut m, &mut dm),
+                    pd
+                );
+                assert_eq!(closed.sqrt(&p, &mut ws, &mut m), pd, "{w:?} {x}");
+                assert_eq!(closed.diffusion(&p, &mut ws, &mut m), pd, "{w:?} {x}");
+            }
+        }
+        // Cholesky (d = 4) refuses an indefinite matrix too.
+        let mut c = vec![0.0; 16];
+        for i in 0..4 {
+            c[i * 4 + i] = 1.0;
+        }
+        c[1] = 1.5;
+        c[4] = 1.5;
+        let (mut out, mut scratch) = (vec![0.0; 16], vec![0.0; 16]);
+        assert!(!closed_form::spd_inverse(&c, 4, &mut out, &mut scratch));
+        c[1] = 0.5;
+        c[4] = 0.5;
+        assert!(closed_form::spd_inverse(&c, 4, &mut out, &mut scratch));
+        // C C⁻¹ = I.
+        for i in 0..4 {
+            for j in 0..4 {
+                let s: f64 = (0..4).map(|k| c[i * 4 + k] * out[k * 4 + j]).sum();
+                assert!((s - if i == j { 1.0 } else { 0.0 }).abs() < 1e-14);
+            }
+        }
     }
 
     #[test]
