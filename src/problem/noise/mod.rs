@@ -239,6 +239,7 @@ impl VariableNoise {
 
     /// Fill ws.c with C(x), symmetrised (formula round-off must not break the eigensolver's
     /// assumptions).
+    #[inline]
     fn covariance(&self, x: &[f64], ws: &mut NoiseWorkspace) {
         match &self.field {
             CovarianceField::Formulas { entries, .. } => entries.eval(x, &mut ws.c),
@@ -280,6 +281,7 @@ impl VariableNoise {
 
     /// out = C(x)^q in closed form: `Some(positive definite)`, or `None` when no closed form
     /// covers this q and d.
+    #[inline]
     fn closed_power(
         &self,
         x: &[f64],
@@ -381,6 +383,7 @@ impl VariableNoise {
     }
 
     /// out = C(x)^q (clipped at the floor); false when C is not positive definite.
+    #[inline]
     fn power(&self, x: &[f64], ws: &mut NoiseWorkspace, q: f64, out: &mut [f64]) -> bool {
         match self.closed_power(x, ws, q, out) {
             Some(ok) => ok,
@@ -439,6 +442,7 @@ impl Diffusion for VariableNoise {
         }
         true
     }
+    #[inline]
     fn sqrt(&self, x: &[f64], ws: &mut NoiseWorkspace, out: &mut [f64]) -> bool {
         self.power(x, ws, 0.5 * self.weight.exponent(), out)
     }
@@ -613,15 +617,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn closed_forms_refuse_what_is_not_positive_definite() {
+    /// A 2-D covariance field over (x, y) from its four entries (row-major).
+    fn field_2d(entries: [&str; 4]) -> CovarianceField {
         let names: Vec<String> = vec!["x".into(), "y".into()];
-        // Eigenvalues 1 ± 2|x| (indefinite where |x| > ½) and, for d = 3 with z, the same block.
-        let entries = ["1", "2*x", "2*x", "1"]
+        let entries = entries
             .iter()
             .map(|t| Formula::parse(t, &names, "noise.field").unwrap())
             .collect();
-        let f = covariance_formulas(entries, 2, vec![], "noise.field").unwrap();
+        covariance_formulas(entries, 2, vec![], "noise.field").unwrap()
+    }
+
+    #[test]
+    fn closed_forms_refuse_what_is_not_positive_definite() {
+        // Eigenvalues 1 ± 2|x|: indefinite where |x| > ½.
+        let f = field_2d(["1", "2*x", "2*x", "1"]);
         for w in [Weight::Inverse, Weight::InverseSqrt] {
             let closed = VariableNoise::new(f.clone(), w, 2);
             let spectral = closed.spectral_only();
@@ -665,12 +674,7 @@ mod tests {
 
     #[test]
     fn variable_metric_derivatives_match_finite_differences() {
-        let names: Vec<String> = vec!["x".into(), "y".into()];
-        let entries = ["1 + x^2", "0.3*sin(y)", "0.3*sin(y)", "2 + x*y + y^2"]
-            .iter()
-            .map(|t| Formula::parse(t, &names, "noise.field").unwrap())
-            .collect();
-        let field = covariance_formulas(entries, 2, vec![], "noise.field").unwrap();
+        let field = field_2d(["1 + x^2", "0.3*sin(y)", "0.3*sin(y)", "2 + x*y + y^2"]);
         for w in [Weight::InverseSqrt, Weight::Inverse] {
             let n = VariableNoise::new(field.clone(), w, 2);
             let mut ws = n.workspace();
