@@ -19,6 +19,7 @@
 
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// z-value of a two-sided 95 % normal interval.
@@ -129,14 +130,20 @@ impl ExitStatistics {
         });
         let ci95 = mean.zip(std_error).map(|(m, s)| [m - Z95 * s, m + Z95 * s]);
         let ci95_bootstrap = if bootstrap > 0 && mean.is_some() && n > 1 {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-            let mut reps = Vec::with_capacity(bootstrap);
-            for _ in 0..bootstrap {
-                let idx = (0..n).map(|_| ((rng.next_u64() as u128 * n as u128) >> 64) as usize);
-                let (s, e, m) = estimate(times, exited, idx);
-                // A resample with no exit has an unbounded MLE: count it as +∞.
-                reps.push(point(s, e, m).unwrap_or(f64::INFINITY));
-            }
+            // Resamples in parallel, each from its own stream (seeded by its index), so the
+            // interval is the same for any thread count; at 200 000 trajectories the serial
+            // loop was ~12 % of an `exit` run's wall time.
+            let mut reps: Vec<f64> = (0..bootstrap as u64)
+                .into_par_iter()
+                .map(|r| {
+                    let stream = seed ^ r.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    let mut rng = Xoshiro256PlusPlus::seed_from_u64(stream);
+                    let idx = (0..n).map(|_| ((rng.next_u64() as u128 * n as u128) >> 64) as usize);
+                    let (s, e, m) = estimate(times, exited, idx);
+                    // A resample with no exit has an unbounded MLE: count it as +∞.
+                    point(s, e, m).unwrap_or(f64::INFINITY)
+                })
+                .collect();
             reps.sort_by(f64::total_cmp);
             Some([quantile_sorted(&reps, 0.025), quantile_sorted(&reps, 0.975)])
         } else {
