@@ -157,11 +157,12 @@ pub struct Config {
     pub init_radius: f64,
     /// Compare with the problem's exact V when it has one (default true).
     pub compare_with_reference: bool,
-    /// With state-dependent noise or an interpreted formula drift, cache b and a⁻¹ at each half-grid node
-    /// the first time an update needs them (default true): about 10× faster, since each
-    /// midpoint serves about ten updates and evaluating a(θ)⁻¹ needs an eigendecomposition, at
-    /// 160 bytes per grid point (170 MB at N = 1025). Unused for native or linear drifts with
-    /// constant noise, which are cheaper to recompute.
+    /// Where a midpoint is expensive — a(θ)⁻¹ by an eigendecomposition (state-dependent noise
+    /// with weight `inverse-sqrt` in d ≥ 3, or an eigenvalue floor) or an interpreted formula
+    /// drift — cache b and a⁻¹ at each half-grid node the first time an update needs them
+    /// (default true): each midpoint serves about ten updates, at 160 bytes per grid point
+    /// (170 MB at N = 1025). Unused for native, compiled and linear drifts with constant or
+    /// closed-form noise, which are cheaper to recompute.
     pub midpoint_cache: bool,
     /// Also solve on the grid with (N + 1)/2 points and report |V₀(N) − V₀((N+1)/2)| as the
     /// error estimate of V₀ (first-order method; default true, costs about 25 % more).
@@ -807,11 +808,17 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         ));
     }
     // The cache pays off where a midpoint evaluation is expensive: a(θ)⁻¹ needs an
-    // eigendecomposition, and interpreted formula drifts cost ~0.5 µs; native, compiled and
-    // linear drifts with constant noise are cheaper to recompute than to fetch.
+    // eigendecomposition, or the drift is interpreted (~0.5 µs). Native, compiled and linear
+    // drifts, and closed-form metrics, are recomputed instead: on manufactured-anisotropic
+    // (compiled, closed-form a⁻¹) the cache saved only 13–17 % of the time at N = 513 and 1025
+    // for 10× the memory (177.25 against 17.25 bytes per point).
     let interpreted_drift = matches!(&problem.drift,
         crate::problem::Drift::Field(f) if !f.components.is_compiled());
-    let uses_cache = config.midpoint_cache && (!problem.noise.is_constant() || interpreted_drift);
+    let spectral_metric = match &problem.noise {
+        crate::problem::Noise::Variable(v) => !v.has_closed_form_metric(),
+        crate::problem::Noise::Constant(_) => false,
+    };
+    let uses_cache = config.midpoint_cache && (spectral_metric || interpreted_drift);
     // Every array below scales with N²: refuse before allocating any of them.
     check_grid_memory(n, k, uses_cache, |m| {
         let mut c = config.clone();
@@ -1044,9 +1051,28 @@ mod tests {
         assert_eq!(estimated_bytes(usize::MAX / 2, 4, true), u64::MAX);
     }
 
+    /// The midpoint cache (used for interpreted formulas) stores exactly what recomputing gives:
+    /// the interpreted problem with the cache and the compiled one without it give the same
+    /// grid bit for bit, at 177.25 and 17.25 bytes per point.
+    #[test]
+    fn cached_and_recomputed_midpoints_give_the_same_grid() {
+        let compiled = Problem::load("manufactured-anisotropic", &BuildOptions::default()).unwrap();
+        let interpreted = compiled.with_interpreted_formulas();
+        let mut c = Config::new(65).unwrap();
+        c.estimate_error = false;
+        let (a, b) = (run(&compiled, &c).unwrap(), run(&interpreted, &c).unwrap());
+        assert_eq!((a.bytes_per_point, b.bytes_per_point), (17.25, 177.25));
+        assert!(a
+            .values
+            .iter()
+            .zip(&b.values)
+            .all(|(u, v)| u.to_bits() == v.to_bits()));
+        assert_eq!(a.accepted, b.accepted);
+    }
+
     /// The solve dispatched on CPU features (the x86-64-v3 copy where available) and the
     /// baseline copy give bit-identical grids, for constant noise (Cholesky-coordinate updates)
-    /// and for state-dependent noise with a formula drift (the midpoint cache).
+    /// and for state-dependent noise with a formula drift.
     #[test]
     fn dispatched_and_portable_solves_agree_bit_for_bit() {
         for name in ["rotational-linear", "manufactured-anisotropic"] {

@@ -274,6 +274,13 @@ impl VariableNoise {
             .fold(f64::INFINITY, f64::min)
     }
 
+    /// True when a⁻¹(θ) and its derivatives come from closed forms (weight `inverse` in any d,
+    /// or 2-D), not from an eigendecomposition per point.
+    pub fn has_closed_form_metric(&self) -> bool {
+        let q = -self.weight.exponent();
+        self.closed() && (q == -1.0 || (self.d == 2 && q == -0.5))
+    }
+
     /// True when the closed forms apply: no eigenvalue floor (clipping needs the spectrum).
     fn closed(&self) -> bool {
         self.closed_forms && self.floor() == 0.0
