@@ -314,11 +314,13 @@ impl Formula {
 
     /// The text the parsed expression was read from (`None` for a constant), which the
     /// compiler's recorder parses again.
+    #[cfg(feature = "jit")]
     pub(crate) fn source(&self) -> Option<&str> {
         self.expr.as_ref().map(|e| e.unparse())
     }
 
     /// The position of symbol `name` among the variables and parameters.
+    #[cfg(feature = "jit")]
     pub(crate) fn symbol_index(&self, name: &str) -> Option<usize> {
         self.symbols.iter().position(|s| s == name)
     }
