@@ -154,6 +154,7 @@ impl Program {
 
 #[cfg(all(test, feature = "jit"))]
 mod tests {
+    use super::super::tape::{Node, Unary};
     use super::*;
     use rand::{Rng, SeedableRng};
 
@@ -256,16 +257,11 @@ mod tests {
             f("exp(-(x^2 + y^2)) * y"),
         ];
         let refs: Vec<&Formula> = group.iter().collect();
-        let tape = crate::problem::formula::tape::record(&refs, 3, &[2.0]).unwrap();
+        let tape = super::super::tape::record(&refs, 3, &[2.0]).unwrap();
         let exps = tape
             .nodes
             .iter()
-            .filter(|n| {
-                matches!(
-                    n,
-                    crate::problem::formula::tape::Node::Unary(super::super::tape::Unary::Exp, _)
-                )
-            })
+            .filter(|n| matches!(n, Node::Unary(Unary::Exp, _)))
             .count();
         assert_eq!(exps, 1, "{:?}", tape.nodes);
         let mut out = [0.0; 3];
