@@ -139,8 +139,12 @@ pub fn run_gmam(problem: &Problem, effort: Effort) -> Result<(MethodResult, crat
             weight: problem.noise_description.weight.name().into(),
             termination: format!("{:?}", r.termination),
             detail: format!(
-                "geometric MAM, {} exit channel(s), termination {:?}",
+                "geometric MAM, {} exit channel(s){}, termination {:?}",
                 r.channels.len(),
+                match r.channels.iter().map(|c| c.continuum.len()).sum::<usize>() {
+                    0 => String::new(),
+                    k => format!(" ({k} more coarse exit point(s) on a continuum of equal action)"),
+                },
                 r.termination
             ),
         },

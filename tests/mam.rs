@@ -198,6 +198,95 @@ fn manufactured_anisotropic_3d_state_dependent_noise() {
     assert!((v - 0.5).abs() < 1e-6, "V(exit) = {v}");
 }
 
+/// b = −½∇V + ρR∇V (R the 2-D rotation generator), a = I: V = ½(x² + y²) + c·x²y² exactly, and on
+/// the unit circle V = ½ + (c/4)·sin²2φ — four isolated minima on the axes, with a barrier c/4
+/// between them, or (c = 0) a continuum.
+fn four_fold(c: f64) -> Problem {
+    build(&format!(
+        r#"
+name = "four-fold"
+variables = ["x", "y"]
+minimum = [0.0, 0.0]
+[drift]
+field = ["-0.5*(x + 2*{c}*x*y^2) + 0.5*(y + 2*{c}*x^2*y)",
+         "-0.5*(y + 2*{c}*x^2*y) - 0.5*(x + 2*{c}*x*y^2)"]
+[noise]
+source = "identity"
+weight = "inverse"
+[domain]
+kind = "ball"
+center = [0.0, 0.0]
+radius = 1.0
+"#
+    ))
+}
+
+#[test]
+fn exits_on_a_continuum_of_equal_action_are_one_channel() {
+    // ∂D a level set of V (c = 0 here; the 3-D manufactured case with a state-dependent a(θ)):
+    // every point of ∂D is a minimum, and the multistart's exits are one channel.
+    let flat = mam::run(&four_fold(0.0), &Config::default()).unwrap();
+    check("flat V0", flat.action, flat.error_estimate, 0.5, 1e-5);
+    assert_eq!(flat.channels.len(), 1, "{:?}", exits(&flat));
+    assert!(!flat.channels[0].continuum.is_empty());
+    let p = quasipot::problem::ProblemSpec::from_toml(MANUFACTURED_3D, "test")
+        .unwrap()
+        .build(std::path::Path::new("."), &BuildOptions::default())
+        .unwrap();
+    let r = mam::run(&p, &Config::default()).unwrap();
+    check("manufactured 3-D V0", r.action, r.error_estimate, 0.5, 1e-5);
+    assert_eq!(r.channels.len(), 1, "{:?}", exits(&r));
+    assert!(r.channels[0].continuum.len() >= 2);
+    // Every exit of the continuum is a point of ∂D = {V = 0.5} whose coarse action is within
+    // the coarse grid's discretisation error (1 %) of V0.
+    for (x, s) in &r.channels[0].continuum {
+        let v = x[0] * x[0] / 2.0 + x[0].powi(4) / 4.0 + x[1] * x[1] + x[2] * x[2] / 2.0;
+        assert!(
+            (v - 0.5).abs() < 1e-6 && (s - 0.5).abs() < 5e-3,
+            "{x:?}: {s}"
+        );
+    }
+}
+
+#[test]
+fn isolated_symmetric_exits_are_not_merged() {
+    // A barrier of 1 % of V0 (c = 0.02) between four symmetric exits, ten times the flatness
+    // threshold: four channels, each at V0 = 0.5 on an axis (their rates add in the prefactor).
+    let r = mam::run(&four_fold(0.02), &Config::default()).unwrap();
+    assert_eq!(r.channels.len(), 4, "{:?}", exits(&r));
+    for c in &r.channels {
+        check(
+            "four-fold V0",
+            c.result.action,
+            c.result.error_estimate,
+            0.5,
+            1e-5,
+        );
+        assert!(c.continuum.is_empty());
+        let x = &c.result.exit_point;
+        assert!(
+            x[0].abs().min(x[1].abs()) < 1e-3,
+            "exit {x:?} is not on an axis"
+        );
+    }
+    // A barrier of 0.025 % of V0 (c = 5e-4), a quarter of the threshold: below any noise at
+    // which the rate is measurable (e^{−ΔV/ε²} ≥ 0.99 at ε² ≥ V0/40), one channel.
+    let r = mam::run(&four_fold(5e-4), &Config::default()).unwrap();
+    assert_eq!(r.channels.len(), 1, "{:?}", exits(&r));
+    assert_eq!(
+        mam::FLAT_RELATIVE,
+        1e-3,
+        "the barriers above are set against this threshold"
+    );
+}
+
+fn exits(r: &mam::Report) -> Vec<(Vec<f64>, f64)> {
+    r.channels
+        .iter()
+        .map(|c| (c.result.exit_point.clone(), c.result.action))
+        .collect()
+}
+
 #[test]
 fn strong_focus_at_the_minimum_converges_at_second_order() {
     // Dahiya–Cameron field l, ρ = 10: ∂b(θ*) has eigenvalues −3 ± 28i, so the optimal path

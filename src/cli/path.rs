@@ -95,6 +95,16 @@ fn human_report(r: &Report) -> String {
             ],
             &ch,
         ));
+        for (i, c) in r.channels.iter().enumerate() {
+            if !c.continuum.is_empty() {
+                h.push_str(&format!(
+                    "continuum  channel {} lies on a continuum of equal action through {} coarse exit points (V rises by less than {} of V between them: ∂D is close to a level set of V there); its exit point is one of many, and only it was refined\n",
+                    i + 1,
+                    c.continuum.len() + 1,
+                    quasipot::mam::FLAT_RELATIVE
+                ));
+            }
+        }
     }
     if !r.fixed_time.is_empty() {
         let ft: Vec<Vec<String>> = r

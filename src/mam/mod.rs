@@ -32,12 +32,14 @@
 
 #![allow(clippy::needless_range_loop)] // index loops mirror the formulas in the kernels
 
+mod continuum;
 pub mod endpoint;
 mod optimize;
 pub mod output;
 pub mod path;
 mod starts;
 
+pub use continuum::FLAT_RELATIVE;
 pub use optimize::{hamiltonian_residual, Diagnostics, Functional};
 pub use output::write_files;
 pub use path::Path;
@@ -302,6 +304,10 @@ pub struct Channel {
     pub result: Refined,
     /// Coarse actions of the starts that converged here, with their labels.
     pub starts: Vec<(String, f64)>,
+    /// Other coarse exit points (with their coarse actions) found to lie on one continuum of
+    /// equal action with this channel's, e.g. where ∂D is a level set of V (see
+    /// the module docs of `mam::continuum`); empty for an isolated exit.
+    pub continuum: Vec<(Vec<f64>, f64)>,
 }
 
 /// min S_T for one duration T.
@@ -696,15 +702,32 @@ impl ModelVisitor for Runner<'_> {
                 }
             }
         }
+        let exits: Vec<continuum::CoarseExit> = groups
+            .into_iter()
+            .map(|(outcome, starts)| continuum::CoarseExit { outcome, starts })
+            .collect();
+        let groups = match &endpoint {
+            Endpoint::Boundary(chart) if exits.len() > 1 => {
+                ctx.group_continua(exits, chart, lin, &coarse_cfg)?
+            }
+            _ => exits
+                .into_iter()
+                .map(|representative| continuum::ExitGroup {
+                    representative,
+                    continuum: Vec::new(),
+                })
+                .collect(),
+        };
         let refined: Vec<Result<Refined>> = groups
             .par_iter()
-            .map(|(o, _)| ctx.refine(o.clone(), cfg))
+            .map(|g| ctx.refine(g.representative.outcome.clone(), cfg))
             .collect();
         let mut channels = Vec::new();
-        for ((_, labels), r) in groups.into_iter().zip(refined) {
+        for (g, r) in groups.into_iter().zip(refined) {
             channels.push(Channel {
                 result: r?,
-                starts: labels,
+                starts: g.representative.starts,
+                continuum: g.continuum,
             });
         }
         channels.sort_by(|a, b| a.result.action.total_cmp(&b.result.action));

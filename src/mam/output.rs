@@ -27,7 +27,8 @@ fn write_text(path: &FsPath, text: &str) -> Result<()> {
 
 /// Write into `dir` (created if missing):
 /// - `path.npy` (n×d) and `path.csv` (header: the variable names): the least-action path;
-/// - `channels.csv`: every distinct exit channel (action, error estimate, nodes, exit point);
+/// - `channels.csv`: every distinct exit channel (action, error estimate, nodes, the number of
+///   other coarse exit points on a continuum of equal action with it, exit point);
 /// - for each fixed T, `path_T<k>.npy` (n×(1+d), time first) and `path_T<k>.csv`, and
 ///   `action_vs_time.csv` (T, min S_T, error estimate);
 /// - `gmam.json`: the whole report;
@@ -55,7 +56,7 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &FsPath) -> Result<V
     out.push(f);
 
     let mut csv = format!(
-        "channel,action,error_estimate,points,{}\n",
+        "channel,action,error_estimate,points,continuum_points,{}\n",
         problem
             .variables
             .iter()
@@ -66,10 +67,11 @@ pub fn write_files(report: &Report, problem: &Problem, dir: &FsPath) -> Result<V
     for (k, c) in report.channels.iter().enumerate() {
         let _ = writeln!(
             csv,
-            "{k},{},{},{},{}",
+            "{k},{},{},{},{},{}",
             c.result.action,
             c.result.error_estimate,
             c.result.points,
+            c.continuum.len(),
             join(&c.result.exit_point)
         );
     }

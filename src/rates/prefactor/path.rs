@@ -568,6 +568,17 @@ pub(super) fn nonlinear(problem: &Problem, options: &Options) -> Result<Outcome>
         if ch.result.action > options.channel_window * v0 + 1e-12 {
             continue;
         }
+        if !ch.continuum.is_empty() {
+            return Ok(not_applicable(
+                FLUX,
+                format!(
+                    "the exit channel at {} is a continuum of equal action: gMAM found {} exit points on ∂D between which V rises by less than {} of V0 (∂D is close to a level set of V there); the Laplace formula needs isolated, non-degenerate minima of V on ∂D",
+                    crate::problem::check::fmt_theta(&ch.result.exit_point),
+                    ch.continuum.len() + 1,
+                    crate::mam::FLAT_RELATIVE,
+                ),
+            ));
+        }
         let path = &ch.result.path;
         match channel(problem, path, ch.result.action, &q0, log_det_q0, reversible)? {
             Ok((c, kind, note)) => {
