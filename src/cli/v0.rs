@@ -206,8 +206,9 @@ pub fn hessian_problem(
 }
 
 /// d×d matrices alive at once in the `--hessian` shortcut, for its memory estimate: the peak
-/// resident set at d = 1500 was 358 MB, 20 copies of 8d² bytes; 24 leaves a margin.
-const SHORTCUT_COPIES: u64 = 24;
+/// resident set at d = 1500 was 358 MB, 20 copies of 8d² bytes; 24 leaves a margin, and 2 more
+/// are the eigensolve memo's copy of H and its eigenvectors (`quasipot::linalg::memo`).
+const SHORTCUT_COPIES: u64 = 26;
 
 fn run_hessian_shortcut(
     args: &V0Args,

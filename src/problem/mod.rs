@@ -239,9 +239,16 @@ impl Problem {
         let j = self.jacobian_at_minimum();
         // Real parts of the eigenvalues (a symmetric Jacobian needs only the cheaper solver).
         let re: Vec<f64> = if j.check_symmetric("J").is_ok() {
-            j.to_faer()
-                .self_adjoint_eigenvalues(faer::Side::Lower)
-                .map_err(|e| Error::numerical("Jacobian at θ*", format!("{e:?}")))?
+            // Through −J: for a gradient drift that is ∇²L(θ*) to the bit, whose spectrum the
+            // build has usually computed already (crate::linalg::memo).
+            let neg = crate::linalg::Matrix {
+                n: j.n,
+                data: j.data.iter().map(|x| -x).collect(),
+            };
+            crate::linalg::symmetric_eigenvalues(&neg, "Jacobian at θ*")?
+                .iter()
+                .map(|v| -v)
+                .collect()
         } else {
             j.to_faer()
                 .eigenvalues()

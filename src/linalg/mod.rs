@@ -4,6 +4,8 @@
 //! functions f(C) and their Daleckii–Krein derivatives) for the per-point work in hot loops, and
 //! conversions to `faer` for the large dense problems of the exact engine.
 
+pub mod memo;
+
 use crate::error::{Error, Result};
 
 /// A dense square matrix stored row-major: entry (i, j) is `data[i * n + j]`.
@@ -382,14 +384,47 @@ pub fn power_divided_difference(p: f64, a: f64, b: f64) -> f64 {
     }
 }
 
-/// Symmetric eigendecomposition of a dense matrix with `faer` (eigenvalues ascending).
+/// Symmetric eigendecomposition of a dense matrix with `faer` (eigenvalues ascending);
+/// remembered for large matrices ([`memo`]).
 pub fn symmetric_eigen(m: &Matrix, field: &str) -> Result<(Vec<f64>, faer::Mat<f64>)> {
+    if memo::worth_it(m) {
+        if let Some(memo::Solved::Vectors(e)) = memo::lookup(m, false) {
+            return Ok((e.0.clone(), e.1.clone()));
+        }
+    }
     let evd = m
         .to_faer()
         .self_adjoint_eigen(faer::Side::Lower)
         .map_err(|e| Error::numerical(field, format!("eigendecomposition failed: {e:?}")))?;
     let vals: Vec<f64> = (0..m.n).map(|i| evd.S()[i]).collect();
-    Ok((vals, evd.U().to_owned()))
+    let vecs = evd.U().to_owned();
+    if memo::worth_it(m) {
+        memo::store(
+            m,
+            memo::Solved::Vectors(std::sync::Arc::new((vals.clone(), vecs.clone()))),
+        );
+    }
+    Ok((vals, vecs))
+}
+
+/// Eigenvalues (ascending) of a dense symmetric matrix with `faer`; remembered for large
+/// matrices ([`memo`]), and read from a remembered eigendecomposition when there is one.
+pub fn symmetric_eigenvalues(m: &Matrix, field: &str) -> Result<Vec<f64>> {
+    if memo::worth_it(m) {
+        match memo::lookup(m, true) {
+            Some(memo::Solved::Vectors(e)) => return Ok(e.0.clone()),
+            Some(memo::Solved::Values(v)) => return Ok(v.as_ref().clone()),
+            None => {}
+        }
+    }
+    let vals = m
+        .to_faer()
+        .self_adjoint_eigenvalues(faer::Side::Lower)
+        .map_err(|e| Error::numerical(field, format!("eigenvalues failed: {e:?}")))?;
+    if memo::worth_it(m) {
+        memo::store(m, memo::Solved::Values(std::sync::Arc::new(vals.clone())));
+    }
+    Ok(vals)
 }
 
 /// Q diag(f(λ)) Qᵀ for an eigendecomposition from [`symmetric_eigen`].
@@ -405,10 +440,7 @@ pub fn spectral_apply(vals: &[f64], vecs: &faer::Mat<f64>, f: impl Fn(f64) -> f6
 pub fn check_spd(m: &Matrix, field: &str) -> Result<Vec<f64>> {
     m.check_finite(field)?;
     m.check_symmetric(field)?;
-    let vals = m
-        .to_faer()
-        .self_adjoint_eigenvalues(faer::Side::Lower)
-        .map_err(|e| Error::numerical(field, format!("eigenvalues failed: {e:?}")))?;
+    let vals = symmetric_eigenvalues(m, field)?;
     check_eigenvalues_positive(&vals, field)?;
     Ok(vals)
 }
