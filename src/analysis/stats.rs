@@ -115,7 +115,7 @@ fn resample_estimate(
         e[k] += exited[i] as usize;
     };
     if n <= SPLIT_DRAW_MAX {
-        let index = |u: u64| ((u & 0xFFFF_FFFF) * n as u64 >> 32) as usize;
+        let index = |u: u64| (((u & 0xFFFF_FFFF) * n as u64) >> 32) as usize;
         for _ in 0..n / 4 {
             let (u, v) = (rng.next_u64(), rng.next_u64());
             add(0, index(u));
