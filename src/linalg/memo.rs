@@ -71,6 +71,11 @@ pub fn lookup(m: &Matrix, values_suffice: bool) -> Option<Solved> {
     best
 }
 
+/// Forget everything (benchmarks that time cold solves of one matrix call it per iteration).
+pub fn clear() {
+    MEMO.lock().unwrap_or_else(|p| p.into_inner()).clear();
+}
+
 /// Remember a result for `m`, dropping the oldest entries beyond [`MAX_BYTES`].
 pub fn store(m: &Matrix, solved: Solved) {
     let mut memo = MEMO.lock().unwrap_or_else(|p| p.into_inner());
