@@ -278,6 +278,17 @@ fn isolated_symmetric_exits_are_not_merged() {
         1e-3,
         "the barriers above are set against this threshold"
     );
+    // quadratic-2d: V = x² + 2y² on the ellipse ½x² + 2y² = 1 has minima V = 1 at (0, ±1/√2)
+    // and maxima V = 2 at (±√2, 0) where the free-endpoint minimisation also stops. Between the
+    // two maxima V falls to 1: they are not one continuum either.
+    let q = Problem::load("quadratic-2d", &BuildOptions::default()).unwrap();
+    let r = mam::run(&q, &Config::default()).unwrap();
+    assert!(
+        r.channels.iter().all(|c| c.continuum.is_empty()),
+        "{:?}",
+        exits(&r)
+    );
+    check("quadratic-2d V0", r.action, r.error_estimate, 1.0, 1e-5);
 }
 
 fn exits(r: &mam::Report) -> Vec<(Vec<f64>, f64)> {

@@ -171,8 +171,8 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
         Ok((4.0 * fine.action - coarse.action) / 3.0)
     }
 
-    /// Whether V at the point of ∂D halfway between exits x (value v) and y (value vy) stays
-    /// within [`FLAT_RELATIVE`] of max(v, vy); for exits more than 90° apart about θ* (radial
+    /// Whether v and vy agree, and V at the point of ∂D halfway between exits x (value v) and
+    /// y (value vy) stays between them, to [`FLAT_RELATIVE`] of V; for exits more than 90° apart about θ* (radial
     /// chart), also each half, down to [`SUBDIVISIONS`] times. Antipodal exits are joined through
     /// a point at right angles to both.
     #[allow(clippy::too_many_arguments)]
@@ -185,6 +185,9 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
         cfg: &Config,
         subdivisions: usize,
     ) -> Result<bool> {
+        if (v - vy).abs() > FLAT_RELATIVE * v.abs().max(vy.abs()) {
+            return Ok(false);
+        }
         let (px, py) = (chart.parameter_of(x), chart.parameter_of(y));
         let (p, wide) = match chart {
             BoundaryChart::Plane { .. } => {
@@ -213,8 +216,10 @@ impl<B: VectorField, N: Diffusion> Context<'_, B, N> {
         let Ok(vm) = self.richardson_at(&xm, lin, cfg) else {
             return Ok(false);
         };
-        let level = v.max(vy);
-        if vm - level > FLAT_RELATIVE * level.abs() {
+        // Flat: V neither rises nor falls between them by more than the tolerance (a fall means
+        // x and y are not minima of one level, e.g. two maxima of V on ∂D with a minimum between).
+        let tol = FLAT_RELATIVE * v.abs().max(vy.abs());
+        if vm - v.max(vy) > tol || v.min(vy) - vm > tol {
             return Ok(false);
         }
         if wide && subdivisions > 0 {
