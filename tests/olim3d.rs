@@ -1,0 +1,238 @@
+//! The 3-D OLIM grid solver against exact references (DESIGN §2), and its rejections of bad
+//! input.
+//!
+//! Tolerances: OLIM-MID is first order, so the errors must fall over N = 17, 33, 65; the bounds
+//! are the measured errors and orders (given in each test) with a margin. The linear cases
+//! converge more slowly at these N (observed ErrMax order ≈ 0.5, 1.3 % of max V at N = 65):
+//! U is interpolated linearly over the triangles and tetrahedra, which overestimates a convex
+//! U by O(h²) per update, an O(h) bias that builds up along the characteristics (the 2-D
+//! solver's module docs measure the same effect and remove it by quadratic interpolation,
+//! not yet done in 3-D); V0 is then above the exact value by about that bias.
+
+use faer::linalg::solvers::DenseSolveCore;
+use quasipot::error::Error;
+use quasipot::olim3d::{run, Config, Report};
+use quasipot::problem::{BuildOptions, Problem, ProblemSpec};
+use std::path::Path;
+
+fn problem_from(text: &str) -> Problem {
+    ProblemSpec::from_toml(text, "test")
+        .unwrap()
+        .build(Path::new("."), &BuildOptions::default())
+        .unwrap()
+}
+
+fn solve(p: &Problem, n: usize) -> Report {
+    let mut c = Config::new(n).unwrap();
+    c.estimate_error = false;
+    run(p, &c).unwrap()
+}
+
+/// ErrMax and ERMS of the grid values against V = ½uᵀΣ⁻¹u (Σ from the Lyapunov equation, exact
+/// for linear drift and constant noise) over the accepted points in D̄ with V ≤ V0.
+fn linear_errors(p: &Problem, r: &Report, v0: f64) -> (f64, f64, f64) {
+    let s = quasipot::exact::local_covariance(p).unwrap().sigma;
+    let sinv = s.partial_piv_lu().inverse();
+    let n = r.grid.n;
+    let (mut emax, mut esq, mut cnt, mut vmax) = (0.0f64, 0.0, 0usize, 0.0f64);
+    for (idx, &u) in r.values.iter().enumerate() {
+        let ijk = [idx % n, (idx / n) % n, idx / (n * n)];
+        let x: Vec<f64> = (0..3)
+            .map(|a| r.grid.lo[a] + ijk[a] as f64 * r.grid.h[a])
+            .collect();
+        if !u.is_finite() || p.domain.level(&x) > 0.0 {
+            continue;
+        }
+        let mut v = 0.0;
+        for a in 0..3 {
+            for b in 0..3 {
+                v += 0.5 * x[a] * sinv[(a, b)] * x[b];
+            }
+        }
+        if v > v0 {
+            continue;
+        }
+        emax = emax.max((u - v).abs());
+        esq += (u - v) * (u - v);
+        vmax = vmax.max(v);
+        cnt += 1;
+    }
+    assert!(cnt > 100, "only {cnt} points compared");
+    (emax, (esq / cnt as f64).sqrt(), vmax)
+}
+
+/// Observed order of `errs` (pairs (N, error)) between the first and last grid.
+fn order(errs: &[(usize, f64)]) -> f64 {
+    let (a, b) = (errs[0], errs[errs.len() - 1]);
+    (a.1 / b.1).log2() / ((b.0 - 1) as f64 / (a.0 - 1) as f64).log2()
+}
+
+const LINEAR_BALL: &str = r#"
+name = "linear-noncommuting-3d-ball"
+variables = ["x", "y", "z"]
+minimum = [0.0, 0.0, 0.0]
+[drift]
+field = ["-(1.0*x + 0.6*y)", "-(-0.4*x + 1.5*y + 0.3*z)", "-(0.2*y + 0.8*z)"]
+[noise]
+source = "matrix"
+matrix = [[1.0, 0.3, -0.2], [0.3, 0.7, 0.1], [-0.2, 0.1, 1.2]]
+weight = "inverse"
+[domain]
+kind = "ball"
+radius = 1.0
+"#;
+
+/// Linear non-normal drift b = −Bθ with constant noise that commutes with neither B nor Bᵀ, on
+/// the unit ball: V0 = r²/(2λ_max(Σ)) from the exact engine, V = ½θᵀΣ⁻¹θ everywhere.
+#[test]
+fn linear_noncommuting_noise_on_a_ball_converges_to_the_lyapunov_solution() {
+    let p = problem_from(LINEAR_BALL);
+    let exact = quasipot::exact::quasi_potential_barrier(&p).unwrap();
+    let mut errs = Vec::new();
+    for n in [17, 33, 65] {
+        let r = solve(&p, n);
+        let (emax, erms, vmax) = linear_errors(&p, &r, exact.v0);
+        eprintln!(
+            "ball N={n}: V0 {:?} exact {} ErrMax {emax:.3e} ERMS {erms:.3e} max V {vmax:.3}",
+            r.v0, exact.v0
+        );
+        let v0 = r.v0.expect("V0 certified");
+        // V0 is a minimum over ∂D of a first-order approximation: within ErrMax + O(h).
+        assert!(
+            (v0 - exact.v0).abs() <= emax + r.grid.h[0] * exact.v0,
+            "N={n}: V0 {v0} vs {}",
+            exact.v0
+        );
+        errs.push((n, emax, erms, vmax));
+    }
+    let emax: Vec<(usize, f64)> = errs.iter().map(|e| (e.0, e.1)).collect();
+    let erms: Vec<(usize, f64)> = errs.iter().map(|e| (e.0, e.2)).collect();
+    assert!(emax.windows(2).all(|w| w[1].1 < w[0].1), "{errs:?}");
+    assert!(order(&emax) >= 0.35 && order(&erms) >= 0.45, "{errs:?}");
+    // Measured at N = 65: ErrMax 8.2e-3 = 1.36e-2·max V, ERMS 2.3e-3; orders 0.43 / 0.58.
+    let last = errs[2];
+    assert!(last.2 <= 3e-3, "ERMS {}", last.2);
+    assert!(
+        last.1 <= 1.6e-2 * last.3,
+        "ErrMax {} vs max V {}",
+        last.1,
+        last.3
+    );
+}
+
+/// Gradient drift of L = ½θᵀHθ with noise not commuting with H, exit from the level set
+/// {L < ΔL}: V0 = ΔL·μ_min (generalised eigenproblem Σ⁻¹x = μHx) from the exact engine.
+#[test]
+fn linear_noncommuting_noise_on_a_level_set_matches_the_exact_v0() {
+    let p = problem_from(
+        r#"
+name = "quadratic-noncommuting-3d"
+variables = ["x", "y", "z"]
+minimum = [0.0, 0.0, 0.0]
+[drift]
+hessian = [[2.0, 0.6, 0.0], [0.6, 1.0, 0.2], [0.0, 0.2, 1.5]]
+[noise]
+source = "matrix"
+matrix = [[1.0, -0.45, 0.1], [-0.45, 0.6, 0.0], [0.1, 0.0, 0.8]]
+weight = "inverse-sqrt"
+[domain]
+kind = "level-set"
+depth = 0.5
+"#,
+    );
+    let exact = quasipot::exact::quasi_potential_barrier(&p).unwrap();
+    let mut errs = Vec::new();
+    for n in [17, 33, 65] {
+        let r = solve(&p, n);
+        let (emax, erms, vmax) = linear_errors(&p, &r, exact.v0);
+        let v0 = r.v0.expect("V0 certified");
+        eprintln!(
+            "level set N={n}: V0 {v0} exact {} ErrMax {emax:.3e} ERMS {erms:.3e}",
+            exact.v0
+        );
+        assert!(
+            (v0 - exact.v0).abs() <= emax + r.grid.h[0] * exact.v0,
+            "N={n}: V0 {v0} vs {}",
+            exact.v0
+        );
+        errs.push((n, emax, erms, vmax, (v0 - exact.v0).abs()));
+    }
+    // Measured: ErrMax 2.4e-2, 1.85e-2, 1.2e-2 (order 0.5; 1.34e-2·max V at N = 65) and
+    // |V0 − exact| 2.9e-2, 1.7e-2, 9.4e-3 (order 0.8).
+    let emax: Vec<(usize, f64)> = errs.iter().map(|e| (e.0, e.1)).collect();
+    let ev0: Vec<(usize, f64)> = errs.iter().map(|e| (e.0, e.4)).collect();
+    assert!(emax.windows(2).all(|w| w[1].1 < w[0].1), "{errs:?}");
+    assert!(order(&emax) >= 0.35 && order(&ev0) >= 0.6, "{errs:?}");
+    assert!(errs[2].1 <= 1.6e-2 * errs[2].3, "{errs:?}");
+}
+
+/// The manufactured nonlinear case (state-dependent full a(θ), rotation R∇V; exact
+/// V = x²/2 + x⁴/4 + y² + z²/2, V0 = 0.5). Measured ErrMax 1.99e-2, 8.5e-3, 3.2e-3 at
+/// N = 17, 33, 65 (order 1.3); ErrMax/max V = 6.4e-3 at N = 65 against the target 1e-2.
+#[test]
+fn manufactured_anisotropic_3d_converges_to_the_exact_quasi_potential() {
+    let p = Problem::load(
+        "benches/support/manufactured-anisotropic-3d.toml",
+        &BuildOptions::default(),
+    )
+    .unwrap();
+    let mut errs = Vec::new();
+    for n in [17, 33, 65] {
+        let r = solve(&p, n);
+        let e = r.errors.clone().expect("exact V given");
+        eprintln!(
+            "manufactured N={n}: V0 {:?} ErrMax {:.3e} ERMS {:.3e}",
+            r.v0, e.error_max, e.error_rms
+        );
+        assert!(e.points > n * n * n / 10, "N={n}: {} points", e.points);
+        let v0 = r.v0.expect("V0 certified");
+        assert!(
+            (v0 - 0.5).abs() <= e.error_max,
+            "N={n}: V0 {v0}, ErrMax {}",
+            e.error_max
+        );
+        let x = r.exit_point.expect("exit point");
+        assert!(
+            p.domain.level(&x).abs() < 0.05,
+            "exit point {x:?} not on ∂D"
+        );
+        errs.push((n, e.error_max, e.error_rms, e.error_max_normalised));
+    }
+    let emax: Vec<(usize, f64)> = errs.iter().map(|e| (e.0, e.1)).collect();
+    let erms: Vec<(usize, f64)> = errs.iter().map(|e| (e.0, e.2)).collect();
+    assert!(emax.windows(2).all(|w| w[1].1 < w[0].1), "{errs:?}");
+    assert!(order(&emax) >= 0.8 && order(&erms) >= 0.5, "{errs:?}");
+    assert!(errs[2].3 <= 1e-2, "ErrMax/max V at N = 65: {errs:?}");
+}
+
+/// An N³ far beyond memory is refused at configuration time, naming `--grid` and a size that
+/// fits; so is a box that cuts D, a box missing θ*, and a 2-D problem.
+#[test]
+fn bad_input_is_refused_with_errors_naming_the_flag() {
+    let e = Config::new(20_000).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Invalid { .. }), "{msg}");
+    assert!(msg.contains("--grid") && msg.contains("≤"), "{msg}");
+
+    let p = problem_from(LINEAR_BALL);
+    let c = Config::new(17).unwrap();
+    let cut = c
+        .clone()
+        .with_box([-0.5, -1.2, -1.2], [1.2, 1.2, 1.2])
+        .unwrap();
+    let msg = run(&p, &cut).unwrap_err().to_string();
+    assert!(
+        msg.contains("--box") && msg.contains("lower x face"),
+        "{msg}"
+    );
+    let off = c
+        .clone()
+        .with_box([0.5, 0.5, 0.5], [3.0, 3.0, 3.0])
+        .unwrap();
+    let msg = run(&p, &off).unwrap_err().to_string();
+    assert!(msg.contains("--box") && msg.contains("θ*"), "{msg}");
+    assert!(c.clone().with_box([0.0; 3], [0.0, 1.0, 1.0]).is_err());
+    assert!(Config::new(5).is_err() && c.clone().with_k(0).is_err());
+    let two = Problem::load("rotational-linear", &BuildOptions::default()).unwrap();
+    assert!(matches!(run(&two, &c), Err(Error::Unsupported(_))));
+}
