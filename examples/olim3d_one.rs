@@ -16,6 +16,9 @@ fn main() {
         c = c.with_k(k.parse().expect("K")).expect("K");
     }
     c.estimate_error = std::env::var("ESTIMATE").is_ok();
+    if std::env::var("LINEAR").is_ok() {
+        c.interpolation = quasipot::olim::Interpolation::Linear;
+    }
     let r = run(&p, &c).expect("solve");
     let e = r.errors.as_ref();
     println!(

@@ -1,13 +1,13 @@
 //! The 3-D OLIM grid solver against exact references (DESIGN §2), and its rejections of bad
 //! input.
 //!
-//! Tolerances: OLIM-MID is first order, so the errors must fall over N = 17, 33, 65; the bounds
-//! are the measured errors and orders (given in each test) with a margin. The linear cases
-//! converge more slowly at these N (observed ErrMax order ≈ 0.5, 1.3 % of max V at N = 65):
-//! U is interpolated linearly over the triangles and tetrahedra, which overestimates a convex
-//! U by O(h²) per update, an O(h) bias that builds up along the characteristics (the 2-D
-//! solver's module docs measure the same effect and remove it by quadratic interpolation,
-//! not yet done in 3-D); V0 is then above the exact value by about that bias.
+//! Tolerances: the bounds are the measured errors and observed orders (given in each test, with
+//! quadratic interpolation of U in the triangle and tetrahedron updates, the default) with a
+//! margin of 2–10×; with the published linear interpolation the linear cases' errors are 15–60×
+//! larger at N = 65 (ErrMax order ≈ 0.5: an O(h) bias that builds up along the
+//! characteristics), so the bounds fail without the quadratic interpolant. V0 is a minimum over
+//! ∂D of values interpolated along crossing grid edges, some of whose ends lie outside D where
+//! the errors are not measured: it is checked within ErrMax + h·V0.
 
 use faer::linalg::solvers::DenseSolveCore;
 use quasipot::error::Error;
@@ -108,12 +108,13 @@ fn linear_noncommuting_noise_on_a_ball_converges_to_the_lyapunov_solution() {
     let emax: Vec<(usize, f64)> = errs.iter().map(|e| (e.0, e.1)).collect();
     let erms: Vec<(usize, f64)> = errs.iter().map(|e| (e.0, e.2)).collect();
     assert!(emax.windows(2).all(|w| w[1].1 < w[0].1), "{errs:?}");
-    assert!(order(&emax) >= 0.35 && order(&erms) >= 0.45, "{errs:?}");
-    // Measured at N = 65: ErrMax 8.2e-3 = 1.36e-2·max V, ERMS 2.3e-3; orders 0.43 / 0.58.
+    // Measured: ErrMax 7.0e-4, 1.8e-4, 4.4e-5 and ERMS 6.8e-5, 7.8e-6, 1.2e-6 at N = 17, 33,
+    // 65 (orders 2.0 and 2.9); linear interpolation: ErrMax 8.2e-3 at N = 65.
+    assert!(order(&emax) >= 1.5 && order(&erms) >= 1.5, "{errs:?}");
     let last = errs[2];
-    assert!(last.2 <= 3e-3, "ERMS {}", last.2);
+    assert!(last.2 <= 1e-5, "ERMS {}", last.2);
     assert!(
-        last.1 <= 1.6e-2 * last.3,
+        last.1 <= 1e-3 * last.3,
         "ErrMax {} vs max V {}",
         last.1,
         last.3
@@ -157,18 +158,19 @@ depth = 0.5
         );
         errs.push((n, emax, erms, vmax, (v0 - exact.v0).abs()));
     }
-    // Measured: ErrMax 2.4e-2, 1.85e-2, 1.2e-2 (order 0.5; 1.34e-2·max V at N = 65) and
-    // |V0 − exact| 2.9e-2, 1.7e-2, 9.4e-3 (order 0.8).
+    // Measured: ErrMax 2.2e-3, 5.4e-4, 1.35e-4 (order 2.0) and |V0 − exact| 7.4e-3, 2.7e-3,
+    // 4.4e-4 (order 2.0); linear interpolation: ErrMax 1.2e-2, |V0 − exact| 9.4e-3 at N = 65.
     let emax: Vec<(usize, f64)> = errs.iter().map(|e| (e.0, e.1)).collect();
     let ev0: Vec<(usize, f64)> = errs.iter().map(|e| (e.0, e.4)).collect();
     assert!(emax.windows(2).all(|w| w[1].1 < w[0].1), "{errs:?}");
-    assert!(order(&emax) >= 0.35 && order(&ev0) >= 0.6, "{errs:?}");
-    assert!(errs[2].1 <= 1.6e-2 * errs[2].3, "{errs:?}");
+    assert!(order(&emax) >= 1.5 && order(&ev0) >= 1.0, "{errs:?}");
+    assert!(errs[2].1 <= 1e-3 * errs[2].3, "{errs:?}");
 }
 
 /// The manufactured nonlinear case (state-dependent full a(θ), rotation R∇V; exact
-/// V = x²/2 + x⁴/4 + y² + z²/2, V0 = 0.5). Measured ErrMax 1.99e-2, 8.5e-3, 3.2e-3 at
-/// N = 17, 33, 65 (order 1.3); ErrMax/max V = 6.4e-3 at N = 65 against the target 1e-2.
+/// V = x²/2 + x⁴/4 + y² + z²/2, V0 = 0.5). Measured ErrMax 2.6e-2, 5.8e-3, 1.9e-3 and
+/// ERMS 5.5e-3, 1.4e-3, 5.1e-4 at N = 17, 33, 65 (orders 1.9, 1.7); ErrMax/max V = 3.8e-3 at
+/// N = 65 against the target 1e-2 (linear interpolation: 6.4e-3, ERMS 1.4e-3).
 #[test]
 fn manufactured_anisotropic_3d_converges_to_the_exact_quasi_potential() {
     let p = Problem::load(
@@ -187,7 +189,7 @@ fn manufactured_anisotropic_3d_converges_to_the_exact_quasi_potential() {
         assert!(e.points > n * n * n / 10, "N={n}: {} points", e.points);
         let v0 = r.v0.expect("V0 certified");
         assert!(
-            (v0 - 0.5).abs() <= e.error_max,
+            (v0 - 0.5).abs() <= e.error_max + r.grid.h[0] * 0.5,
             "N={n}: V0 {v0}, ErrMax {}",
             e.error_max
         );
@@ -201,8 +203,9 @@ fn manufactured_anisotropic_3d_converges_to_the_exact_quasi_potential() {
     let emax: Vec<(usize, f64)> = errs.iter().map(|e| (e.0, e.1)).collect();
     let erms: Vec<(usize, f64)> = errs.iter().map(|e| (e.0, e.2)).collect();
     assert!(emax.windows(2).all(|w| w[1].1 < w[0].1), "{errs:?}");
-    assert!(order(&emax) >= 0.8 && order(&erms) >= 0.5, "{errs:?}");
+    assert!(order(&emax) >= 1.2 && order(&erms) >= 1.2, "{errs:?}");
     assert!(errs[2].3 <= 1e-2, "ErrMax/max V at N = 65: {errs:?}");
+    assert!(errs[2].2 <= 1e-3, "ERMS at N = 65: {errs:?}");
 }
 
 /// An N³ far beyond memory is refused at configuration time, naming `--grid` and a size that

@@ -9,8 +9,16 @@
 //! Front point within K·h, triangle updates (a segment between two neighbouring Accepted Front
 //! points, minimised over λ ∈ (0, 1)) around the best one-point source, and tetrahedron updates
 //! (a triangle of three mutually neighbouring Accepted Front points, minimised over the simplex)
-//! around the best triangle — the hierarchical strategy ([`solver`]). U is interpolated linearly
-//! over segments and triangles (the published method).
+//! around the best triangle — the hierarchical strategy ([`solver`]).
+//! - **Interpolation.** [`Interpolation::Quadratic`] (default) interpolates U over a segment or
+//!   triangle of Accepted Front points by the quadratic whose second derivatives along the
+//!   simplex's edges are the second differences of U along those grid lines (from the next
+//!   Accepted point on each line; linear where one is missing); [`Interpolation::Linear`] is
+//!   the published method. The linear interpolant overestimates a convex U by O(h²) per update,
+//!   an O(h) bias along the characteristics: measured at N = 65 (ErrMax, `tests/olim3d.rs`),
+//!   linear non-commuting noise on a ball 8.2e-3 linear vs 4.4e-5 quadratic (observed order 0.4
+//!   vs 2.0 over N = 17, 33, 65), on a level set 1.2e-2 vs 1.35e-4, the manufactured
+//!   state-dependent case 3.2e-3 vs 1.9e-3.
 //!
 //! - **Start.** Grid points within `init_radius` grid steps of θ* get the exact value of the
 //!   linearisation V = ½uᵀΣ⁻¹u, u = θ − θ*, AΣ + ΣAᵀ = a(θ*) ([`crate::exact::local_covariance`]).
@@ -36,7 +44,8 @@
 //! costs one-point updates to the Considered points within K·h and, for each point it makes
 //! Considered, from the Accepted Front points within K·h (both bands are surfaces one to two
 //! points thick, so O(K²) each), plus a few triangle and tetrahedron updates: O(N³K²).
-//! Measured with `cargo run --release --example olim3d_one`.
+//! Measured with `cargo run --release --example olim3d_one -- PROBLEM N` (one core, shared
+//! machine): see the figures in the commit log and the report of issue 15.
 //!
 //! ```
 //! use quasipot::olim3d::{run, Config};
@@ -66,7 +75,7 @@ pub mod update;
 
 use crate::error::{Error, Result};
 use crate::olim::grid::{State, STATE_MASK};
-use crate::olim::{ErrorStats, StopRule, Termination};
+use crate::olim::{ErrorStats, Interpolation, StopRule, Termination};
 use crate::problem::{Diffusion, Domain, ModelVisitor, Problem, VectorField};
 use grid::Grid3;
 use serde::Serialize;
@@ -90,6 +99,10 @@ pub struct Config {
     pub compare_with_reference: bool,
     /// Also solve on (N + 1)/2 points for the V₀ error estimate (default true).
     pub estimate_error: bool,
+    /// Interpolation of U in triangle and tetrahedron updates (default quadratic, from the
+    /// second differences along the simplex's edges; [`Interpolation::Linear`] is the
+    /// published method).
+    pub interpolation: Interpolation,
 }
 
 impl Default for Config {
@@ -102,6 +115,7 @@ impl Default for Config {
             init_radius: 2.0,
             compare_with_reference: true,
             estimate_error: true,
+            interpolation: Interpolation::Quadratic,
         }
     }
 }
@@ -268,6 +282,8 @@ pub struct Report {
     pub k: usize,
     /// The 3-D rotation ratio Υ at θ* ([`rotation_ratio`]).
     pub rotation_ratio: Option<f64>,
+    /// Interpolation of U in triangle and tetrahedron updates.
+    pub interpolation: Interpolation,
     /// Why the solve stopped.
     pub termination: Termination,
     /// V₀ = min over ∂D of V, when certified (as in 2-D).
@@ -649,6 +665,7 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         edge,
         stop_early: config.stop == StopRule::Boundary,
         domain: problem.domain.clone(),
+        quadratic: config.interpolation == Interpolation::Quadratic,
     };
     let start = Instant::now();
     let sol = problem.visit(Visit { setup });
@@ -772,6 +789,7 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         grid: GridInfo { n, lo, hi, h: g.h },
         k,
         rotation_ratio: rotation,
+        interpolation: config.interpolation,
         termination,
         v0,
         exit_point,

@@ -56,6 +56,8 @@ pub(crate) struct Setup {
     pub stop_early: bool,
     /// D, to tell whether a point where b is not finite matters.
     pub domain: crate::problem::Domain,
+    /// Interpolate U quadratically in triangle and tetrahedron updates (false: linearly).
+    pub quadratic: bool,
 }
 
 struct Solver<'a, B: VectorField, N: Diffusion> {
@@ -80,6 +82,7 @@ struct Solver<'a, B: VectorField, N: Diffusion> {
     bad_point: Option<[f64; 3]>,
     singular_point: Option<([f64; 3], [f64; 3])>,
     domain: &'a crate::problem::Domain,
+    quadratic: bool,
     n_one: u64,
     n_tri: u64,
     n_tet: u64,
@@ -166,6 +169,53 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     }
 
     #[inline(always)]
+    fn accepted(&self, p: usize) -> bool {
+        let s = self.st(p);
+        s == State::Front as u8 || s == State::Accepted as u8
+    }
+
+    /// The second difference of U along the grid line through xa and xb = xa + off, from
+    /// xa − off or else xb + off, whichever is accepted; `None` when neither is or when
+    /// [`Setup::quadratic`] is off. (pad ≥ 2 keeps both inside the padded arrays.)
+    #[inline(always)]
+    fn second_difference(&self, xa: usize, off: isize) -> Option<f64> {
+        if !self.quadratic {
+            return None;
+        }
+        let xb = self.at(xa, off);
+        let xm = self.at(xa, -off);
+        if self.accepted(xm) {
+            return Some(self.u[xm] - 2.0 * self.u[xa] + self.u[xb]);
+        }
+        let x2 = self.at(xb, off);
+        if self.accepted(x2) {
+            return Some(self.u[xa] - 2.0 * self.u[xb] + self.u[x2]);
+        }
+        None
+    }
+
+    /// λ-Hessian of the quadratic interpolant of U on the triangle x₀, x₀ + n1, x₀ + n2 from
+    /// the second differences along its three edges (zero when one is missing: linear).
+    #[inline(always)]
+    fn triangle_curvature(&self, x0: usize, n1: [i32; 3], n2: [i32; 3]) -> [[f64; 2]; 2] {
+        let g = &self.g;
+        let x1 = self.at(x0, g.offset(n1));
+        let n12 = [n2[0] - n1[0], n2[1] - n1[1], n2[2] - n1[2]];
+        match (
+            self.second_difference(x0, g.offset(n1)),
+            self.second_difference(x0, g.offset(n2)),
+            self.second_difference(x1, g.offset(n12)),
+        ) {
+            (Some(h11), Some(h22), Some(h33)) => {
+                // Along e₂ − e₁: h33 = H₁₁ + H₂₂ − 2H₁₂.
+                let h12 = 0.5 * (h11 + h22 - h33);
+                [[h11, h12], [h12, h22]]
+            }
+            _ => [[0.0; 2]; 2],
+        }
+    }
+
+    #[inline(always)]
     fn triangle(&mut self, s: &Simplex<1>) -> Option<f64> {
         self.n_tri += 1;
         if self.variable {
@@ -199,7 +249,8 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         let mut best = f64::INFINITY;
         let x0 = self.at(x, self.g.offset(d0));
         let (u0, u1) = (self.u[x0], self.u[self.at(x, self.g.offset(d1))]);
-        let e1 = self.vec([d1[0] - d0[0], d1[1] - d0[1], d1[2] - d0[2]]);
+        let n1 = [d1[0] - d0[0], d1[1] - d0[1], d1[2] - d0[2]];
+        let e1 = self.vec(n1);
         let l0 = self.vec(neg(d0));
         for k in 0..26 {
             let (off, n2) = self.nbr[k];
@@ -212,7 +263,9 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
                 continue;
             }
             let m2 = self.midpoint(add(hx, d2));
-            let s = Simplex::<2>::new(u0, m0, [(u1, m1, e1), (self.u[x2], &m2, self.vec(n2))], l0);
+            let mut s =
+                Simplex::<2>::new(u0, m0, [(u1, m1, e1), (self.u[x2], &m2, self.vec(n2))], l0);
+            s.curv = self.triangle_curvature(x0, n1, n2);
             if let Some(v) = self.tetrahedron(&s) {
                 best = best.min(v);
             }
@@ -240,7 +293,8 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
                 continue;
             }
             let m1 = self.midpoint(add(hx, d1));
-            let s = Simplex::<1>::new(u0, m0, [(self.u[x1], &m1, self.vec(n1))], l0);
+            let mut s = Simplex::<1>::new(u0, m0, [(self.u[x1], &m1, self.vec(n1))], l0);
+            s.curv[0][0] = self.second_difference(x0, off).unwrap_or(0.0);
             if let Some(v) = self.triangle(&s) {
                 if v < best {
                     best = v;
@@ -323,7 +377,10 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
                 if adjacent(dp, d0) && self.is_front(x0) {
                     let m0 = self.midpoint(add(hx, dp));
                     let e = self.vec([d0[0] - dp[0], d0[1] - dp[1], d0[2] - dp[2]]);
-                    let s = Simplex::<1>::new(self.u[x0], &m0, [(un, &m, e)], self.vec(neg(dp)));
+                    let mut s =
+                        Simplex::<1>::new(self.u[x0], &m0, [(un, &m, e)], self.vec(neg(dp)));
+                    let n = [d0[0] - dp[0], d0[1] - dp[1], d0[2] - dp[2]];
+                    s.curv[0][0] = self.second_difference(x0, self.g.offset(n)).unwrap_or(0.0);
                     if let Some(t) = self.triangle(&s) {
                         v = v.min(t);
                         v = v.min(self.tetrahedra(x, hx, (dp, &m0), (d0, &m)));
@@ -458,6 +515,7 @@ pub(crate) fn solve<B: VectorField, N: Diffusion>(drift: &B, noise: &N, setup: S
         bad_point: None,
         singular_point: None,
         domain: &setup.domain,
+        quadratic: setup.quadratic,
         n_one: 0,
         n_tri: 0,
         n_tet: 0,

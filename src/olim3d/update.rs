@@ -13,7 +13,8 @@
 //!
 //! f(λ) = U₀ + Σλᵢ(Uᵢ − U₀) + ‖b_λ‖_{A_λ} ‖l_λ‖_{A_λ} − b_λᵀ A_λ l_λ,  l_λ = x − x₀ − Σλᵢeᵢ,
 //!
-//! with U interpolated linearly over the simplex and b_λ = b₀ + Σλᵢ(bᵢ − b₀),
+//! (plus ½(λᵀHλ − Σλᵢ Hᵢᵢ) when the solver passes the λ-Hessian H of a quadratic interpolant of
+//! U, [`Simplex::curv`]; without it U is interpolated linearly over the simplex), and b_λ = b₀ + Σλᵢ(bᵢ − b₀),
 //! A_λ = A₀ + Σλᵢ(Aᵢ − A₀) interpolated linearly between the midpoints of (xᵢ, x) (an O(h²·|l|)
 //! interpolation error that makes a simplex update cost M + 1 drift evaluations however many
 //! Newton steps it takes). With B = bᵀAb, L = lᵀAl, C = bᵀAl (polynomials in λ) and
@@ -88,6 +89,9 @@ pub struct Simplex<const M: usize> {
     pub e: [[f64; 3]; M],
     /// x − x₀.
     pub l0: [f64; 3],
+    /// Second derivatives H of U in λ (zero: linear interpolation); U is interpolated as
+    /// U₀ + λ·ΔU + ½(λᵀHλ − Σλᵢ Hᵢᵢ), exact at the vertices.
+    pub curv: [[f64; M]; M],
 }
 
 impl<const M: usize> Simplex<M> {
@@ -108,6 +112,7 @@ impl<const M: usize> Simplex<M> {
             da: [[0.0; 6]; M],
             e: [[0.0; 3]; M],
             l0,
+            curv: [[0.0; M]; M],
         };
         for (i, (ui, mi, ei)) in others.into_iter().enumerate() {
             s.du[i] = ui - u0;
@@ -129,8 +134,13 @@ impl<const M: usize> Simplex<M> {
         let mut l = self.l0;
         let mut a = self.m0.a;
         let mut lin = 0.0;
+        let mut hl_lam = [0.0; M];
         for i in 0..M {
             lin += lam[i] * self.du[i];
+            for j in 0..M {
+                hl_lam[i] += self.curv[i][j] * lam[j];
+            }
+            lin += 0.5 * (lam[i] * hl_lam[i] - lam[i] * self.curv[i][i]);
             for c in 0..3 {
                 b[c] += lam[i] * self.db[i][c];
                 l[c] -= lam[i] * self.e[i][c];
@@ -189,7 +199,8 @@ impl<const M: usize> Simplex<M> {
             gp[i] = gb[i] * ll + bb * gl[i];
         }
         for i in 0..M {
-            g[i] = self.du[i] - gc[i] + if p > 0.0 { 0.5 * gp[i] / p } else { 0.0 };
+            g[i] = self.du[i] - gc[i] + hl_lam[i] - 0.5 * self.curv[i][i]
+                + if p > 0.0 { 0.5 * gp[i] / p } else { 0.0 };
             for j in 0..M {
                 let hp = hb[i][j] * ll + gb[i] * gl[j] + gb[j] * gl[i] + bb * hl[i][j];
                 let hpp = if p > 0.0 {
@@ -197,7 +208,7 @@ impl<const M: usize> Simplex<M> {
                 } else {
                     0.0
                 };
-                h[i][j] = hpp - hc[i][j];
+                h[i][j] = hpp - hc[i][j] + self.curv[i][j];
             }
         }
         (lin + p - bl, g, h)
@@ -316,12 +327,13 @@ mod tests {
     fn derivatives_match_finite_differences() {
         let m = mids();
         let e = [[0.1, 0.0, 0.0], [0.0, 0.1, 0.1]];
-        let s = Simplex::<2>::new(
+        let mut s = Simplex::<2>::new(
             0.4,
             &m[0],
             [(0.43, &m[1], e[0]), (0.41, &m[2], e[1])],
             [0.3, 0.5, 0.2],
         );
+        s.curv = [[0.02, 0.005], [0.005, 0.03]];
         let lam = [0.3, 0.25];
         let step = 1e-6;
         for variable in [false, true] {
