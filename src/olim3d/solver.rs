@@ -216,17 +216,29 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
     }
 
     #[inline(always)]
-    fn triangle(&mut self, s: &Simplex<1>) -> Option<f64> {
+    fn triangle(&mut self, s: &Simplex<1>) -> Option<(f64, f64)> {
         self.n_tri += 1;
-        if self.variable {
-            s.minimise::<true>()
+        let r = if self.variable {
+            s.minimiser::<true>()
         } else {
-            s.minimise::<false>()
-        }
+            s.minimiser::<false>()
+        };
+        r.map(|(v, l)| (v, l[0]))
     }
 
+    /// The tetrahedron update, skipped when the triangle's minimiser (λ₁*, 0) already
+    /// satisfies the optimality condition ∂f/∂λ₂ ≥ 0 of the whole simplex (for convex f it is
+    /// then the minimum over the tetrahedron's face too).
     #[inline(always)]
-    fn tetrahedron(&mut self, s: &Simplex<2>) -> Option<f64> {
+    fn tetrahedron(&mut self, s: &Simplex<2>, lambda1: f64) -> Option<f64> {
+        let g = if self.variable {
+            s.eval::<true>([lambda1, 0.0]).1
+        } else {
+            s.eval::<false>([lambda1, 0.0]).1
+        };
+        if g[1] >= 0.0 {
+            return None;
+        }
         self.n_tet += 1;
         if self.variable {
             s.minimise::<true>()
@@ -245,6 +257,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         hx: [i32; 3],
         (d0, m0): ([i32; 3], &Midpoint),
         (d1, m1): ([i32; 3], &Midpoint),
+        lambda1: f64,
     ) -> f64 {
         let mut best = f64::INFINITY;
         let x0 = self.at(x, self.g.offset(d0));
@@ -266,7 +279,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
             let mut s =
                 Simplex::<2>::new(u0, m0, [(u1, m1, e1), (self.u[x2], &m2, self.vec(n2))], l0);
             s.curv = self.triangle_curvature(x0, n1, n2);
-            if let Some(v) = self.tetrahedron(&s) {
+            if let Some(v) = self.tetrahedron(&s, lambda1) {
                 best = best.min(v);
             }
         }
@@ -281,7 +294,7 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
         let u0 = self.u[x0];
         let l0 = self.vec(neg(d0));
         let mut best = f64::INFINITY;
-        let mut best_tri: Option<([i32; 3], Midpoint)> = None;
+        let mut best_tri: Option<([i32; 3], Midpoint, f64)> = None;
         for k in 0..26 {
             let (off, n1) = self.nbr[k];
             let x1 = self.at(x0, off);
@@ -295,15 +308,15 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
             let m1 = self.midpoint(add(hx, d1));
             let mut s = Simplex::<1>::new(u0, m0, [(self.u[x1], &m1, self.vec(n1))], l0);
             s.curv[0][0] = self.second_difference(x0, off).unwrap_or(0.0);
-            if let Some(v) = self.triangle(&s) {
+            if let Some((v, lam)) = self.triangle(&s) {
                 if v < best {
                     best = v;
-                    best_tri = Some((d1, m1));
+                    best_tri = Some((d1, m1, lam));
                 }
             }
         }
-        if let Some((d1, m1)) = best_tri {
-            best = best.min(self.tetrahedra(x, hx, (d0, m0), (d1, &m1)));
+        if let Some((d1, m1, lam)) = best_tri {
+            best = best.min(self.tetrahedra(x, hx, (d0, m0), (d1, &m1), lam));
         }
         best
     }
@@ -381,9 +394,9 @@ impl<'a, B: VectorField, N: Diffusion> Solver<'a, B, N> {
                         Simplex::<1>::new(self.u[x0], &m0, [(un, &m, e)], self.vec(neg(dp)));
                     let n = [d0[0] - dp[0], d0[1] - dp[1], d0[2] - dp[2]];
                     s.curv[0][0] = self.second_difference(x0, self.g.offset(n)).unwrap_or(0.0);
-                    if let Some(t) = self.triangle(&s) {
+                    if let Some((t, lam)) = self.triangle(&s) {
                         v = v.min(t);
-                        v = v.min(self.tetrahedra(x, hx, (dp, &m0), (d0, &m)));
+                        v = v.min(self.tetrahedra(x, hx, (dp, &m0), (d0, &m), lam));
                     }
                 }
             }

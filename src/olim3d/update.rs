@@ -218,6 +218,12 @@ impl<const M: usize> Simplex<M> {
     /// interior (or Newton's method fails to settle inside).
     #[inline(always)]
     pub fn minimise<const VARIABLE: bool>(&self) -> Option<f64> {
+        self.minimiser::<VARIABLE>().map(|(v, _)| v)
+    }
+
+    /// [`Self::minimise`] with the minimiser λ.
+    #[inline(always)]
+    pub fn minimiser<const VARIABLE: bool>(&self) -> Option<(f64, [f64; M])> {
         // Start at the centroid of the simplex.
         let mut lam = [1.0 / (M as f64 + 1.0); M];
         let mut best = f64::INFINITY;
@@ -265,7 +271,7 @@ impl<const M: usize> Simplex<M> {
         }
         let (f, _, _) = self.eval::<VARIABLE>(lam);
         let interior = lam.iter().all(|&x| x > 0.0) && lam.iter().sum::<f64>() < 1.0;
-        (interior && f.is_finite()).then(|| self.u0 + f.min(best))
+        (interior && f.is_finite()).then(|| (self.u0 + f.min(best), lam))
     }
 }
 
