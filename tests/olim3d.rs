@@ -239,3 +239,42 @@ fn bad_input_is_refused_with_errors_naming_the_flag() {
     let two = Problem::load("rotational-linear", &BuildOptions::default()).unwrap();
     assert!(matches!(run(&two, &c), Err(Error::Unsupported(_))));
 }
+
+/// `quasipot field` on a 3-D problem: JSON with V0, the exit point and the errors; V.npy of
+/// shape (N, N, N) with its three axes; a 2-D `--box` refused with exit code 2 naming the flag.
+#[test]
+fn field_subcommand_solves_3d_problems() {
+    let bin = env!("CARGO_BIN_EXE_quasipot");
+    let dir = std::env::temp_dir().join(format!("quasipot-olim3d-{}", std::process::id()));
+    let problem = "benches/support/manufactured-anisotropic-3d.toml";
+    let out = std::process::Command::new(bin)
+        .args(["field", problem, "--grid", "17", "--json", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["method"], "olim3d-midpoint");
+    let v0 = v["v0"].as_f64().unwrap();
+    assert!((v0 - 0.5).abs() < 0.05, "{v0}");
+    assert_eq!(v["exit_point"].as_array().unwrap().len(), 3);
+    assert!(v["errors"]["error_max"].as_f64().unwrap() < 0.05);
+    let npy = std::fs::read(dir.join("V.npy")).unwrap();
+    let header = String::from_utf8_lossy(&npy[..128.min(npy.len())]).to_string();
+    assert!(header.contains("(17, 17, 17)"), "{header}");
+    assert!(npy.len() >= 17 * 17 * 17 * 8 && npy.len() < 17 * 17 * 17 * 8 + 256);
+    for axis in ["x.npy", "y.npy", "z.npy"] {
+        assert!(dir.join(axis).exists(), "{axis}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let bad = std::process::Command::new(bin)
+        .args(["field", problem, "--grid", "17", "--box", "0,1,0,1"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--box"));
+}
