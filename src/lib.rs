@@ -31,6 +31,7 @@ pub mod linalg;
 pub mod mam;
 pub mod matfree;
 pub mod olim;
+pub mod olim3d;
 pub mod plot;
 pub mod problem;
 pub mod rates;

@@ -411,7 +411,8 @@ fn exit_runs_and_rejects_bad_noise_levels() {
 
 #[test]
 fn field_and_path_reject_bad_targets() {
-    let (code, _, err) = run(&["field", "quadratic-anisotropic-3d"]);
+    // d = 3 runs the 3-D solver (tests/olim3d.rs); d = 1 has no grid solver.
+    let (code, _, err) = run(&["field", "double-well-1d"]);
     assert_eq!(code, 2);
     assert!(err.contains("gmam"), "{err}");
     let (code, _, err) = run(&["path", "maier-stein", "--to", "0.5,0"]);

@@ -154,6 +154,13 @@ pub fn write_array2_npy(path: &Path, rows: usize, cols: usize, data: &[f64]) -> 
     write_npy(path, &a)
 }
 
+/// Write a d0×d1×d2 C-order array as `.npy`.
+pub fn write_array3_npy(path: &Path, shape: [usize; 3], data: &[f64]) -> Result<()> {
+    let a = ndarray::Array3::from_shape_vec((shape[0], shape[1], shape[2]), data.to_vec())
+        .map_err(|e| Error::numerical("write npy", e.to_string()))?;
+    write_npy(path, &a)
+}
+
 /// Write a vector as `.npy`.
 pub fn write_vector_npy(path: &Path, v: &[f64]) -> Result<()> {
     write_npy(path, &Array1::from_vec(v.to_vec()))
