@@ -4,7 +4,7 @@
 
 A block whose second line is `(first lines omitted)` keeps that marker and as many trailing
 lines as it had. The files the tour uses (`H.csv`, the README's `quartic.toml`) are written
-into a scratch directory first, beside a link to `examples/`. Timing columns change from run
+into a scratch directory first, beside links to `examples/` and `benches/`. Timing columns change from run
 to run, so review the result with `git diff README.md`. Usage:
 
     cargo build --release && python3 scripts/readme-tour.py [--dry-run]
@@ -43,7 +43,8 @@ def main():
         f.write(H_CSV)
     with open(os.path.join(scratch, "quartic.toml"), "w") as f:
         f.write(toml_block(lines, "quartic-2d"))
-    os.symlink(os.path.join(ROOT, "examples"), os.path.join(scratch, "examples"))
+    for linked in ("examples", "benches"):
+        os.symlink(os.path.join(ROOT, linked), os.path.join(scratch, linked))
 
     out, i, changed = [], 0, 0
     while i < len(lines):

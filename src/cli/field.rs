@@ -6,6 +6,7 @@ use super::output::{fmt_point, table, Output};
 use super::{load_problem, Global};
 use anyhow::{anyhow, Result};
 use quasipot::olim::{self, Config, Report};
+use quasipot::problem::check::fmt_number;
 use quasipot::problem::Problem;
 use serde_json::json;
 
@@ -87,10 +88,10 @@ pub fn human_report(r: &Report) -> String {
             format!(
                 "{0}×{0} on [{1}, {2}]×[{3}, {4}], K = {5}{6}",
                 r.grid.n,
-                r.grid.lo[0],
-                r.grid.hi[0],
-                r.grid.lo[1],
-                r.grid.hi[1],
+                fmt_number(r.grid.lo[0]),
+                fmt_number(r.grid.hi[0]),
+                fmt_number(r.grid.lo[1]),
+                fmt_number(r.grid.hi[1]),
                 r.k,
                 r.rotation_ratio
                     .map(|u| format!(" (rotation ratio Υ = {u:.2})"))
@@ -204,7 +205,14 @@ fn human_report_3d(r: &quasipot::olim3d::Report) -> String {
             "grid".into(),
             format!(
                 "{0}³ on [{1}, {2}]×[{3}, {4}]×[{5}, {6}], K = {7}",
-                g.n, g.lo[0], g.hi[0], g.lo[1], g.hi[1], g.lo[2], g.hi[2], r.k
+                g.n,
+                fmt_number(g.lo[0]),
+                fmt_number(g.hi[0]),
+                fmt_number(g.lo[1]),
+                fmt_number(g.hi[1]),
+                fmt_number(g.lo[2]),
+                fmt_number(g.hi[2]),
+                r.k
             ),
         ],
         vec!["termination".into(), format!("{:?}", r.termination)],
