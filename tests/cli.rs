@@ -921,7 +921,7 @@ fn allocations_beyond_memory_are_refused_with_the_estimate() {
         "Error: --hessian: ",
         &[
             "the 2000000×2000000 matrix needs about",
-            "TiB (24 copies",
+            "TiB (26 copies",
             "use a smaller matrix",
         ],
     );
