@@ -278,3 +278,40 @@ fn field_subcommand_solves_3d_problems() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--box"));
 }
+
+/// `quasipot validate --quick` on a 3-D problem runs the 3-D grid engine beside gMAM, and its V0
+/// agrees with the exact 0.5 within its own error estimate 2·|V₀(33) − V₀(17)|.
+#[test]
+fn validate_runs_the_3d_grid_engine() {
+    let bin = env!("CARGO_BIN_EXE_quasipot");
+    let out = std::process::Command::new(bin)
+        .args([
+            "validate",
+            "benches/support/manufactured-anisotropic-3d.toml",
+            "--quick",
+            "--no-monte-carlo",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    let grid = results
+        .iter()
+        .find(|r| r["method"] == "olim3d")
+        .unwrap_or_else(|| panic!("no olim3d result: {v}"));
+    let (v0, err) = (
+        grid["v0"].as_f64().unwrap(),
+        grid["error_estimate"].as_f64().unwrap(),
+    );
+    eprintln!("validate olim3d: V0 {v0} ± {err}, skipped {}", v["skipped"]);
+    assert!(err > 0.0 && err < 0.05, "{grid}");
+    assert!((v0 - 0.5).abs() <= err, "{grid}");
+    assert_eq!(grid["exit_point"].as_array().unwrap().len(), 3);
+    assert!(results.iter().any(|r| r["method"] == "gmam"), "{v}");
+}
