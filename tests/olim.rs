@@ -211,11 +211,15 @@ fn writes_npy_and_figures() {
 // ---- bad input ----
 
 #[test]
-fn rejects_three_dimensional_problems_naming_gmam() {
+fn rejects_three_dimensional_problems_naming_the_3d_solver_and_gmam() {
     let p = load("quadratic-anisotropic-3d");
     let e = run(&p, &Config::new(33).unwrap()).unwrap_err().to_string();
-    assert!(e.contains("d = 2") && e.contains("3-D is planned"), "{e}");
-    assert!(e.contains("v0 --method gmam"), "{e}");
+    assert!(e.contains("d = 3") && e.contains("quasipot field"), "{e}");
+    assert!(
+        e.contains("olim3d") && e.contains("v0 --method gmam"),
+        "{e}"
+    );
+    assert!(!e.contains("planned"), "{e}");
 }
 
 #[test]

@@ -530,12 +530,27 @@ impl Report {
 }
 
 fn unsupported_dim(problem: &Problem) -> Error {
-    Error::Unsupported(format!(
-        "the grid solver (olim) handles d = 2 only (3-D is planned); \"{}\" has d = {}: use `v0 --method gmam` (minimum action, any d){}",
-        problem.name,
-        problem.dim(),
-        if problem.is_linear_gaussian() { " or `v0 --method exact`" } else { "" }
-    ))
+    let alt = if problem.is_linear_gaussian() {
+        " or `v0 --method exact`"
+    } else {
+        ""
+    };
+    let msg = if problem.dim() == 3 {
+        format!(
+            "the 2-D grid solver (olim) handles d = 2; \"{}\" has d = 3, which the 3-D solver \
+             solves: run `quasipot field {}` (library: `quasipot::olim3d::run`), or `v0 --method \
+             olim` / `validate`, which pick it by d; minimum action: `v0 --method gmam`{alt}",
+            problem.name, problem.name
+        )
+    } else {
+        format!(
+            "the grid solvers handle d = 2 (olim) and d = 3 (olim3d) only; \"{}\" has d = {}: \
+             use `v0 --method gmam` (minimum action, any d){alt}",
+            problem.name,
+            problem.dim()
+        )
+    };
+    Error::Unsupported(msg)
 }
 
 /// Bounding box of a bounded domain by marching along rays from θ* (for level sets of general
