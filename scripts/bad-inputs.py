@@ -96,7 +96,7 @@ CASES = [
      {"H.csv": "1,0\n0,4\n", "C.csv": "1,0,0\n0,1,0\n0,0,1\n"}, 2),
     ("--depth 0", ["v0", "--hessian", "{d}/H.csv", "--depth", "0"], {"H.csv": "1,0\n0,4\n"}, 2),
     # Engine settings
-    ("field on a 3-D problem", ["field", "quadratic-anisotropic-3d"], {}, 2),
+    ("field on a 1-D problem", ["field", "double-well-1d"], {}, 2),
     ("field --grid 2", ["field", "maier-stein", "--grid", "2"], {}, 2),
     ("field --grid beyond memory", ["field", "maier-stein", "--grid", "200000"], {}, 2),
     ("field --box inverted", ["field", "rotational-linear", "--box", "1,-1,-1,1"], {}, 2),
