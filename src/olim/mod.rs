@@ -463,6 +463,53 @@ pub struct ErrorStats {
     pub points: usize,
 }
 
+impl ErrorStats {
+    /// Errors of grid values U at points x against the problem's exact V, over the points with
+    /// a finite U in D̄ ∩ {V ≤ V0}: the reference V is θ*'s quasi-potential only where θ*
+    /// attracts, and that is the region the exit problem concerns (all of D̄ when V0 is not
+    /// given). `inside(x)` says whether x ∈ D̄. `None` when no point qualifies. Shared by the 2-D
+    /// and 3-D solvers.
+    pub fn against_reference<X: AsRef<[f64]>>(
+        problem: &Problem,
+        points: impl Iterator<Item = (X, f64)>,
+        inside: impl Fn(&[f64]) -> bool,
+    ) -> Option<Self> {
+        let (mut emax, mut esq, mut vmax, mut cnt) = (0.0f64, 0.0f64, 0.0f64, 0usize);
+        for (x, u) in points {
+            let x = x.as_ref();
+            if !u.is_finite() || !inside(x) {
+                continue;
+            }
+            let Some(v) = problem.reference.quasi_potential_at(x) else {
+                continue;
+            };
+            if problem
+                .reference
+                .v0
+                .is_some_and(|v0| v > v0 * (1.0 + 1e-12))
+            {
+                continue;
+            }
+            let e = (u - v).abs();
+            emax = emax.max(e);
+            esq += e * e;
+            vmax = vmax.max(v);
+            cnt += 1;
+        }
+        (cnt > 0).then(|| {
+            let rms = (esq / cnt as f64).sqrt();
+            ErrorStats {
+                error_max: emax,
+                error_rms: rms,
+                error_max_normalised: emax / vmax,
+                error_rms_normalised: rms / vmax,
+                max_v: vmax,
+                points: cnt,
+            }
+        })
+    }
+}
+
 /// Result of [`run`].
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -966,47 +1013,8 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         }
     }
     let errors = if config.compare_with_reference && problem.reference.quasi_potential.is_some() {
-        let (mut emax, mut esq, mut vmax, mut cnt) = (0.0f64, 0.0f64, 0.0f64, 0usize);
-        for j in 0..n {
-            for i in 0..n {
-                let u = values[j * n + i];
-                if !u.is_finite() {
-                    continue;
-                }
-                let x = grid.point(i, j);
-                // The reference V is θ*'s quasi-potential only where θ* attracts: compare on
-                // D̄ ∩ {V ≤ V0}, the region the exit problem concerns (all of D̄ when V0 is not
-                // given).
-                if problem.domain.level(&x) > 0.0 {
-                    continue;
-                }
-                if let Some(v) = problem.reference.quasi_potential_at(&x) {
-                    if problem
-                        .reference
-                        .v0
-                        .is_some_and(|v0| v > v0 * (1.0 + 1e-12))
-                    {
-                        continue;
-                    }
-                    let e = (u - v).abs();
-                    emax = emax.max(e);
-                    esq += e * e;
-                    vmax = vmax.max(v);
-                    cnt += 1;
-                }
-            }
-        }
-        (cnt > 0).then(|| {
-            let rms = (esq / cnt as f64).sqrt();
-            ErrorStats {
-                error_max: emax,
-                error_rms: rms,
-                error_max_normalised: emax / vmax,
-                error_rms_normalised: rms / vmax,
-                max_v: vmax,
-                points: cnt,
-            }
-        })
+        let points = (0..n * n).map(|p| (grid.point(p % n, p / n), values[p]));
+        ErrorStats::against_reference(problem, points, |x| problem.domain.level(x) <= 0.0)
     } else {
         None
     };

@@ -567,38 +567,11 @@ fn solve_once(problem: &Problem, config: &Config) -> Result<Report> {
         }
     };
     let errors = if config.compare_with_reference && problem.reference.quasi_potential.is_some() {
-        let (mut emax, mut esq, mut vmax, mut cnt) = (0.0f64, 0.0f64, 0.0f64, 0usize);
-        for (p, &uv) in values.iter().enumerate() {
-            if !uv.is_finite() || lv[p] > 0.0 {
-                continue;
-            }
-            let x = g.point(p % n, (p / n) % n, p / (n * n));
-            if let Some(v) = problem.reference.quasi_potential_at(&x) {
-                if problem
-                    .reference
-                    .v0
-                    .is_some_and(|v0| v > v0 * (1.0 + 1e-12))
-                {
-                    continue;
-                }
-                let e = (uv - v).abs();
-                emax = emax.max(e);
-                esq += e * e;
-                vmax = vmax.max(v);
-                cnt += 1;
-            }
-        }
-        (cnt > 0).then(|| {
-            let rms = (esq / cnt as f64).sqrt();
-            ErrorStats {
-                error_max: emax,
-                error_rms: rms,
-                error_max_normalised: emax / vmax,
-                error_rms_normalised: rms / vmax,
-                max_v: vmax,
-                points: cnt,
-            }
-        })
+        // D̄ from the level values the boundary search already computed.
+        let points = (0..values.len())
+            .filter(|&p| lv[p] <= 0.0)
+            .map(|p| (g.point(p % n, (p / n) % n, p / (n * n)), values[p]));
+        ErrorStats::against_reference(problem, points, |_| true)
     } else {
         None
     };
