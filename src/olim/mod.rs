@@ -600,16 +600,27 @@ fn unsupported_dim(problem: &Problem) -> Error {
     Error::Unsupported(msg)
 }
 
-/// Bounding box of a bounded domain by marching along rays from θ* (for level sets of general
-/// losses, whose [`Domain::bounding_box`] is not known in closed form).
-fn ray_box(domain: &Domain, center: &[f64]) -> Result<([f64; 2], [f64; 2])> {
-    let scale = 1e-3 * (1.0 + center[0].abs().max(center[1].abs()));
-    let mut lo = [f64::INFINITY; 2];
-    let mut hi = [f64::NEG_INFINITY; 2];
-    for k in 0..256 {
+/// The 256 unit directions of the 2-D solver's [`ray_box`].
+fn circle_directions() -> impl Iterator<Item = [f64; 2]> {
+    (0..256).map(|k| {
         let t = k as f64 * std::f64::consts::TAU / 256.0;
-        let dir = [t.cos(), t.sin()];
-        let at = |s: f64| [center[0] + s * dir[0], center[1] + s * dir[1]];
+        [t.cos(), t.sin()]
+    })
+}
+
+/// Bounding box of a bounded domain by marching along rays from θ* in the directions `dirs`
+/// (unit vectors): doubling steps out of D, then bisection to ∂D along each ray. For level sets
+/// of general losses, whose [`Domain::bounding_box`] is not known in closed form; shared by the
+/// 2-D and 3-D grid solvers.
+pub(crate) fn ray_box<const D: usize>(
+    domain: &Domain,
+    center: &[f64],
+    dirs: impl IntoIterator<Item = [f64; D]>,
+) -> Result<([f64; D], [f64; D])> {
+    let scale = 1e-3 * (1.0 + center.iter().fold(0.0f64, |m, c| m.max(c.abs())));
+    let (mut lo, mut hi) = ([f64::INFINITY; D], [f64::NEG_INFINITY; D]);
+    for dir in dirs {
+        let at = |s: f64| -> [f64; D] { std::array::from_fn(|i| center[i] + s * dir[i]) };
         let (mut a, mut b) = (0.0, scale);
         let mut steps = 0;
         while domain.level(&at(b)) < 0.0 {
@@ -617,13 +628,13 @@ fn ray_box(domain: &Domain, center: &[f64]) -> Result<([f64; 2], [f64; 2])> {
             b *= 2.0;
             steps += 1;
             if steps > 60 {
+                let shown: Vec<String> = dir.iter().map(|c| format!("{c:.3}")).collect();
                 return Err(Error::invalid(
                     "--box",
                     format!(
-                        "D ({}) seems unbounded along direction ({:.3}, {:.3}) from θ*; pass an explicit box",
+                        "D ({}) seems unbounded along direction ({}) from θ*; pass an explicit box",
                         domain.kind(),
-                        dir[0],
-                        dir[1]
+                        shown.join(", ")
                     ),
                 ));
             }
@@ -637,7 +648,7 @@ fn ray_box(domain: &Domain, center: &[f64]) -> Result<([f64; 2], [f64; 2])> {
             }
         }
         let x = at(b);
-        for i in 0..2 {
+        for i in 0..D {
             lo[i] = lo[i].min(x[i]);
             hi[i] = hi[i].max(x[i]);
         }
@@ -659,7 +670,7 @@ pub fn default_box(problem: &Problem) -> Result<([f64; 2], [f64; 2])> {
     }
     let (lo, hi) = match problem.domain.bounding_box() {
         Some((lo, hi)) => ([lo[0], lo[1]], [hi[0], hi[1]]),
-        None => ray_box(&problem.domain, theta)?,
+        None => ray_box(&problem.domain, theta, circle_directions())?,
     };
     let c = [0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1])];
     let half = 0.5 * (hi[0] - lo[0]).max(hi[1] - lo[1]) * 1.2;
@@ -690,7 +701,7 @@ fn check_domain_on_grid(problem: &Problem, lo: [f64; 2], hi: [f64; 2]) -> Result
     }
     let (blo, bhi) = match dom.bounding_box() {
         Some((l, h)) => ([l[0], l[1]], [h[0], h[1]]),
-        None => ray_box(dom, &problem.minimum)?,
+        None => ray_box(dom, &problem.minimum, circle_directions())?,
     };
     let names = ["x", "y"];
     let tol = 1e-9 * (1.0 + (hi[0] - lo[0]).max(hi[1] - lo[1]));

@@ -66,45 +66,6 @@ pub fn rotation_ratio(problem: &Problem) -> Option<f64> {
     worst.is_finite().then_some(worst)
 }
 
-/// Bounding box of a bounded domain by marching along rays from θ*.
-fn ray_box(domain: &Domain, center: &[f64]) -> Result<([f64; 3], [f64; 3])> {
-    let scale = 1e-3 * (1.0 + center.iter().fold(0.0f64, |m, c| m.max(c.abs())));
-    let (mut lo, mut hi) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
-    for dir in sphere(1024) {
-        let at = |s: f64| -> [f64; 3] { std::array::from_fn(|i| center[i] + s * dir[i]) };
-        let (mut a, mut b) = (0.0, scale);
-        let mut steps = 0;
-        while domain.level(&at(b)) < 0.0 {
-            a = b;
-            b *= 2.0;
-            steps += 1;
-            if steps > 60 {
-                return Err(Error::invalid(
-                    "--box",
-                    format!(
-                        "D ({}) seems unbounded along direction ({:.3}, {:.3}, {:.3}) from θ*; pass an explicit box",
-                        domain.kind(), dir[0], dir[1], dir[2]
-                    ),
-                ));
-            }
-        }
-        for _ in 0..60 {
-            let m = 0.5 * (a + b);
-            if domain.level(&at(m)) < 0.0 {
-                a = m;
-            } else {
-                b = m;
-            }
-        }
-        let x = at(b);
-        for i in 0..3 {
-            lo[i] = lo[i].min(x[i]);
-            hi[i] = hi[i].max(x[i]);
-        }
-    }
-    Ok((lo, hi))
-}
-
 pub(super) fn unsupported_dim(problem: &Problem) -> Error {
     Error::Unsupported(format!(
         "the 3-D grid solver (olim3d) handles d = 3 only; \"{}\" has d = {}",
@@ -116,7 +77,7 @@ pub(super) fn unsupported_dim(problem: &Problem) -> Error {
 fn domain_box(problem: &Problem) -> Result<([f64; 3], [f64; 3])> {
     match problem.domain.bounding_box() {
         Some((lo, hi)) => Ok(([lo[0], lo[1], lo[2]], [hi[0], hi[1], hi[2]])),
-        None => ray_box(&problem.domain, &problem.minimum),
+        None => crate::olim::ray_box(&problem.domain, &problem.minimum, sphere(1024)),
     }
 }
 
